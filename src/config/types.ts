@@ -1,0 +1,118 @@
+/**
+ * The resolved configuration of one gateway replica: what the rest of the
+ * program sees after parsing, validation and defaults. Durations are
+ * milliseconds, addresses are split into host and port, and relative paths
+ * are resolved against the config file's folder.
+ */
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface GatewayConfig {
+  /** Same in every cluster; namespaces NATS subjects (a NATS token). */
+  readonly federation: string;
+  /** This cluster's name, unique in the federation (a NATS token). */
+  readonly cluster: string;
+  readonly region?: string;
+  readonly zone?: string;
+  /** Absent: the gateway runs alone, without membership. */
+  readonly nats?: NatsConfig;
+  /** Absent: no federation listener, no Workload API. */
+  readonly identity?: IdentityConfig;
+  readonly listeners: ListenersConfig;
+  readonly limits: LimitsConfig;
+  /** Keyed by service name, in the order the file gives them. */
+  readonly services: Readonly<Record<string, ServiceConfig>>;
+}
+
+export interface NatsConfig {
+  /** nats:// or tls:// URLs. */
+  readonly servers: readonly string[];
+}
+
+export interface IdentityConfig {
+  readonly trustDomain: string;
+  /** Folder of this cluster's CA, resolved to an absolute path. */
+  readonly ca: string;
+  readonly federation: readonly FederatedDomainConfig[];
+  readonly workloadApi?: WorkloadApiConfig;
+}
+
+export interface FederatedDomainConfig {
+  readonly trustDomain: string;
+  /** Absolute path of a SPIFFE JSON or PEM bundle. */
+  readonly bundle?: string;
+  /** https URL of the domain's SPIFFE bundle endpoint. */
+  readonly bundleEndpoint?: string;
+  /** Required when bundleEndpoint is set. */
+  readonly endpointSpiffeId?: string;
+}
+
+export interface WorkloadApiConfig {
+  /** Absolute path of the Unix socket. */
+  readonly socket: string;
+  readonly entries: readonly WorkloadEntryConfig[];
+}
+
+export interface WorkloadEntryConfig {
+  readonly spiffeId: string;
+  /** `unix:uid:N`, `unix:gid:N` or `unix:path:/abs/path`. */
+  readonly selectors: readonly string[];
+}
+
+export interface ListenersConfig {
+  /** Apps: HTTP/1.1 and h2c on one port. Port 0 picks a free port. */
+  readonly local: HostPort;
+  /** Other gateways: mTLS HTTP/2. */
+  readonly federation: HostPort;
+  readonly admin: HostPort;
+}
+
+export interface LimitsConfig {
+  /** Largest request header block accepted from a client, in bytes. */
+  readonly maxHeaderBytes: number;
+  /** A client must send its whole request head within this time (slowloris guard). */
+  readonly headersTimeoutMs: number;
+  /** How long SIGTERM/SIGINT waits for in-flight requests before closing them. */
+  readonly drainTimeoutMs: number;
+}
+
+export type ServiceProtocol = 'http' | 'grpc';
+
+export type FailoverTier = 'local' | 'region' | 'any';
+
+export interface ServiceConfig {
+  readonly name: string;
+  readonly protocol: ServiceProtocol;
+  readonly endpoints: readonly HostPort[];
+  readonly healthCheck?: HealthCheckConfig;
+  /** Other clusters may call it through us. */
+  readonly export: boolean;
+  /** SPIFFE ID patterns of callers allowed from other clusters. */
+  readonly allow: readonly string[];
+  readonly failover: FailoverConfig;
+  readonly timeouts: TimeoutsConfig;
+}
+
+export interface HealthCheckConfig {
+  /** HTTP path; for gRPC services `grpc.health.v1` is used and path is ignored. */
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+}
+
+export interface FailoverConfig {
+  readonly overprovisioning: number;
+  /** Tiers in order of preference: tier keywords or cluster names. */
+  readonly order: readonly string[];
+}
+
+export interface TimeoutsConfig {
+  readonly connectMs: number;
+  readonly perTryMs: number;
+  readonly requestMs: number;
+}
