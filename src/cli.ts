@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, summarizeConfig } from './config/index.js';
+import { Gateway } from './gateway/index.js';
+import { createLogger } from './telemetry/index.js';
+
+const EXIT_OK = 0;
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+const USAGE = `meshgate: multi-cluster federation gateway
+
+Usage:
+  meshgate run --config FILE     run a gateway replica with this config
+  meshgate check --config FILE   validate a config and print what it sets up
+  meshgate version               print the version
+  meshgate help                  print this help
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+`;
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return run(configFlag(rest));
+    case 'check':
+      return check(configFlag(rest));
+    case 'version':
+    case '--version':
+      noArgs(command, rest);
+      process.stdout.write(`meshgate ${version()}\n`);
+      return EXIT_OK;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return EXIT_OK;
+    case undefined:
+      throw new UsageError('no command given');
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function configFlag(args: string[]): string {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  if (!values.config) throw new UsageError('--config FILE is required');
+  return values.config;
+}
+
+function noArgs(command: string, args: string[]): void {
+  if (args.length > 0) throw new UsageError(`"${command}" takes no arguments, got "${args[0]}"`);
+}
+
+async function check(file: string): Promise<number> {
+  const config = await loadConfig(file);
+  process.stdout.write(`config ok: ${file}\n${summarizeConfig(config)}\n`);
+  return EXIT_OK;
+}
+
+async function run(file: string): Promise<number> {
+  const config = await loadConfig(file);
+  const log = createLogger({ base: { federation: config.federation, cluster: config.cluster } });
+  const gateway = new Gateway(config, log);
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.error({ err }, 'cannot start');
+    return EXIT_RUNTIME;
+  }
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting without waiting');
+        resolve(EXIT_RUNTIME);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      gateway.drain(config.limits.drainTimeoutMs).then(
+        () => resolve(EXIT_OK),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(EXIT_RUNTIME);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`usage error: ${(err as Error).message}\n\n${USAGE}`);
+      process.exit(EXIT_USAGE);
+    }
+    process.stderr.write(`meshgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(EXIT_RUNTIME);
+  },
+);

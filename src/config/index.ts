@@ -1,0 +1,26 @@
+/**
+ * The config part's public face: other folders import only from here.
+ */
+export type {
+  FailoverConfig,
+  FailoverTier,
+  FederatedDomainConfig,
+  GatewayConfig,
+  HealthCheckConfig,
+  HostPort,
+  IdentityConfig,
+  LimitsConfig,
+  ListenersConfig,
+  NatsConfig,
+  ServiceConfig,
+  ServiceProtocol,
+  TimeoutsConfig,
+  WorkloadApiConfig,
+  WorkloadEntryConfig,
+} from './types.js';
+export { DEFAULTS, type Defaults } from './defaults.js';
+export { formatDuration, MAX_DURATION_MS, parseDuration } from './duration.js';
+export { formatHostPort, type HostPortOptions, parseHostPort } from './hostport.js';
+export { CONFIG_ERROR_CODE, ConfigError, type ConfigIssue, isConfigError } from './errors.js';
+export { loadConfig, parseConfig, type ParseOptions } from './load.js';
+export { summarizeConfig } from './summary.js';

@@ -1,0 +1,2 @@
+// Public face of src/failover: filled in by its own issue.
+export {};

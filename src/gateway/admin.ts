@@ -1,0 +1,51 @@
+import http from 'node:http';
+import type { HostPort } from '../config/index.js';
+import { listen } from './local-listener.js';
+
+export interface AdminSources {
+  /** Empty when ready; otherwise the reasons it is not. */
+  notReadyReasons(): string[];
+  metrics(): string;
+}
+
+/** The operator's HTTP API: liveness, readiness and metrics. */
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(sources: AdminSources) {
+    this.server = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        return send(res, 405, { error: 'method-not-allowed' });
+      }
+      switch (path) {
+        case '/live':
+          return send(res, 200, { live: true });
+        case '/ready': {
+          const reasons = sources.notReadyReasons();
+          return send(res, reasons.length === 0 ? 200 : 503, { ready: reasons.length === 0, reasons });
+        }
+        case '/metrics':
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          return res.end(sources.metrics());
+        default:
+          return send(res, 404, { error: 'not-found', paths: ['/live', '/ready', '/metrics'] });
+      }
+    });
+  }
+
+  listen(address: HostPort): Promise<HostPort> {
+    return listen(this.server, address);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

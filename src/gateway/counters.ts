@@ -1,0 +1,36 @@
+/**
+ * Monotonic counters keyed by name and one label, rendered in the Prometheus
+ * text format. Enough for the admin API until the telemetry part exports
+ * OpenTelemetry metrics.
+ */
+export class Counters {
+  private readonly values = new Map<string, Map<string, number>>();
+
+  constructor(private readonly help: Readonly<Record<string, { help: string; label: string }>>) {}
+
+  add(name: string, labelValue: string, by = 1): void {
+    let series = this.values.get(name);
+    if (!series) this.values.set(name, (series = new Map()));
+    series.set(labelValue, (series.get(labelValue) ?? 0) + by);
+  }
+
+  get(name: string, labelValue: string): number {
+    return this.values.get(name)?.get(labelValue) ?? 0;
+  }
+
+  toPrometheus(): string {
+    const lines: string[] = [];
+    for (const [name, { help, label }] of Object.entries(this.help)) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const [value, count] of this.values.get(name) ?? []) {
+        lines.push(`${name}{${label}="${value.replace(/["\\\n]/g, '_')}"} ${count}`);
+      }
+    }
+    return lines.join('\n') + '\n';
+  }
+}
+
+export const GATEWAY_COUNTERS = {
+  meshgate_requests_total: { help: 'Requests answered on the local listener, by outcome.', label: 'outcome' },
+  meshgate_client_errors_total: { help: 'Client connections or requests refused before routing, by reason.', label: 'reason' },
+} as const;

@@ -1,0 +1,63 @@
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { pipeline } from 'node:stream/promises';
+import { appendForwardedFor, endToEndHeaders } from './headers.js';
+import type { Exchange, InboundRequest, UpstreamResponse } from './exchange.js';
+import type { GatewayError } from './errors.js';
+
+export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHttpHeaders, flags: number): Exchange {
+  const headers = endToEndHeaders(rawHeaders);
+  const clientAddress = stream.session?.socket?.remoteAddress;
+  appendForwardedFor(headers, clientAddress);
+  const aborted = new AbortController();
+  stream.once('close', () => {
+    if (!stream.writableFinished || stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+      aborted.abort(new Error(`client stream closed (code ${stream.rstCode})`));
+    }
+  });
+  // Errors on the client's stream surface through 'close'; without a
+  // listener an RST from the client would crash the process.
+  stream.on('error', () => {});
+
+  const request: InboundRequest = {
+    protocol: 'h2',
+    method: String(rawHeaders[':method'] ?? 'GET'),
+    path: String(rawHeaders[':path'] ?? '/'),
+    authority: rawHeaders[':authority'] ?? rawHeaders.host,
+    headers,
+    body: flags & constants.NGHTTP2_FLAG_END_STREAM ? undefined : stream,
+    clientAddress,
+    signal: aborted.signal,
+  };
+
+  return {
+    request,
+    async relay(upstream: UpstreamResponse) {
+      if (stream.destroyed) return;
+      const responseHeaders = { ...upstream.headers, ':status': upstream.status };
+      if (upstream.endStream) {
+        stream.respond(responseHeaders, { endStream: true });
+        return;
+      }
+      // Trailers are known only after the body, so always ask for the
+      // chance to send them; an empty trailer block ends a stream validly.
+      stream.respond(responseHeaders, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers(upstream.trailers() ?? {}));
+      await pipeline(upstream.body, stream);
+    },
+    fail(error: GatewayError) {
+      if (stream.destroyed || stream.closed) return;
+      if (stream.headersSent) {
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      const body = JSON.stringify({ error: error.code, message: error.message });
+      stream.respond({
+        ':status': error.status,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'meshgate-error': error.code,
+      });
+      stream.end(body);
+    },
+  };
+}

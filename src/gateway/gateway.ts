@@ -1,0 +1,65 @@
+import type { GatewayConfig, HostPort } from '../config/index.js';
+import type { Logger } from '../telemetry/index.js';
+import { AdminServer } from './admin.js';
+import { Counters, GATEWAY_COUNTERS } from './counters.js';
+import { LocalListener } from './local-listener.js';
+import { LocalProxy } from './proxy.js';
+import { endpointKey } from './upstream.js';
+
+export interface BoundAddresses {
+  readonly local: HostPort;
+  readonly admin: HostPort;
+}
+
+/** One gateway replica: its listeners, its proxy, and their orderly shutdown. */
+export class Gateway {
+  private readonly counters = new Counters(GATEWAY_COUNTERS);
+  private readonly proxy: LocalProxy;
+  private readonly local: LocalListener;
+  private readonly admin: AdminServer;
+  private bound = false;
+  private draining = false;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly log: Logger,
+  ) {
+    this.proxy = new LocalProxy(config, log, this.counters);
+    this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.proxy.handle(exchange));
+    this.admin = new AdminServer({
+      notReadyReasons: () => [...(this.bound ? [] : ['listeners not bound']), ...(this.draining ? ['draining'] : [])],
+      metrics: () => this.counters.toPrometheus(),
+    });
+  }
+
+  async start(): Promise<BoundAddresses> {
+    const local = await this.local.listen(this.config.listeners.local);
+    this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
+    const admin = await this.admin.listen(this.config.listeners.admin);
+    this.log.info({ listener: 'admin', address: endpointKey(admin) }, 'listening');
+    this.bound = true;
+    this.log.info({ services: Object.keys(this.config.services) }, 'ready');
+    return { local, admin };
+  }
+
+  /**
+   * Stops accepting, waits for in-flight requests up to `timeoutMs`, then
+   * closes everything. Resolves true when nothing had to be cut off.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    this.log.info({ inFlight: this.proxy.inFlight, timeoutMs }, 'draining');
+    this.local.startDrain();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      this.proxy.idle().then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) this.log.warn({ inFlight: this.proxy.inFlight }, 'drain timeout: closing remaining requests');
+    this.local.destroyAll();
+    await Promise.all([this.proxy.close(), this.admin.close()]);
+    this.log.info({ clean: finished }, 'stopped');
+    return finished;
+  }
+}

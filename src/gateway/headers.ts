@@ -1,0 +1,62 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and must not
+ * be relayed; HTTP/2 forbids the connection-specific ones outright, so a
+ * relay between HTTP/1.1 and HTTP/2 would fail without removing them.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+export type HeaderMap = Record<string, string | string[]>;
+
+/**
+ * Copies end-to-end headers: drops pseudo-headers, `host`, hop-by-hop headers
+ * and any header the Connection header names. `te: trailers` survives because
+ * gRPC requires it end to end.
+ */
+export function endToEndHeaders(headers: IncomingHttpHeaders | OutgoingHttpHeaders): HeaderMap {
+  const named = connectionTokens(headers['connection']);
+  const out: HeaderMap = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name.startsWith(':') || name === 'host') continue;
+    if (named.has(name)) continue;
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'te' && String(value).toLowerCase().includes('trailers')) out['te'] = 'trailers';
+      continue;
+    }
+    out[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return out;
+}
+
+function connectionTokens(value: unknown): Set<string> {
+  const tokens = new Set<string>();
+  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  for (const v of values) {
+    for (const token of String(v).split(',')) {
+      const t = token.trim().toLowerCase();
+      if (t) tokens.add(t);
+    }
+  }
+  return tokens;
+}
+
+/** Appends the client's address to `x-forwarded-for`, keeping what earlier proxies wrote. */
+export function appendForwardedFor(headers: HeaderMap, clientAddress: string | undefined): void {
+  if (!clientAddress) return;
+  const address = clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress;
+  const prior = headers['x-forwarded-for'];
+  const joined = Array.isArray(prior) ? prior.join(', ') : prior;
+  headers['x-forwarded-for'] = joined ? `${joined}, ${address}` : address;
+}

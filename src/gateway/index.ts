@@ -1,0 +1,2 @@
+export { Gateway, type BoundAddresses } from './gateway.js';
+export { GatewayError, type GatewayErrorCode } from './errors.js';

@@ -1,0 +1,2 @@
+// Public face of src/identity: filled in by its own issue.
+export {};

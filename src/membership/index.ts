@@ -1,0 +1,2 @@
+// Public face of src/membership: filled in by its own issue.
+export {};

@@ -1,0 +1,217 @@
+/**
+ * A real @grpc/grpc-js server for the Echo service, on 127.0.0.1 with insecure
+ * credentials, standing in for a gRPC endpoint behind a gateway. Requests can
+ * ask it to fail with a status and trailers; replies carry its name.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  echoServiceConstructor,
+  metadataToRecord,
+  recordToMetadata,
+  type EchoReply,
+  type EchoRequest,
+  type Filled,
+  type StreamRequest,
+} from './grpc-echo.js';
+
+export interface GrpcBackendOptions {
+  /** Returned in every reply's `backend` field. */
+  name?: string;
+}
+
+export interface GrpcCallLog {
+  /** Calls received, all methods. */
+  readonly count: number;
+  readonly byMethod: Readonly<Record<string, number>>;
+  /** Request metadata of the latest call. */
+  readonly lastMetadata: Readonly<Record<string, string>> | undefined;
+}
+
+export interface GrpcBackend {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** '127.0.0.1:PORT', usable as a grpc-js target. */
+  readonly address: string;
+  readonly calls: GrpcCallLog;
+  /** Refuses new calls and waits (up to 5 s) for running ones, then forces. */
+  close(): Promise<void>;
+  /** Closes the listener and every connection at once. */
+  stop(): Promise<void>;
+  /** Serves again on the same port after stop()/close(). */
+  restart(): Promise<void>;
+}
+
+type Req = Filled<EchoRequest>;
+type SReq = Filled<StreamRequest>;
+
+const GRACEFUL_SHUTDOWN_MS = 5_000;
+
+export async function startGrpcBackend(opts: GrpcBackendOptions = {}): Promise<GrpcBackend> {
+  const backend = new Backend(opts.name ?? 'grpc-backend');
+  await backend.bind(0);
+  return backend;
+}
+
+class CallLog implements GrpcCallLog {
+  count = 0;
+  byMethod: Record<string, number> = {};
+  lastMetadata: Record<string, string> | undefined;
+  record(method: string, metadata: grpc.Metadata): void {
+    this.count++;
+    this.byMethod[method] = (this.byMethod[method] ?? 0) + 1;
+    this.lastMetadata = metadataToRecord(metadata);
+  }
+}
+
+class Backend implements GrpcBackend {
+  readonly host = '127.0.0.1';
+  port = 0;
+  readonly calls = new CallLog();
+  private server: grpc.Server | undefined;
+
+  constructor(readonly name: string) {}
+
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  async bind(port: number): Promise<void> {
+    const server = new grpc.Server();
+    server.addService(echoServiceConstructor().service, this.implementation());
+    this.port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${this.host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      );
+    });
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, GRACEFUL_SHUTDOWN_MS);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.server?.forceShutdown();
+    this.server = undefined;
+  }
+
+  async restart(): Promise<void> {
+    if (this.server) throw new Error(`${this.name} is still serving on ${this.address}: stop() it first`);
+    await this.bind(this.port);
+  }
+
+  private reply(message: string, index: number, metadata: grpc.Metadata): EchoReply {
+    return { message, backend: this.name, index, headers: metadataToRecord(metadata) };
+  }
+
+  private implementation(): grpc.UntypedServiceImplementation {
+    return {
+      Unary: async (call: grpc.ServerUnaryCall<Req, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
+        this.calls.record('Unary', call.metadata);
+        const req = call.request;
+        if (req.delay_ms > 0 && !(await delayUnlessCancelled(call, req.delay_ms))) return;
+        const trailers = recordToMetadata(req.trailers);
+        if (req.fail_code) {
+          callback({ code: req.fail_code, details: req.fail_message, metadata: trailers });
+          return;
+        }
+        callback(null, this.reply(req.message, 0, call.metadata), trailers);
+      },
+
+      ServerStream: async (call: grpc.ServerWritableStream<SReq, EchoReply>) => {
+        this.calls.record('ServerStream', call.metadata);
+        const req = call.request;
+        for (let i = 0; i < req.count; i++) {
+          if (call.cancelled) return;
+          if (i > 0 && req.interval_ms > 0 && !(await delayUnlessCancelled(call, req.interval_ms))) return;
+          if (!call.write(this.reply(req.message, i, call.metadata))) {
+            await new Promise((resolve) => call.once('drain', resolve));
+          }
+        }
+        endCall(call, req);
+      },
+
+      ClientStream: (call: grpc.ServerReadableStream<Req, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
+        this.calls.record('ClientStream', call.metadata);
+        const messages: string[] = [];
+        let failure: Req | undefined;
+        let trailers: Record<string, string> = {};
+        call.on('data', (req: Req) => {
+          messages.push(req.message);
+          trailers = { ...trailers, ...req.trailers };
+          if (req.fail_code && !failure) failure = req;
+        });
+        call.on('end', () => {
+          const metadata = recordToMetadata(trailers);
+          if (failure) callback({ code: failure.fail_code, details: failure.fail_message, metadata });
+          else callback(null, this.reply(messages.join(' '), messages.length, call.metadata), metadata);
+        });
+      },
+
+      Bidi: (call: grpc.ServerDuplexStream<Req, EchoReply>) => {
+        this.calls.record('Bidi', call.metadata);
+        let index = 0;
+        let done = false;
+        let trailers: Record<string, string> = {};
+        call.on('data', (req: Req) => {
+          if (done) return;
+          trailers = { ...trailers, ...req.trailers };
+          if (req.fail_code) {
+            done = true;
+            endCall(call, { ...req, trailers });
+            return;
+          }
+          call.write(this.reply(req.message, index++, call.metadata));
+        });
+        call.on('end', () => {
+          if (done) return;
+          done = true;
+          call.end(recordToMetadata(trailers));
+        });
+      },
+    };
+  }
+}
+
+/** Ends a server-side stream with OK or the requested failure, with the requested trailers. */
+function endCall(
+  call: grpc.ServerWritableStream<unknown, EchoReply> | grpc.ServerDuplexStream<unknown, EchoReply>,
+  req: { fail_code: number; fail_message: string; trailers: Record<string, string> },
+): void {
+  const metadata = recordToMetadata(req.trailers);
+  if (req.fail_code) {
+    // grpc-js turns an 'error' event into the call's status (code, details, trailers).
+    call.emit('error', { code: req.fail_code, details: req.fail_message, metadata });
+  } else {
+    call.end(metadata);
+  }
+}
+
+/** Resolves true after `ms`, false as soon as the client cancels (no timer left behind). */
+function delayUnlessCancelled(call: { once(event: 'cancelled', fn: () => void): unknown; off(event: 'cancelled', fn: () => void): unknown; cancelled: boolean }, ms: number): Promise<boolean> {
+  if (call.cancelled) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onCancel = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      call.off('cancelled', onCancel);
+      resolve(true);
+    }, ms);
+    call.once('cancelled', onCancel);
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The real-process test harness: real nats-servers, HTTP/h2c/gRPC backends,
+ * a TCP fault proxy, and tracked child processes, all on 127.0.0.1 and all
+ * torn down after each test. Start with `const h = useHarness()`.
+ */
+export { useHarness, type Harness } from './scope.js';
+export { CleanupStack, describeError, type CleanupFn } from './cleanup.js';
+export { freePort, freePorts } from './ports.js';
+export { sleep, waitUntil, withTimeout, type WaitOptions } from './wait.js';
+export {
+  assertLoopback,
+  getJson,
+  httpRequest,
+  HttpTimeoutError,
+  type HttpRequestOptions,
+  type HttpResponse,
+} from './http-client.js';
+export {
+  leakedProcesses,
+  spawnedPids,
+  spawnTracked,
+  type ExitStatus,
+  type LineMatcher,
+  type ManagedProcess,
+  type SpawnTrackedOptions,
+  type WaitForLineOptions,
+} from './processes.js';
+export {
+  findNatsServer,
+  NATS_NOT_FOUND_MESSAGE,
+  renderNatsConfig,
+  startNatsServer,
+  type NatsServer,
+  type NatsServerOptions,
+} from './nats.js';
+export {
+  gatewayNameOfConnectLine,
+  startNatsHubWithLeaves,
+  startNatsSuperCluster,
+  type Gatewayz,
+  type Leafz,
+  type NatsHubWithLeaves,
+  type NatsSuperCluster,
+  type TopologyOptions,
+  type TopologyServerOptions,
+} from './nats-topologies.js';
+export { connectNats, publishUntilReceived, type DeliveryOptions } from './nats-client.js';
+export {
+  defaultHandler,
+  patternBytes,
+  startH2cBackend,
+  startHttpBackend,
+  type BackendHandler,
+  type BackendRequest,
+  type BackendResponse,
+  type HttpBackend,
+  type HttpBackendOptions,
+  type RecordedRequest,
+  type RequestLog,
+} from './backends.js';
+export {
+  ECHO_PROTO_PATH,
+  echoServiceConstructor,
+  metadataToRecord,
+  recordToMetadata,
+  type EchoReply,
+  type EchoRequest,
+  type StreamRequest,
+} from './grpc-echo.js';
+export { startGrpcBackend, type GrpcBackend, type GrpcBackendOptions, type GrpcCallLog } from './grpc-backend.js';
+export {
+  createEchoClient,
+  type EchoClient,
+  type GrpcCallError,
+  type GrpcCallOptions,
+  type GrpcClientOptions,
+  type RawEchoClient,
+  type StreamResult,
+  type UnaryResult,
+} from './grpc-client.js';
+export {
+  combineFaultControls,
+  describeMode,
+  startFaultProxy,
+  type FaultControl,
+  type FaultMode,
+  type FaultProxy,
+  type FaultProxyOptions,
+  type FaultTarget,
+} from './fault-proxy.js';
