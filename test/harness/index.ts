@@ -88,3 +88,12 @@ export {
   type FaultProxyOptions,
   type FaultTarget,
 } from './fault-proxy.js';
+export {
+  assertBuilt,
+  CLI_PATH,
+  gatewayConfig,
+  runCli,
+  startGateway,
+  writeConfig,
+  type GatewayProcess,
+} from './gateway-process.js';

@@ -24,6 +24,7 @@ import {
   type NatsSuperCluster,
   type TopologyOptions,
 } from './nats-topologies.js';
+import { startGateway, writeConfig, type GatewayProcess } from './gateway-process.js';
 import { freePort } from './ports.js';
 import { spawnTracked, type ManagedProcess, type SpawnTrackedOptions } from './processes.js';
 
@@ -46,6 +47,8 @@ export interface Harness {
   /** An Echo client for 'host:port', closed at teardown. */
   grpcClient(target: string, opts?: GrpcClientOptions): EchoClient;
   faultProxy(target: FaultTarget, opts?: FaultProxyOptions): Promise<FaultProxy>;
+  /** A gateway process from the built CLI, with this config (an object is written as YAML). */
+  gateway(config: unknown): Promise<GatewayProcess>;
 }
 
 /** Call once at the top of a test file (outside describe/it). */
@@ -115,6 +118,12 @@ export function useHarness(): Harness {
 
     faultProxy(target, opts = {}) {
       return track(`fault proxy to ${target.host}:${target.port}`, () => startFaultProxy(target, opts), (p) => p.close());
+    },
+
+    async gateway(config) {
+      const dir = await this.tempDir('meshgate-gw-');
+      const file = await writeConfig(dir, config);
+      return startGateway(file, (cmd, args, opts) => this.spawn(cmd, args, opts));
     },
   };
 }
