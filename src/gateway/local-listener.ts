@@ -57,8 +57,13 @@ export class LocalListener {
     this.server = net.createServer((socket) => this.sniff(socket));
   }
 
-  listen(address: HostPort): Promise<HostPort> {
-    return listen(this.server, address);
+  async listen(address: HostPort): Promise<HostPort> {
+    const bound = await listen(this.server, address);
+    // The h1 server gets its sockets from us and never listens itself, but
+    // its headersTimeout checks and closeIdleConnections() start on its
+    // 'listening' event.
+    this.h1.emit('listening');
+    return bound;
   }
 
   /** Stops accepting, lets in-flight requests finish, and closes idle connections. */
