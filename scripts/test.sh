@@ -8,4 +8,8 @@ cd "$(dirname "$0")/.."
 need_node
 ensure_nats_server
 ensure_npm_packages
-npm test
+mkdir -p .tmp
+status=0
+npm test -- --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$?
+[ -f .tmp/vitest.json ] && node scripts/test-summary.mjs .tmp/vitest.json
+exit "$status"
