@@ -29,12 +29,29 @@ const minimal = (extra = ''): string => `federation: acme\ncluster: us-east\n${e
 const payments = (...lines: string[]): string =>
   minimal(`services:\n  payments:\n${lines.map((l) => `    ${l}`).join('\n')}\n`);
 
+describe('parseConfig: identity lifetimes and replica', () => {
+  it('takes svidTtl, caTtl, bundleEndpoint and replica', () => {
+    const cfg = parse(
+      minimal('replica: gw-1\nidentity:\n  trustDomain: td.example\n  ca: ./ca\n  svidTtl: 10m\n  caTtl: 1h\n  bundleEndpoint: 127.0.0.1:8443\n'),
+    );
+    expect(cfg.replica).toBe('gw-1');
+    expect(cfg.identity).toMatchObject({ svidTtlMs: 600_000, caTtlMs: 3_600_000, bundleEndpoint: { host: '127.0.0.1', port: 8443 } });
+  });
+
+  it('rejects a CA lifetime shorter than 6 SVID lifetimes', () => {
+    expect(() => parse(minimal('identity:\n  trustDomain: td.example\n  ca: ./ca\n  svidTtl: 1h\n  caTtl: 5h\n'))).toThrow(
+      'config error: identity.caTtl: caTtl (5h) must be at least 6 × svidTtl (1h)',
+    );
+  });
+});
+
 describe('parseConfig: valid files', () => {
   it('resolves DESIGN.md\'s example (examples/us-east.yaml) with defaults and absolute paths', () => {
     const cfg = parseConfig(readFileSync(join(EXAMPLES, 'us-east.yaml'), 'utf8'), { source: 'us-east.yaml', baseDir: BASE });
     expect(cfg).toEqual({
       federation: 'acme',
       cluster: 'us-east',
+      replica: expect.any(String) as string,
       region: 'us',
       zone: 'us-east-1a',
       nats: { servers: ['nats://127.0.0.1:4222'] },
@@ -53,6 +70,8 @@ describe('parseConfig: valid files', () => {
           socket: '/run/meshgate/workload.sock',
           entries: [{ spiffeId: 'spiffe://us-east.acme.example/ns/shop/sa/web', selectors: ['unix:uid:1000'] }],
         },
+        svidTtlMs: 3_600_000,
+        caTtlMs: 86_400_000,
       },
       listeners: {
         local: { host: '127.0.0.1', port: 4140 },
@@ -99,6 +118,7 @@ describe('parseConfig: valid files', () => {
     expect(cfg).toEqual({
       federation: 'acme',
       cluster: 'us-east',
+      replica: expect.any(String) as string,
       listeners: {
         local: { host: '127.0.0.1', port: 4140 },
         federation: { host: '0.0.0.0', port: 4143 },

@@ -3,6 +3,7 @@
  * defaults.ts, and relative paths made absolute against the config file's
  * folder, so that `meshgate run` behaves the same from any working directory.
  */
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import type { ConfigIssue } from './errors.js';
@@ -61,6 +62,9 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
         }),
       ),
       ...(workloadApi && { workloadApi }),
+      ...(idn.bundleEndpoint && { bundleEndpoint: idn.bundleEndpoint }),
+      svidTtlMs: idn.svidTtl ?? DEFAULTS.identity.svidTtlMs,
+      caTtlMs: idn.caTtl ?? DEFAULTS.identity.caTtlMs,
     };
   }
 
@@ -89,6 +93,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
   const config: GatewayConfig = {
     federation: raw.federation,
     cluster: raw.cluster,
+    replica: raw.replica ?? defaultReplica(),
     ...(raw.region !== undefined && { region: raw.region }),
     ...(raw.zone !== undefined && { zone: raw.zone }),
     ...(raw.nats && { nats: { servers: raw.nats.servers } }),
@@ -117,4 +122,9 @@ function resolveHealthCheck(h: NonNullable<NonNullable<RawConfig['services']>[st
     healthyThreshold: h.healthyThreshold ?? d.healthyThreshold,
     unhealthyThreshold: h.unhealthyThreshold ?? d.unhealthyThreshold,
   };
+}
+
+/** The host name, made a valid token: one replica per host is the common case. */
+function defaultReplica(): string {
+  return hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 63) || 'replica';
 }

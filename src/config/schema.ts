@@ -186,8 +186,24 @@ const identity = section({
   ca: leaf(v.filePath),
   federation: list(federatedDomain).optional(),
   workloadApi: workloadApi.optional(),
+  bundleEndpoint: listenerAddress.optional(),
+  svidTtl: duration.optional(),
+  caTtl: duration.optional(),
 }).superRefine((idn, ctx) => {
   const own = str(idn.trustDomain);
+  // SPIRE's rule: a CA must outlive 6 SVID lifetimes, or SVIDs get cut short
+  // at rotation (reference/identity.md §3.2).
+  const svidTtl = num(idn.svidTtl) ?? DEFAULTS.identity.svidTtlMs;
+  const caTtl = num(idn.caTtl) ?? DEFAULTS.identity.caTtlMs;
+  if (svidTtl * 6 > caTtl) {
+    const at = idn.caTtl !== undefined ? 'caTtl' : 'svidTtl';
+    ctx.addIssue({
+      code: 'custom',
+      path: [at],
+      message: `caTtl (${formatDuration(caTtl)}) must be at least 6 × svidTtl (${formatDuration(svidTtl)})`,
+      input: idn,
+    });
+  }
   const seen = new Map<string, number>();
   (Array.isArray(idn.federation) ? idn.federation : []).forEach((d: unknown, i) => {
     const td = isRecord(d) ? str(d.trustDomain) : undefined;
@@ -285,6 +301,7 @@ const services = z.record(z.string(), service).superRefine((all, ctx) => {
 export const configSchema = section({
   federation: leaf(v.token),
   cluster: leaf(v.token),
+  replica: leaf(v.token).optional(),
   region: leaf(v.string).optional(),
   zone: leaf(v.string).optional(),
   nats: nats.optional(),

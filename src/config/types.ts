@@ -15,6 +15,8 @@ export interface GatewayConfig {
   readonly federation: string;
   /** This cluster's name, unique in the federation (a NATS token). */
   readonly cluster: string;
+  /** This replica's name within the cluster (default: the host name); part of its SPIFFE ID. */
+  readonly replica: string;
   readonly region?: string;
   readonly zone?: string;
   /** Absent: the gateway runs alone, without membership. */
@@ -38,6 +40,10 @@ export interface IdentityConfig {
   readonly ca: string;
   readonly federation: readonly FederatedDomainConfig[];
   readonly workloadApi?: WorkloadApiConfig;
+  /** Where we serve our own trust bundle (SPIFFE bundle endpoint, https_spiffe); absent: not served. */
+  readonly bundleEndpoint?: HostPort;
+  readonly svidTtlMs: number;
+  readonly caTtlMs: number;
 }
 
 export interface FederatedDomainConfig {
