@@ -38,8 +38,8 @@ module.exports = {
     {
       name: 'nothing-imports-gateway-or-cli',
       severity: 'error',
-      from: { pathNot: ['^src/gateway/', '^src/cli\\.ts$'] },
-      to: { path: ['^src/gateway/', '^src/cli\\.ts$'] },
+      from: { pathNot: ['^src/gateway/', '^src/[^/]+\\.ts$'] },
+      to: { path: ['^src/gateway/', '^src/[^/]+\\.ts$'] },
     },
     {
       name: 'parts-only-through-index',
@@ -51,7 +51,7 @@ module.exports = {
     {
       name: 'cli-only-through-index',
       severity: 'error',
-      from: { path: '^src/cli\\.ts$' },
+      from: { path: '^src/[^/]+\\.ts$' },
       to: { path: '^src/[^/]+/', pathNot: '^src/[^/]+/index\\.ts$' },
     },
   ],

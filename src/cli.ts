@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CA_USAGE, CaUsageError, caCommand } from './ca-command.js';
 import { ConfigError, loadConfig, summarizeConfig } from './config/index.js';
 import { Gateway } from './gateway/index.js';
+import { isIdentityError } from './identity/index.js';
 import { createLogger } from './telemetry/index.js';
 
 const EXIT_OK = 0;
@@ -14,6 +16,7 @@ const USAGE = `meshgate: multi-cluster federation gateway
 Usage:
   meshgate run --config FILE     run a gateway replica with this config
   meshgate check --config FILE   validate a config and print what it sets up
+${CA_USAGE}
   meshgate version               print the version
   meshgate help                  print this help
 
@@ -31,6 +34,15 @@ async function main(argv: string[]): Promise<number> {
       return run(configFlag(rest));
     case 'check':
       return check(configFlag(rest));
+    case 'ca':
+      try {
+        await caCommand(rest, (text) => process.stdout.write(text));
+      } catch (err) {
+        // Everything a ca command reads comes from the operator's flags and files.
+        if (isIdentityError(err)) throw new CaUsageError(err.message);
+        throw err;
+      }
+      return EXIT_OK;
     case 'version':
     case '--version':
       noArgs(command, rest);
@@ -107,6 +119,10 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    if (err instanceof CaUsageError) {
+      process.stderr.write(`meshgate ca: ${err.message}\n`);
       process.exit(EXIT_USAGE);
     }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

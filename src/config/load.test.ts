@@ -72,6 +72,7 @@ describe('parseConfig: valid files', () => {
         },
         svidTtlMs: 3_600_000,
         caTtlMs: 86_400_000,
+        bundleRefreshHintMs: 300_000,
       },
       listeners: {
         local: { host: '127.0.0.1', port: 4140 },

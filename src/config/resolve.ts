@@ -65,6 +65,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
       ...(idn.bundleEndpoint && { bundleEndpoint: idn.bundleEndpoint }),
       svidTtlMs: idn.svidTtl ?? DEFAULTS.identity.svidTtlMs,
       caTtlMs: idn.caTtl ?? DEFAULTS.identity.caTtlMs,
+      bundleRefreshHintMs: idn.bundleRefreshHint ?? DEFAULTS.identity.bundleRefreshHintMs,
     };
   }
 

@@ -189,6 +189,7 @@ const identity = section({
   bundleEndpoint: listenerAddress.optional(),
   svidTtl: duration.optional(),
   caTtl: duration.optional(),
+  bundleRefreshHint: duration.optional(),
 }).superRefine((idn, ctx) => {
   const own = str(idn.trustDomain);
   // SPIRE's rule: a CA must outlive 6 SVID lifetimes, or SVIDs get cut short

@@ -44,6 +44,8 @@ export interface IdentityConfig {
   readonly bundleEndpoint?: HostPort;
   readonly svidTtlMs: number;
   readonly caTtlMs: number;
+  /** The refresh hint we publish in our bundle: how often federated domains re-fetch it. */
+  readonly bundleRefreshHintMs: number;
 }
 
 export interface FederatedDomainConfig {

@@ -6,6 +6,8 @@ export interface AdminSources {
   /** Empty when ready; otherwise the reasons it is not. */
   notReadyReasons(): string[];
   metrics(): string;
+  /** `/debug/<name>` pages: JSON documents with stable field names. */
+  debug: Readonly<Record<string, () => unknown>>;
 }
 
 /** The operator's HTTP API: liveness, readiness and metrics. */
@@ -28,8 +30,12 @@ export class AdminServer {
         case '/metrics':
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           return res.end(sources.metrics());
-        default:
-          return send(res, 404, { error: 'not-found', paths: ['/live', '/ready', '/metrics'] });
+        default: {
+          const page = path?.startsWith('/debug/') ? sources.debug[path.slice('/debug/'.length)] : undefined;
+          if (page) return send(res, 200, page());
+          const debugPaths = Object.keys(sources.debug).map((name) => `/debug/${name}`);
+          return send(res, 404, { error: 'not-found', paths: ['/live', '/ready', '/metrics', ...debugPaths] });
+        }
       }
     });
   }

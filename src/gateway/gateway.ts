@@ -1,6 +1,7 @@
 import type { GatewayConfig, HostPort } from '../config/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { AdminServer } from './admin.js';
+import { IdentityRuntime } from './identity-runtime.js';
 import { Counters, GATEWAY_COUNTERS } from './counters.js';
 import { LocalListener } from './local-listener.js';
 import { LocalProxy } from './proxy.js';
@@ -17,6 +18,7 @@ export class Gateway {
   private readonly proxy: LocalProxy;
   private readonly local: LocalListener;
   private readonly admin: AdminServer;
+  private identity: IdentityRuntime | undefined;
   private bound = false;
   private draining = false;
 
@@ -29,10 +31,14 @@ export class Gateway {
     this.admin = new AdminServer({
       notReadyReasons: () => [...(this.bound ? [] : ['listeners not bound']), ...(this.draining ? ['draining'] : [])],
       metrics: () => this.counters.toPrometheus(),
+      debug: {
+        identity: () => this.identity?.status() ?? { configured: false },
+      },
     });
   }
 
   async start(): Promise<BoundAddresses> {
+    if (this.config.identity) this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log);
     const local = await this.local.listen(this.config.listeners.local);
     this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
     const admin = await this.admin.listen(this.config.listeners.admin);
@@ -58,7 +64,7 @@ export class Gateway {
     clearTimeout(timer);
     if (!finished) this.log.warn({ inFlight: this.proxy.inFlight }, 'drain timeout: closing remaining requests');
     this.local.destroyAll();
-    await Promise.all([this.proxy.close(), this.admin.close()]);
+    await Promise.all([this.proxy.close(), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');
     return finished;
   }

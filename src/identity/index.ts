@@ -1,2 +1,11 @@
-// Public face of src/identity: filled in by its own issue.
-export {};
+export { BundleEndpointServer, fetchBundle, peerChain, tlsMaterial } from './bundle-endpoint.js';
+export { loadBundleFile, parseSpiffeBundle, serializeSpiffeBundle, derToPem, pemToDers } from './bundle.js';
+export { CertificateAuthority } from './certificate-authority.js';
+export { loadCaDir, writeCaDir, writeSvidFiles } from './ca-files.js';
+export { IdentityError, isIdentityError, SpiffeIdError } from './errors.js';
+export { IdentityService, type FederatedDomain, type IdentityEvent, type IdentityServiceOptions } from './identity-service.js';
+export { SpiffeId, matchSpiffePattern, parseTrustDomain, validateSpiffePattern } from './spiffe-id.js';
+export { TrustStore, type BundleStatus } from './trust-store.js';
+export type { JwtAuthority, TrustBundle, X509Svid } from './types.js';
+export { WorkloadApiServer } from './workload-api-server.js';
+export { verifyX509Svid, type VerifiedX509Svid } from './x509-verify.js';

@@ -1,0 +1,103 @@
+import type { GatewayConfig, IdentityConfig } from '../config/index.js';
+import {
+  BundleEndpointServer,
+  IdentityService,
+  loadCaDir,
+  SpiffeId,
+  WorkloadApiServer,
+  type IdentityEvent,
+} from '../identity/index.js';
+import type { Logger } from '../telemetry/index.js';
+import { endpointKey } from './upstream.js';
+
+/** The SPIFFE IDs meshgate gives itself. */
+export const gatewaySpiffeId = (config: GatewayConfig, identity: IdentityConfig): string =>
+  SpiffeId.fromSegments(identity.trustDomain, 'meshgate', 'gateway', config.cluster, config.replica).toString();
+export const bundleEndpointSpiffeId = (identity: IdentityConfig): string =>
+  SpiffeId.fromSegments(identity.trustDomain, 'meshgate', 'identity').toString();
+
+/**
+ * The identity part as the gateway runs it: the identity service on the
+ * config's CA, the gateway's own SVID, the Workload API socket and the bundle
+ * endpoint, each reloaded in place when material rotates.
+ */
+export class IdentityRuntime {
+  private workloadApi: WorkloadApiServer | undefined;
+  private bundleEndpoint: BundleEndpointServer | undefined;
+  private offChange: (() => void) | undefined;
+
+  private constructor(
+    readonly service: IdentityService,
+    readonly gatewayId: string,
+    private readonly identity: IdentityConfig,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: GatewayConfig, identity: IdentityConfig, log: Logger): Promise<IdentityRuntime> {
+    const upstream = await loadCaDir(identity.ca);
+    const service = new IdentityService({
+      trustDomain: identity.trustDomain,
+      upstream,
+      svidTtlMs: identity.svidTtlMs,
+      caTtlMs: identity.caTtlMs,
+      refreshHintSeconds: Math.max(1, Math.round(identity.bundleRefreshHintMs / 1_000)),
+      federation: identity.federation.map((d) => ({
+        trustDomain: d.trustDomain,
+        ...(d.bundle !== undefined && { bundleFile: d.bundle }),
+        ...(d.bundleEndpoint !== undefined &&
+          d.endpointSpiffeId !== undefined && { endpoint: { url: d.bundleEndpoint, endpointSpiffeId: d.endpointSpiffeId } }),
+      })),
+    });
+    const runtime = new IdentityRuntime(service, gatewaySpiffeId(config, identity), identity, log);
+    runtime.offChange = service.onChange((event) => runtime.changed(event));
+    await service.start();
+    const svid = await service.svid(runtime.gatewayId);
+    log.info({ spiffeId: svid.spiffeId, notAfter: svid.notAfter.toISOString() }, 'gateway SVID issued');
+    await runtime.startServers();
+    return runtime;
+  }
+
+  private async startServers(): Promise<void> {
+    const { identity, service } = this;
+    if (identity.workloadApi) {
+      this.workloadApi = new WorkloadApiServer({
+        socketPath: identity.workloadApi.socket,
+        trustDomain: identity.trustDomain,
+        source: service,
+        entries: identity.workloadApi.entries,
+        onError: (err: unknown) => this.log.warn({ error: { message: (err as Error).message } }, 'workload API error'),
+      });
+      await this.workloadApi.start();
+      this.log.info({ listener: 'workload-api', address: identity.workloadApi.socket }, 'listening');
+    }
+    if (identity.bundleEndpoint) {
+      const endpointId = bundleEndpointSpiffeId(identity);
+      let svid = await service.svid(endpointId);
+      this.bundleEndpoint = new BundleEndpointServer({ bundle: () => service.ownBundle(), svid: () => svid });
+      const bound = await this.bundleEndpoint.listen(identity.bundleEndpoint.host, identity.bundleEndpoint.port);
+      this.log.info({ listener: 'bundle-endpoint', address: endpointKey(bound), spiffeId: endpointId }, 'listening');
+      // Keep the endpoint's TLS material current without dropping connections.
+      service.onChange(async (event) => {
+        if (event.kind === 'svid-renewed' && event.spiffeId === endpointId) {
+          svid = await service.svid(endpointId);
+          this.bundleEndpoint?.reloadSvid();
+        }
+      });
+    }
+  }
+
+  private changed(event: IdentityEvent): void {
+    if (event.kind === 'bundle-refresh-failed') this.log.warn(event, 'identity');
+    else if (event.kind !== 'bundle-refreshed' || event.trustDomain !== '*') this.log.info(event, 'identity');
+  }
+
+  status() {
+    return { gatewaySpiffeId: this.gatewayId, ...this.service.status() };
+  }
+
+  async close(): Promise<void> {
+    this.offChange?.();
+    this.service.stop();
+    await Promise.all([this.workloadApi?.close(), this.bundleEndpoint?.close()]);
+  }
+}
