@@ -1,3 +1,4 @@
+import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -78,7 +79,9 @@ export async function fetchBundle(opts: BundleFetch): Promise<TrustBundle> {
   const socket = await connectVerified(url, opts);
   return new Promise<TrustBundle>((resolve, reject) => {
     const timer = setTimeout(() => req.destroy(new Error(`no answer in ${opts.timeoutMs} ms`)), opts.timeoutMs);
-    const req = https.request(url, { method: 'GET', createConnection: () => socket, agent: false }, (res) => {
+    // Plain HTTP over the socket we already verified: https.request would
+    // judge the peer by Web PKI rules again, which an SVID does not meet.
+    const req = http.request({ method: 'GET', path: url.pathname + url.search, headers: { host: url.host }, createConnection: () => socket }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);

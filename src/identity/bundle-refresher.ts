@@ -20,11 +20,12 @@ export interface RefresherEvents {
 /**
  * Keeps the bundles of federated trust domains fresh from their bundle
  * endpoints: fetched at start, then at each bundle's refresh hint (5 min by
- * default). A failed fetch keeps the last good bundle, records the error and
- * waits for the next interval, as the SPIFFE federation spec asks.
+ * default). A failed fetch keeps the last good bundle and records the error;
+ * retries back off from 1 s up to the refresh interval.
  */
 export class BundleRefresher {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly failures = new Map<string, number>();
   private stopped = false;
 
   constructor(
@@ -47,11 +48,17 @@ export class BundleRefresher {
       const bundle = await fetchBundle({ ...endpoint, bundleFor: this.store.bundleFor, timeoutMs: this.timeoutMs });
       this.store.set(bundle, 'endpoint');
       hintMs = this.hintOf(endpoint.trustDomain);
+      this.failures.delete(endpoint.trustDomain);
       this.events.refreshed(endpoint.trustDomain, bundle);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.store.reportError(endpoint.trustDomain, error.message);
       this.events.failed(endpoint.trustDomain, error);
+      // Retry sooner than the hint, backing off: a peer that starts after us
+      // should not leave us on the bootstrap bundle for a whole interval.
+      const failures = (this.failures.get(endpoint.trustDomain) ?? 0) + 1;
+      this.failures.set(endpoint.trustDomain, failures);
+      hintMs = Math.min(hintMs, MIN_REFRESH_MS * 2 ** Math.min(failures - 1, 16));
     }
     if (this.stopped) return;
     const timer = setTimeout(() => void this.refresh(endpoint), hintMs);

@@ -223,7 +223,13 @@ export class CertificateAuthority {
     }
     const trustDomain = caTrustDomain(own);
     checkP256(privateKey, 'the CA key');
-    const certs = chain.map((der) => new X509Certificate(der));
+    const certs = chain.map((der, i) => {
+      try {
+        return new X509Certificate(der);
+      } catch (err) {
+        throw new CaError('der', `certificate ${i + 1} of the CA chain does not parse: ${(err as Error).message}`, { position: i + 1 }, { cause: err });
+      }
+    });
     if (!(certs[0] as X509Certificate).checkPrivateKey(privateKey)) {
       throw new CaError('key-mismatch', `the private key is not the key of the ${trustDomain} CA certificate`, { trustDomain });
     }

@@ -410,8 +410,9 @@ async function validatePath(
   return path as CertificateFacts[];
 }
 
-// pkijs result codes (CertificateChainValidationEngine): 8 validity, 60/97 no
-// path to a trusted certificate; -1 wraps plain errors such as "no issuer found".
+// pkijs result codes (CertificateChainValidationEngine): 8 validity, 41/42
+// name constraints of a non-anchor CA, 60/97 no path to a trusted
+// certificate; -1 wraps plain errors such as "no issuer found".
 function pathFailure(
   result: pkijs.CertificateChainValidationEngineVerifyResult,
   anchors: readonly CertificateFacts[],
@@ -424,6 +425,9 @@ function pathFailure(
     // Leaf and intermediates were checked already, so it is the anchor.
     const rule = anchors.some((a) => now > a.notAfter) ? 'expired' : 'not-yet-valid';
     return new X509SvidError(rule, `X509-SVID ${spiffeId}: the trust anchor is not valid at ${now.toISOString()}`, context, options);
+  }
+  if (result.resultCode === 41 || result.resultCode === 42) {
+    return new X509SvidError('name-constraints', `X509-SVID ${spiffeId}: outside the name constraints of a CA in its chain`, context, options);
   }
   if (result.resultCode === 60 || result.resultCode === 97 || /no valid certificate paths/i.test(result.resultMessage)) {
     return new X509SvidError('untrusted', `X509-SVID ${spiffeId}: does not chain to a root in its trust domain's bundle`, context, options);
