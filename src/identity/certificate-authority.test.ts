@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,13 +76,13 @@ describe('CertificateAuthority.createRoot', () => {
   });
 
   it.each([
-    ['an uppercase trust domain', { trustDomain: 'Acme.example' }, 'spiffe-id'],
-    ['a spiffe:// URI instead of a trust domain', { trustDomain: 'spiffe://acme.example' }, 'spiffe-id'],
-    ['a zero TTL', { trustDomain: ROOT_TD, ttlMs: 0 }, 'ttl'],
-    ['a NaN TTL', { trustDomain: ROOT_TD, ttlMs: Number.NaN }, 'ttl'],
-    ['an invalid date', { trustDomain: ROOT_TD, now: new Date(Number.NaN) }, 'ca'],
-  ] as const)('refuses %s', async (_name, options, code) => {
-    await expect(CertificateAuthority.createRoot({ now, ...options })).rejects.toMatchObject({ code });
+    ['an uppercase trust domain', { trustDomain: 'Acme.example' }, { code: 'spiffe-id' }],
+    ['a spiffe:// URI instead of a trust domain', { trustDomain: 'spiffe://acme.example' }, { code: 'spiffe-id' }],
+    ['a zero TTL', { trustDomain: ROOT_TD, ttlMs: 0 }, { code: 'ca', rule: 'ttl' }],
+    ['a NaN TTL', { trustDomain: ROOT_TD, ttlMs: Number.NaN }, { code: 'ca', rule: 'ttl' }],
+    ['an invalid date', { trustDomain: ROOT_TD, now: new Date(Number.NaN) }, { code: 'ca', rule: 'time' }],
+  ] as const)('refuses %s', async (_name, options, expected) => {
+    await expect(CertificateAuthority.createRoot({ now, ...options })).rejects.toMatchObject(expected);
   });
 });
 
@@ -253,14 +253,15 @@ describe('CertificateAuthority.fromChain', () => {
     expect(new X509Certificate(child.certificate).verify(new X509Certificate(usEast.certificate).publicKey)).toBe(true);
   });
 
-  it.each([
+  const refusals: ReadonlyArray<readonly [string, () => readonly [readonly Uint8Array[], KeyObject], string]> = [
     ['an empty chain', () => [[], usEast.privateKey], 'chain'],
     ['a key of another CA', () => [usEast.chain, root.privateKey], 'key-mismatch'],
     ['a P-384 key', () => [usEast.chain, generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey], 'key-type'],
     ['a chain without its root', () => [usEast.chain.slice(0, 1), usEast.privateKey], 'chain'],
     ['a chain in the wrong order', () => [[root.certificate, usEast.certificate], root.privateKey], 'chain'],
     ['corrupt DER', () => [[new Uint8Array([0x30, 0x01, 0x00])], usEast.privateKey], 'der'],
-  ] as const)('refuses %s', async (_name, args, rule) => {
+  ];
+  it.each(refusals)('refuses %s', async (_name, args, rule) => {
     const [chain, key] = args();
     await expect(CertificateAuthority.fromChain(chain, key)).rejects.toMatchObject({ code: 'ca', rule });
   });

@@ -130,9 +130,9 @@ export class CertificateAuthority {
   static async createRoot(options: CreateCaOptions): Promise<CertificateAuthority> {
     const trustDomain = parseTrustDomain(options.trustDomain);
     const now = checkedNow(options.now);
-    const keys = await newCaKeyPair();
     const notBefore = backdated(now);
     const notAfter = wholeSeconds(now.getTime() + checkedTtl(options.ttlMs ?? DEFAULT_CA_TTL_MS));
+    const keys = await newCaKeyPair();
     const der = await buildCaCertificate({ trustDomain, notBefore, notAfter, subject: keys, issuer: undefined, nameConstraint: false });
     return new CertificateAuthority([der], readCertificate(der), trustDomain, keys.privateKey, keys.signingKey);
   }
