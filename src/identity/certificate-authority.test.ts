@@ -80,6 +80,7 @@ describe('CertificateAuthority.createRoot', () => {
     ['a spiffe:// URI instead of a trust domain', { trustDomain: 'spiffe://acme.example' }, { code: 'spiffe-id' }],
     ['a zero TTL', { trustDomain: ROOT_TD, ttlMs: 0 }, { code: 'ca', rule: 'ttl' }],
     ['a NaN TTL', { trustDomain: ROOT_TD, ttlMs: Number.NaN }, { code: 'ca', rule: 'ttl' }],
+    ['a TTL past the year 9999', { trustDomain: ROOT_TD, ttlMs: 1e15 }, { code: 'ca', rule: 'ttl' }],
     ['an invalid date', { trustDomain: ROOT_TD, now: new Date(Number.NaN) }, { code: 'ca', rule: 'time' }],
   ] as const)('refuses %s', async (_name, options, expected) => {
     await expect(CertificateAuthority.createRoot({ now, ...options })).rejects.toMatchObject(expected);
@@ -257,6 +258,7 @@ describe('CertificateAuthority.fromChain', () => {
     ['an empty chain', () => [[], usEast.privateKey], 'chain'],
     ['a key of another CA', () => [usEast.chain, root.privateKey], 'key-mismatch'],
     ['a P-384 key', () => [usEast.chain, generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey], 'key-type'],
+    ['a public key', () => [usEast.chain, createPublicKey(usEast.privateKey)], 'key-type'],
     ['a chain without its root', () => [usEast.chain.slice(0, 1), usEast.privateKey], 'chain'],
     ['a chain in the wrong order', () => [[root.certificate, usEast.certificate], root.privateKey], 'chain'],
     ['corrupt DER', () => [[new Uint8Array([0x30, 0x01, 0x00])], usEast.privateKey], 'der'],

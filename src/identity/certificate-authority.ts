@@ -131,7 +131,7 @@ export class CertificateAuthority {
     const trustDomain = parseTrustDomain(options.trustDomain);
     const now = checkedNow(options.now);
     const notBefore = backdated(now);
-    const notAfter = wholeSeconds(now.getTime() + checkedTtl(options.ttlMs ?? DEFAULT_CA_TTL_MS));
+    const notAfter = notAfterFor(now, options.ttlMs ?? DEFAULT_CA_TTL_MS);
     const keys = await newCaKeyPair();
     const der = await buildCaCertificate({ trustDomain, notBefore, notAfter, subject: keys, issuer: undefined, nameConstraint: false });
     return new CertificateAuthority([der], readCertificate(der), trustDomain, keys.privateKey, keys.signingKey);
@@ -152,7 +152,7 @@ export class CertificateAuthority {
         trustDomain,
       });
     }
-    const notAfter = this.#capNotAfter(now, checkedTtl(options.ttlMs ?? DEFAULT_CA_TTL_MS));
+    const notAfter = this.#capNotAfter(now, options.ttlMs ?? DEFAULT_CA_TTL_MS);
     const keys = await newCaKeyPair();
     const der = await buildCaCertificate({
       trustDomain,
@@ -190,7 +190,7 @@ export class CertificateAuthority {
       throw new CaError('spiffe-id', `${id.toString()} has no path; an X509-SVID names a workload, not the trust domain`, { spiffeId: id.toString() });
     }
     const now = checkedNow(options.now);
-    const notAfter = this.#capNotAfter(now, checkedTtl(options.ttlMs ?? DEFAULT_SVID_TTL_MS));
+    const notAfter = this.#capNotAfter(now, options.ttlMs ?? DEFAULT_SVID_TTL_MS);
     const notBefore = backdated(now);
     const leaf = encodeSvid(this.#svidTemplate, {
       spiffeId: id.toString(),
@@ -222,6 +222,7 @@ export class CertificateAuthority {
       throw new CaError('not-a-ca', 'the certificate is not a CA (it needs CA:TRUE and KeyUsage keyCertSign)');
     }
     const trustDomain = caTrustDomain(own);
+    if (privateKey.type !== 'private') throw new CaError('key-type', `the CA key must be a private key, not a ${privateKey.type} key`);
     checkP256(privateKey, 'the CA key');
     const certs = chain.map((der, i) => {
       try {
@@ -257,7 +258,7 @@ export class CertificateAuthority {
         notAfter: this.notAfter.toISOString(),
       });
     }
-    const wanted = wholeSeconds(now.getTime() + ttlMs);
+    const wanted = notAfterFor(now, ttlMs);
     return wanted > this.notAfter ? this.notAfter : wanted;
   }
 }
@@ -293,10 +294,15 @@ function checkedNow(now: Date): Date {
   return now;
 }
 
-function checkedTtl(ttlMs: number): number {
+// GeneralizedTime ends with year 9999 (RFC 5280 §4.1.2.5 uses 99991231235959Z for "no expiry").
+const LATEST_NOT_AFTER_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+function notAfterFor(now: Date, ttlMs: number): Date {
   // X.509 times have whole seconds; anything shorter than one would be empty.
   if (!Number.isFinite(ttlMs) || ttlMs < 1000) throw new CaError('ttl', `a TTL must be at least 1000 ms, got ${ttlMs}`, { ttlMs });
-  return ttlMs;
+  const end = now.getTime() + ttlMs;
+  if (end > LATEST_NOT_AFTER_MS) throw new CaError('ttl', `a TTL of ${ttlMs} ms ends after the year 9999`, { ttlMs });
+  return wholeSeconds(end);
 }
 
 const wholeSeconds = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
@@ -305,7 +311,7 @@ const backdated = (now: Date): Date => wholeSeconds(now.getTime() - NOT_BEFORE_B
 /** A positive serial of 127 random bits: the top bit is cleared because DER INTEGERs are signed (identity.md §6). */
 function randomSerial(): Uint8Array {
   const serial = randomBytes(16);
-  serial[0] = (serial[0] as number) & 0x7f || 1;
+  serial[0] = ((serial[0] as number) & 0x7f) || 1;
   return new Uint8Array(serial);
 }
 

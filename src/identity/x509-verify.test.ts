@@ -367,6 +367,11 @@ describe('verifyX509Svid rejects (identity.md §5.2)', () => {
     expect(asked).toEqual(['solo.example']);
   });
 
+  it('refuses to verify at an invalid time rather than skip the validity checks', async () => {
+    const svid = await usEast.issueX509Svid({ spiffeId: leafUri(US), now });
+    await expect(verifyX509Svid(svid.chain, bundleFor, new Date(Number.NaN))).rejects.toMatchObject({ rule: 'invalid-time' });
+  });
+
   it('rejects a bundle labelled with another trust domain', async () => {
     const svid = await usEast.issueX509Svid({ spiffeId: leafUri(US), now });
     await expect(verifyX509Svid(svid.chain, () => bundle(EU, [sharedRoot.rootDer]), now)).rejects.toMatchObject({ rule: 'bundle-mismatch' });

@@ -54,6 +54,8 @@ export type X509SvidRule =
   | 'name-constraints'
   /** The CA that signed the leaf speaks for another trust domain. */
   | 'signer-trust-domain'
+  /** The `now` given is not a valid time (NaN would pass every validity comparison). */
+  | 'invalid-time'
   | 'key'
   | 'key-mismatch';
 
@@ -279,6 +281,7 @@ export const MAX_CHAIN_LENGTH = 8;
  * throws X509SvidError whose `rule` names the failed check.
  */
 export async function verifyX509Svid(chain: readonly Uint8Array[], bundleFor: BundleSource, now: Date): Promise<VerifiedX509Svid> {
+  if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new X509SvidError('invalid-time', `cannot verify at ${String(now)}: not a valid time`);
   if (chain.length === 0) throw new X509SvidError('empty-chain', 'the X509-SVID chain is empty');
   if (chain.length > MAX_CHAIN_LENGTH) {
     throw new X509SvidError('chain-too-long', `the X509-SVID chain has ${chain.length} certificates; at most ${MAX_CHAIN_LENGTH}`, {
