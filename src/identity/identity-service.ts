@@ -91,7 +91,10 @@ export class IdentityService {
       } else if (!domain.endpoint) {
         // The shared-root model: that domain chains to our root; its
         // intermediate's trust-domain SAN keeps it from minting our IDs.
-        this.trustStore.set({ ...this.ownBundle(), trustDomain: domain.trustDomain, sequence: undefined }, 'shared-root');
+        this.trustStore.set(
+          { trustDomain: domain.trustDomain, x509Authorities: [this.options.upstream.rootDer], jwtAuthorities: [] },
+          'shared-root',
+        );
       }
     }
     const endpoints: FederatedEndpoint[] = this.options.federation.flatMap((d) =>
@@ -127,11 +130,16 @@ export class IdentityService {
     return this.issue(spiffeId);
   }
 
-  /** Our own bundle: the upstream chain's root plus the JWT keys of every published signing authority. */
+  /**
+   * Our own bundle: the upstream chain's root, and every published signing
+   * authority (prepared, active, retired-but-still-needed) with its JWT key.
+   * Peers that anchor on the root never notice a rotation; the signing CAs
+   * are listed too so that the bundle says exactly which keys are live.
+   */
   ownBundle(): TrustBundle {
     return {
       trustDomain: this.options.trustDomain,
-      x509Authorities: [this.options.upstream.rootDer],
+      x509Authorities: [this.options.upstream.rootDer, ...this.published().map((a) => a.ca.certificate)],
       jwtAuthorities: this.published().map(
         (a): JwtAuthority => ({ kid: a.jwt.kid, publicKey: a.jwt.publicKey }),
       ),

@@ -63,6 +63,7 @@ describe('identity - signing CA rotation under a live TLS server', () => {
     now += 12 * HOUR;
     await identity.rotate();
     expect(identity.status().authorities.map((a) => a.state)).toEqual(['active', 'prepared']);
+    expect(identity.ownBundle().x509Authorities).toHaveLength(3); // root, active, prepared
 
     // 19.5 h: a client with an SVID of the old CA opens a connection and keeps it.
     now += 7.5 * HOUR;
@@ -75,6 +76,7 @@ describe('identity - signing CA rotation under a live TLS server', () => {
     now += 0.5 * HOUR;
     await identity.rotate();
     expect(identity.status().authorities.map((a) => a.state)).toEqual(['active', 'retired']);
+    expect(identity.ownBundle().x509Authorities).toHaveLength(3); // root, new active, old retired
 
     // The server picks up its re-issued SVID without a restart.
     server.setSecureContext(tlsMaterial(await identity.svid(`spiffe://${TD}/server`)));
@@ -98,5 +100,6 @@ describe('identity - signing CA rotation under a live TLS server', () => {
     now += 1 * HOUR;
     await identity.rotate();
     expect(identity.status().authorities.map((a) => a.state)).toEqual(['active']);
+    expect(identity.ownBundle().x509Authorities).toHaveLength(2);
   });
 });
