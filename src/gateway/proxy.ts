@@ -60,7 +60,7 @@ export class LocalProxy {
       const error = isGatewayError(err)
         ? err
         : new GatewayError('upstream-reset', 'unexpected proxy failure', {}, { cause: err });
-      this.counters.add('meshgate_requests_total', error.code);
+      this.counters.add('meshgate_requests_total', request.signal.aborted ? 'client-gone' : error.code);
       if (!request.signal.aborted) {
         const fields = { error: { code: error.code, message: error.message }, authority: request.authority, path: request.path, ...error.context };
         if (error.status >= 500) this.log.warn(fields, 'request failed');

@@ -82,6 +82,17 @@ describe('meshgate run - identity', () => {
     const verified = await verifyX509Svid(splitDer(svid.x509_svid), (td) => (td === bundle.trustDomain ? bundle : undefined), new Date());
     expect(verified.spiffeId).toBe(workload);
 
+    const bundles = (client as unknown as Record<string, (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ bundles: Record<string, Buffer> }>>)[
+      'FetchX509Bundles'
+    ]!({}, md);
+    h.onCleanup(() => bundles.cancel());
+    const firstBundles = await new Promise<{ bundles: Record<string, Buffer> }>((resolve, reject) => {
+      bundles.once('data', resolve);
+      bundles.once('error', reject);
+    });
+    expect(Object.keys(firstBundles.bundles)).toEqual(['spiffe://us-east.acme.example']);
+    expect(splitDer(firstBundles.bundles['spiffe://us-east.acme.example']!).length).toBeGreaterThanOrEqual(1);
+
     const status = await getJson<IdentityStatus>(`${gw.adminUrl}/debug/identity`);
     expect(status.gatewaySpiffeId).toBe('spiffe://us-east.acme.example/meshgate/gateway/c1/gw-1');
     expect(status.authorities.map((a) => a.state)).toEqual(['active']);
