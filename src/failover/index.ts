@@ -1,2 +1,7 @@
-// Public face of src/failover: filled in by its own issue.
-export {};
+export {
+  EndpointHealth,
+  nextCheckAt,
+  type EndpointHealthState,
+  type EndpointHealthView,
+  type HealthThresholds,
+} from './endpoint-health.js';

@@ -1,6 +1,7 @@
 import type { GatewayConfig, HostPort } from '../config/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { AdminServer } from './admin.js';
+import { HealthProber } from './health-prober.js';
 import { IdentityRuntime } from './identity-runtime.js';
 import { Counters, GATEWAY_COUNTERS } from './counters.js';
 import { LocalListener } from './local-listener.js';
@@ -19,6 +20,7 @@ export class Gateway {
   private readonly local: LocalListener;
   private readonly admin: AdminServer;
   private identity: IdentityRuntime | undefined;
+  private readonly health: HealthProber;
   private bound = false;
   private draining = false;
 
@@ -27,18 +29,21 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     this.proxy = new LocalProxy(config, log, this.counters);
+    this.health = new HealthProber(Object.values(config.services), log, () => {});
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.proxy.handle(exchange));
     this.admin = new AdminServer({
       notReadyReasons: () => [...(this.bound ? [] : ['listeners not bound']), ...(this.draining ? ['draining'] : [])],
       metrics: () => this.counters.toPrometheus(),
       debug: {
         identity: () => this.identity?.status() ?? { configured: false },
+        endpoints: () => this.health.views(),
       },
     });
   }
 
   async start(): Promise<BoundAddresses> {
     if (this.config.identity) this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log);
+    await this.health.start();
     const local = await this.local.listen(this.config.listeners.local);
     this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
     const admin = await this.admin.listen(this.config.listeners.admin);
@@ -64,6 +69,7 @@ export class Gateway {
     clearTimeout(timer);
     if (!finished) this.log.warn({ inFlight: this.proxy.inFlight }, 'drain timeout: closing remaining requests');
     this.local.destroyAll();
+    this.health.stop();
     await Promise.all([this.proxy.close(), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');
     return finished;

@@ -4,6 +4,8 @@
  * ask it to fail with a status and trailers; replies carry its name.
  */
 import * as grpc from '@grpc/grpc-js';
+import { fileURLToPath } from 'node:url';
+import * as protoLoader from '@grpc/proto-loader';
 import {
   echoServiceConstructor,
   metadataToRecord,
@@ -40,6 +42,8 @@ export interface GrpcBackend {
   stop(): Promise<void>;
   /** Serves again on the same port after stop()/close(). */
   restart(): Promise<void>;
+  /** What grpc.health.v1 Check answers: SERVING (the default) or NOT_SERVING. */
+  setServing(serving: boolean): void;
 }
 
 type Req = Filled<EchoRequest>;
@@ -69,8 +73,13 @@ class Backend implements GrpcBackend {
   port = 0;
   readonly calls = new CallLog();
   private server: grpc.Server | undefined;
+  private serving = true;
 
   constructor(readonly name: string) {}
+
+  setServing(serving: boolean): void {
+    this.serving = serving;
+  }
 
   get address(): string {
     return `${this.host}:${this.port}`;
@@ -79,6 +88,10 @@ class Backend implements GrpcBackend {
   async bind(port: number): Promise<void> {
     const server = new grpc.Server();
     server.addService(echoServiceConstructor().service, this.implementation());
+    server.addService(healthServiceConstructor().service, {
+      Check: (_call: unknown, callback: grpc.sendUnaryData<{ status: string }>) =>
+        callback(null, { status: this.serving ? 'SERVING' : 'NOT_SERVING' }),
+    });
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${this.host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
         err ? reject(err) : resolve(bound),
@@ -214,4 +227,16 @@ function delayUnlessCancelled(call: { once(event: 'cancelled', fn: () => void): 
     }, ms);
     call.once('cancelled', onCancel);
   });
+}
+
+// The gateway's own copy of grpc.health.v1: the harness speaks what real services speak.
+const HEALTH_PROTO = fileURLToPath(new URL('../../src/gateway/health.proto', import.meta.url));
+let healthService: grpc.ServiceClientConstructor | undefined;
+function healthServiceConstructor(): grpc.ServiceClientConstructor {
+  healthService ??= (
+    grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO, { keepCase: true, enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+    }
+  ).grpc.health.v1.Health;
+  return healthService;
 }

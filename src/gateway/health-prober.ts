@@ -1,0 +1,140 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { request } from 'undici';
+import type { HealthCheckConfig, ServiceConfig } from '../config/index.js';
+import { EndpointHealth, nextCheckAt, type EndpointHealthView } from '../failover/index.js';
+import type { Logger } from '../telemetry/index.js';
+import { endpointKey } from './upstream.js';
+
+const HEALTH_PROTO = fileURLToPath(new URL('./health.proto', import.meta.url));
+
+type HealthClient = grpc.Client & {
+  Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+};
+let healthClientConstructor: grpc.ServiceClientConstructor | undefined;
+
+interface Target {
+  readonly service: ServiceConfig;
+  readonly check: HealthCheckConfig;
+  readonly endpoint: string;
+  readonly health: EndpointHealth;
+  grpcClient?: HealthClient;
+  timer?: NodeJS.Timeout;
+}
+
+export interface ServiceHealthCounts {
+  readonly healthy: number;
+  readonly total: number;
+}
+
+/**
+ * Active health checks of this cluster's endpoints: HTTP GET of the
+ * service's health path (2xx passes), or grpc.health.v1 Check for gRPC
+ * services (SERVING passes). Services without `healthCheck` are not probed
+ * and their endpoints count as healthy: the config is then the only truth.
+ */
+export class HealthProber {
+  private readonly targets: Target[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly services: readonly ServiceConfig[],
+    private readonly log: Logger,
+    private readonly onChange: () => void,
+    private readonly random: () => number = Math.random,
+  ) {
+    for (const service of services) {
+      if (!service.healthCheck) continue;
+      for (const endpoint of service.endpoints) {
+        this.targets.push({
+          service,
+          check: service.healthCheck,
+          endpoint: endpointKey(endpoint),
+          health: new EndpointHealth(service.healthCheck),
+        });
+      }
+    }
+  }
+
+  /** Checks every endpoint once now (so health is known before we report it), then keeps checking. */
+  async start(): Promise<void> {
+    await Promise.all(this.targets.map((t) => this.probe(t)));
+  }
+
+  counts(service: ServiceConfig): ServiceHealthCounts {
+    const total = service.endpoints.length;
+    if (!service.healthCheck) return { healthy: total, total };
+    const healthy = this.targets.filter((t) => t.service === service && t.health.healthy).length;
+    return { healthy, total };
+  }
+
+  views(): Record<string, Record<string, EndpointHealthView>> {
+    const out: Record<string, Record<string, EndpointHealthView>> = {};
+    for (const t of this.targets) (out[t.service.name] ??= {})[t.endpoint] = t.health.view();
+    return out;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.targets) {
+      clearTimeout(t.timer);
+      t.grpcClient?.close();
+    }
+  }
+
+  private async probe(target: Target): Promise<void> {
+    const started = Date.now();
+    let passed: boolean;
+    let reason: string;
+    try {
+      reason = target.service.protocol === 'grpc' ? await this.checkGrpc(target) : await this.checkHttp(target);
+      passed = true;
+    } catch (err) {
+      passed = false;
+      reason = (err as Error).message;
+    }
+    if (this.stopped) return;
+    if (target.health.record(passed, passed ? `${reason} in ${Date.now() - started} ms` : reason, Date.now())) {
+      this.log.info(
+        { service: target.service.name, endpoint: target.endpoint, health: target.health.view().state, reason },
+        'endpoint health changed',
+      );
+      this.onChange();
+    }
+    const delay = nextCheckAt(Date.now(), target.check.intervalMs, this.random) - Date.now();
+    target.timer = setTimeout(() => void this.probe(target), delay);
+    target.timer.unref();
+  }
+
+  private async checkHttp(target: Target): Promise<string> {
+    const res = await request(`http://${target.endpoint}${target.check.path}`, {
+      method: 'GET',
+      headersTimeout: target.check.timeoutMs,
+      bodyTimeout: target.check.timeoutMs,
+      headers: { host: target.service.name, 'user-agent': 'meshgate-health' },
+    }).catch((err: Error & { code?: string }) => {
+      throw new Error(`${err.code ?? 'error'}: ${err.message}`);
+    });
+    await res.body.dump();
+    if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`status ${res.statusCode}`);
+    return `status ${res.statusCode}`;
+  }
+
+  private checkGrpc(target: Target): Promise<string> {
+    healthClientConstructor ??= (
+      grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO, { keepCase: true, enums: String })) as unknown as {
+        grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+      }
+    ).grpc.health.v1.Health;
+    target.grpcClient ??= new healthClientConstructor(target.endpoint, grpc.credentials.createInsecure()) as unknown as HealthClient;
+    const client = target.grpcClient;
+    return new Promise((resolve, reject) => {
+      client.Check({ service: '' }, { deadline: Date.now() + target.check.timeoutMs }, (err, res) => {
+        if (err) return reject(new Error(`grpc ${grpc.status[err.code]}: ${err.details}`));
+        if (res?.status !== 'SERVING') return reject(new Error(`grpc health ${res?.status ?? 'UNKNOWN'}`));
+        resolve('SERVING');
+      });
+    });
+  }
+}
