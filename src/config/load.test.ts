@@ -29,6 +29,14 @@ const minimal = (extra = ''): string => `federation: acme\ncluster: us-east\n${e
 const payments = (...lines: string[]): string =>
   minimal(`services:\n  payments:\n${lines.map((l) => `    ${l}`).join('\n')}\n`);
 
+describe('parseConfig: membership needs identity', () => {
+  it('rejects nats without identity', () => {
+    expect(() => parse(minimal('nats:\n  servers: ["nats://127.0.0.1:4222"]\n'))).toThrow(
+      "config error: nats: needs an identity section: gossip is signed with the gateway's SVID",
+    );
+  });
+});
+
 describe('parseConfig: identity lifetimes and replica', () => {
   it('takes svidTtl, caTtl, bundleEndpoint and replica', () => {
     const cfg = parse(
@@ -217,8 +225,8 @@ describe('parseConfig: each rule, with its message', () => {
     ['federation: acme.prod\ncluster: us-east\n', 'config error: federation: "acme.prod" is not a valid name (letters, digits, "_" and "-" only: it is used in NATS subjects)'],
     ['federation: acme\ncluster: "us east"\n', 'config error: cluster: "us east" is not a valid name (letters, digits, "_" and "-" only: it is used in NATS subjects)'],
     // nats
-    [minimal('nats: { servers: [] }\n'), 'config error: nats.servers: must list at least one server'],
-    [minimal('nats: { servers: ["http://127.0.0.1:4222"] }\n'), 'config error: nats.servers[0]: "http://127.0.0.1:4222" is not a NATS URL (nats://host:port or tls://host:port)'],
+    [minimal('identity: { trustDomain: td.example, ca: ./ca }\nnats: { servers: [] }\n'), 'config error: nats.servers: must list at least one server'],
+    [minimal('identity: { trustDomain: td.example, ca: ./ca }\nnats: { servers: ["http://127.0.0.1:4222"] }\n'), 'config error: nats.servers[0]: "http://127.0.0.1:4222" is not a NATS URL (nats://host:port or tls://host:port)'],
     // listeners
     [minimal('listeners: { admin: "127.0.0.1:99999" }\n'), 'config error: listeners.admin: "127.0.0.1:99999" has port 99999, outside 0-65535'],
     [minimal('listeners: { admin: 9901 }\n'), 'config error: listeners.admin: 9901 is not host:port (write e.g. "127.0.0.1:9901")'],

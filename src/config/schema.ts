@@ -310,7 +310,12 @@ export const configSchema = section({
   listeners: listeners.optional(),
   limits: limits.optional(),
   services: services.optional(),
-});
+}).superRefine((cfg, ctx) => {
+  // Gossip is signed with the gateway's SVID: no identity, no membership.
+  if (cfg.nats !== undefined && cfg.identity === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['nats'], message: 'needs an identity section: gossip is signed with the gateway\'s SVID', input: cfg });
+  }
+}, onMapping);
 
 /** What the file says, checked and converted, before defaults. */
 export type RawConfig = z.output<typeof configSchema>;

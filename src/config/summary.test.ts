@@ -55,7 +55,10 @@ services:
 
   it('never prints NATS credentials', () => {
     const text = summarizeConfig(
-      parse('federation: acme\ncluster: us-east\nnats: { servers: ["nats://gw:s3cret@nats-a:4222", "tls://t0ken@nats-b:4222"] }\n'),
+      parse(
+        'federation: acme\ncluster: us-east\nidentity: { trustDomain: td.example, ca: ./ca }\n' +
+          'nats: { servers: ["nats://gw:s3cret@nats-a:4222", "tls://t0ken@nats-b:4222"] }\n',
+      ),
     );
     expect(text).toContain('nats: nats://gw:***@nats-a:4222, tls://***@nats-b:4222');
     expect(text).not.toMatch(/s3cret|t0ken/);

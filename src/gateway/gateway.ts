@@ -3,6 +3,7 @@ import type { Logger } from '../telemetry/index.js';
 import { AdminServer } from './admin.js';
 import { HealthProber } from './health-prober.js';
 import { IdentityRuntime } from './identity-runtime.js';
+import { MembershipRuntime } from './membership-runtime.js';
 import { Counters, GATEWAY_COUNTERS } from './counters.js';
 import { LocalListener } from './local-listener.js';
 import { LocalProxy } from './proxy.js';
@@ -21,6 +22,7 @@ export class Gateway {
   private readonly admin: AdminServer;
   private identity: IdentityRuntime | undefined;
   private readonly health: HealthProber;
+  private membership: MembershipRuntime | undefined;
   private bound = false;
   private draining = false;
 
@@ -29,7 +31,7 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     this.proxy = new LocalProxy(config, log, this.counters);
-    this.health = new HealthProber(Object.values(config.services), log, () => {});
+    this.health = new HealthProber(Object.values(config.services), log, () => this.publishHealth());
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.proxy.handle(exchange));
     this.admin = new AdminServer({
       notReadyReasons: () => [...(this.bound ? [] : ['listeners not bound']), ...(this.draining ? ['draining'] : [])],
@@ -37,6 +39,8 @@ export class Gateway {
       debug: {
         identity: () => this.identity?.status() ?? { configured: false },
         endpoints: () => this.health.views(),
+        members: () => this.membership?.members() ?? { configured: false },
+        services: () => this.membership?.services() ?? { configured: false },
       },
     });
   }
@@ -44,6 +48,10 @@ export class Gateway {
   async start(): Promise<BoundAddresses> {
     if (this.config.identity) this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log);
     await this.health.start();
+    if (this.config.nats && this.identity) {
+      this.membership = await MembershipRuntime.start(this.config, this.identity, this.log);
+      this.publishHealth();
+    }
     const local = await this.local.listen(this.config.listeners.local);
     this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
     const admin = await this.admin.listen(this.config.listeners.admin);
@@ -51,6 +59,18 @@ export class Gateway {
     this.bound = true;
     this.log.info({ services: Object.keys(this.config.services) }, 'ready');
     return { local, admin };
+  }
+
+  /** This cluster's services as membership spreads them: endpoint counts from the active checks. */
+  private publishHealth(): void {
+    if (!this.membership) return;
+    const services = Object.fromEntries(
+      Object.values(this.config.services).map((service) => [
+        service.name,
+        { ...this.health.counts(service), inFlight: 0, exported: service.export },
+      ]),
+    );
+    this.membership.publish(services);
   }
 
   /**
@@ -69,6 +89,7 @@ export class Gateway {
     clearTimeout(timer);
     if (!finished) this.log.warn({ inFlight: this.proxy.inFlight }, 'drain timeout: closing remaining requests');
     this.local.destroyAll();
+    await this.membership?.leave();
     this.health.stop();
     await Promise.all([this.proxy.close(), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');

@@ -6,6 +6,7 @@ import {
   SpiffeId,
   WorkloadApiServer,
   type IdentityEvent,
+  type X509Svid,
 } from '../identity/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { endpointKey } from './upstream.js';
@@ -25,6 +26,7 @@ export class IdentityRuntime {
   private workloadApi: WorkloadApiServer | undefined;
   private bundleEndpoint: BundleEndpointServer | undefined;
   private offChange: (() => void) | undefined;
+  private gatewaySvid!: X509Svid;
 
   private constructor(
     readonly service: IdentityService,
@@ -52,6 +54,7 @@ export class IdentityRuntime {
     runtime.offChange = service.onChange((event) => runtime.changed(event));
     await service.start();
     const svid = await service.svid(runtime.gatewayId);
+    runtime.gatewaySvid = svid;
     log.info({ spiffeId: svid.spiffeId, notAfter: svid.notAfter.toISOString() }, 'gateway SVID issued');
     await runtime.startServers();
     return runtime;
@@ -86,7 +89,15 @@ export class IdentityRuntime {
     }
   }
 
+  /** The gateway's SVID as of now: gossip signs with it, so a renewal applies to the next message. */
+  currentGatewaySvid(): X509Svid {
+    return this.gatewaySvid;
+  }
+
   private changed(event: IdentityEvent): void {
+    if (event.kind === 'svid-renewed' && event.spiffeId === this.gatewayId) {
+      void this.service.svid(this.gatewayId).then((svid) => (this.gatewaySvid = svid));
+    }
     if (event.kind === 'bundle-refresh-failed') this.log.warn(event, 'identity');
     else if (event.kind !== 'bundle-refreshed' || event.trustDomain !== '*') this.log.info(event, 'identity');
   }

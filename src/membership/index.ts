@@ -1,2 +1,8 @@
-// Public face of src/membership: filled in by its own issue.
-export {};
+export { EnvelopeSigner, EnvelopeVerifier, gatewaySpiffeId, type EnvelopeRejectReason } from './envelope.js';
+export { realTimeSchedule, type Schedule } from './memory-transport.js';
+export { Membership, type DropReason, type MembershipConfig, type MembershipEvent, type MembershipOptions } from './membership.js';
+export type { MemberView } from './member-table.js';
+export type { ClusterServiceHealth, ServiceView } from './health-state.js';
+export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
+export type { GossipTransport, TransportStatus } from './transport.js';
+export type { Clock, HealthRecord, MemberInfo, MemberState, MemberStatus, MembershipUpdate, ServiceHealth } from './types.js';

@@ -97,3 +97,4 @@ export {
   writeConfig,
   type GatewayProcess,
 } from './gateway-process.js';
+export { sharedRootTrust, type ClusterTrust } from './federation.js';

@@ -1,0 +1,295 @@
+/**
+ * SWIM + Lifeguard failure detection as decisions only: the orchestrator
+ * asks whom to probe and how long to wait, does the I/O, and reports what
+ * happened; this returns the rumours to gossip. It follows memberlist's
+ * `probe`/`probeNode` (state.go) step by step:
+ *
+ *  1. every (awareness-scaled) probe interval, ping the next member of the
+ *     randomized round-robin;
+ *  2. no ack within the probe timeout → ping-req through k helpers (third
+ *     clusters first, see pickIndirectHelpers);
+ *  3. still no ack by the end of the interval → suspect it, and let the
+ *     Lifeguard suspicion timer (dogpile) decide when it is dead;
+ *  4. local health: good probes heal, missed nacks and refutations hurt.
+ */
+import { AWARENESS_DELTA, Awareness, failedProbeDelta } from './awareness.js';
+import type { ApplyResult, MemberTable } from './member-table.js';
+import { ProbeOrder, pickIndirectHelpers } from './probe-order.js';
+import { DEFAULT_PROBE_INTERVAL_MS } from './suspicion.js';
+import type { Clock, MemberState, MembershipUpdate, Random } from './types.js';
+
+/** memberlist LAN ProbeTimeout: set it to about the p99 round trip. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 500;
+/** memberlist LAN IndirectChecks. */
+export const DEFAULT_INDIRECT_CHECKS = 3;
+/**
+ * NATS may answer "no responders" for a member that subscribed a moment ago,
+ * while its interest is still propagating across gateways; the server itself
+ * covers that race for 2 s (defaultGatewayRecentSubExpiration). Within that
+ * long of a sign of life from the member, no-responders is not evidence.
+ */
+export const NO_RESPONDERS_GRACE_MS = 2000;
+
+export interface DetectorConfig {
+  readonly probeIntervalMs?: number;
+  readonly probeTimeoutMs?: number;
+  readonly indirectChecks?: number;
+}
+
+export interface DetectorOptions {
+  readonly table: MemberTable;
+  readonly awareness: Awareness;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Defaults to a fresh randomized round-robin over the table. */
+  readonly order?: ProbeOrder;
+  readonly config?: DetectorConfig;
+}
+
+/** What to do this probe period. */
+export interface ProbePlan {
+  readonly target: MemberState;
+  /**
+   * How long to wait for the direct ack before asking helpers: the probe
+   * timeout, NOT scaled by awareness. memberlist keeps it fixed ("we don't
+   * really expect waiting longer to help get UDP through") and lets the
+   * stretched interval give the indirect phase more time instead.
+   */
+  readonly timeoutMs: number;
+  /**
+   * The probe interval × (awareness score + 1): the whole probe, indirect
+   * acks included, ends after this long, and the next probe starts then.
+   */
+  readonly interval: number;
+  /** Lifeguard buddy system: send with the ping so a suspect can refute at once. */
+  readonly piggyback?: MembershipUpdate;
+}
+
+/** What the orchestrator observed for one probe. */
+export interface ProbeResult {
+  /** The target answered the direct ping. */
+  readonly acked: boolean;
+  /** Acks relayed by helpers (ping-req). */
+  readonly indirectAcks: number;
+  /** Helpers that answered "I could not reach it either". */
+  readonly nacks: number;
+  /** Helpers asked to nack (the ping-reqs sent). */
+  readonly expectedNacks: number;
+  /** Round trip of the direct ack. */
+  readonly rttMs?: number;
+}
+
+export interface ProbeOutcome {
+  /** Rumours to gossip; already applied to the table. */
+  readonly updates: readonly MembershipUpdate[];
+  /** The awareness delta this result called for (the score is clamped, so it may have moved less). */
+  readonly awarenessDelta: number;
+  /**
+   * A dead member answered a re-probe: sync state with it (push-pull) so it
+   * learns it was declared dead and refutes, which is what revives it.
+   */
+  readonly syncWith?: string;
+}
+
+export class FailureDetector {
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly indirectChecks: number;
+  private readonly table: MemberTable;
+  private readonly awareness: Awareness;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly order: ProbeOrder;
+
+  constructor(options: DetectorOptions) {
+    this.table = options.table;
+    this.awareness = options.awareness;
+    this.clock = options.clock;
+    this.random = options.random;
+    this.order = options.order ?? new ProbeOrder(options.table.selfId, options.random);
+    this.probeIntervalMs = options.config?.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.probeTimeoutMs = options.config?.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    this.indirectChecks = options.config?.indirectChecks ?? DEFAULT_INDIRECT_CHECKS;
+  }
+
+  /** The current probe interval, stretched by local health (memberlist `ScaleTimeout`). */
+  intervalMs(): number {
+    return this.awareness.scaleTimeout(this.probeIntervalMs);
+  }
+
+  /** The next probe, or undefined when there is no one to probe (wait `intervalMs()`). */
+  nextProbe(_now: number = this.clock.now()): ProbePlan | undefined {
+    const target = this.order.next(this.table.members());
+    if (!target) return undefined;
+    const piggyback = this.piggybackFor(target.id);
+    return {
+      target,
+      timeoutMs: this.probeTimeoutMs,
+      interval: this.intervalMs(),
+      ...(piggyback ? { piggyback } : {}),
+    };
+  }
+
+  /** Helpers for the ping-req phase of a probe of `targetId` (IndirectChecks of them). */
+  helpersFor(targetId: string): MemberState[] {
+    const target = this.table.get(targetId);
+    const self = this.table.get(this.table.selfId);
+    if (!target || !self) return [];
+    return pickIndirectHelpers(target, this.indirectChecks, this.table.members(), this.random, self);
+  }
+
+  /**
+   * Lifeguard's buddy system: a ping to a member we suspect carries our
+   * suspicion, so it learns of it now and refutes at once rather than when
+   * gossip happens to reach it (memberlist `probeNode` sends a compound
+   * ping + suspect when the node is not alive). A re-probe of a dead member
+   * likewise carries its death notice, which it refutes just the same.
+   */
+  piggybackFor(targetId: string): MembershipUpdate | undefined {
+    const target = this.table.get(targetId);
+    if (!target) return undefined;
+    if (target.status === 'suspect') {
+      return { kind: 'suspect', id: target.id, incarnation: target.incarnation, from: this.table.selfId };
+    }
+    if (target.status === 'dead') {
+      return { kind: 'dead', id: target.id, incarnation: target.incarnation, from: this.table.selfId };
+    }
+    return undefined;
+  }
+
+  /**
+   * Applies a rumour from the network, charging awareness for each
+   * refutation it forces (memberlist `refute`: "Decrease our health because
+   * we are being asked to refute a problem").
+   */
+  applyUpdate(update: MembershipUpdate, reason?: string): ApplyResult {
+    const result = this.table.apply(update, reason);
+    if (result.refute) this.awareness.apply(AWARENESS_DELTA.refutation);
+    return result;
+  }
+
+  /** Records the outcome of one probe (or re-probe) of `targetId`. */
+  onProbeResult(targetId: string, result: ProbeResult, now: number = this.clock.now()): ProbeOutcome {
+    const target = this.table.get(targetId);
+    if (!target || targetId === this.table.selfId || target.status === 'left') return { updates: [], awarenessDelta: 0 };
+
+    if (target.status === 'dead') return this.onReprobeResult(target, result, now);
+
+    if (result.acked) {
+      // A suspect that acks stays suspect: only its own refutation (a higher
+      // incarnation, prompted by the piggybacked suspicion) clears it, so
+      // every member converges on the same rumour rather than on our view.
+      this.table.heard(targetId, now);
+      this.table.setReachable(targetId, true);
+      if (result.rttMs !== undefined) this.table.recordRtt(targetId, result.rttMs);
+      return { updates: [], awarenessDelta: this.applyAwareness(AWARENESS_DELTA.successfulProbe) };
+    }
+
+    if (result.indirectAcks > 0) {
+      // Alive, but our own path to it is broken: exactly the broken-gateway
+      // case the third-cluster helpers are for. memberlist counts any ack
+      // as a good probe for our health.
+      this.table.setReachable(
+        targetId,
+        false,
+        `no direct ack; reached through ${result.indirectAcks} of ${result.expectedNacks} helper(s)`,
+      );
+      return { updates: [], awarenessDelta: this.applyAwareness(AWARENESS_DELTA.successfulProbe) };
+    }
+
+    const why = failureReason(result);
+    this.table.setReachable(targetId, false, why);
+    const awarenessDelta = this.applyAwareness(failedProbeDelta(result.expectedNacks, result.nacks));
+    const suspect: MembershipUpdate = {
+      kind: 'suspect',
+      id: targetId,
+      incarnation: target.incarnation,
+      from: this.table.selfId,
+    };
+    const applied = this.table.apply(suspect, why);
+    return { updates: applied.rebroadcast ? [suspect] : [], awarenessDelta };
+  }
+
+  /**
+   * A dead member's re-probe. Neither outcome touches awareness: silence is
+   * expected from the dead, and an answer says nothing about our speed.
+   * An answer does not revive it either: dead stays dead until the member
+   * itself refutes with a higher incarnation.
+   */
+  private onReprobeResult(target: MemberState, result: ProbeResult, now: number): ProbeOutcome {
+    this.table.noteReprobe(target.id, now);
+    if (result.acked || result.indirectAcks > 0) {
+      if (result.acked) {
+        this.table.heard(target.id, now);
+        if (result.rttMs !== undefined) this.table.recordRtt(target.id, result.rttMs);
+      }
+      this.table.setReachable(target.id, result.acked, result.acked ? '' : 'answered a re-probe only through helpers');
+      return { updates: [], awarenessDelta: 0, syncWith: target.id };
+    }
+    this.table.setReachable(target.id, false, 'no answer to re-probe');
+    return { updates: [], awarenessDelta: 0 };
+  }
+
+  /** Dead members due for a re-probe now; probe each with `piggybackFor` and report through `onProbeResult`. */
+  reprobesDue(now: number = this.clock.now()): MemberState[] {
+    return this.table.reprobeCandidates(now);
+  }
+
+  /**
+   * Declares dead every suspect whose suspicion deadline has passed
+   * (memberlist's suspicion timeout callback → `deadNode` with ourselves as
+   * the sender) and returns the dead rumours to gossip.
+   */
+  onSuspicionExpired(now: number = this.clock.now()): MembershipUpdate[] {
+    const updates: MembershipUpdate[] = [];
+    for (const suspect of this.table.expiredSuspicions(now)) {
+      const s = this.table.suspicionOf(suspect.id);
+      const elapsed = now - suspect.statusSince;
+      const why = s
+        ? `suspicion timed out after ${elapsed} ms with ${s.confirmations} of ${s.k} independent confirmation(s)`
+        : 'suspicion timed out';
+      const dead: MembershipUpdate = { kind: 'dead', id: suspect.id, incarnation: suspect.incarnation, from: this.table.selfId };
+      if (this.table.apply(dead, why).rebroadcast) updates.push(dead);
+    }
+    return updates;
+  }
+
+  /**
+   * NATS said nobody subscribes to the member's subject (DESIGN "Lessons"):
+   * early evidence that may START a suspicion at once, never conclude one.
+   * It does not confirm an existing suspicion (it is our own word, and
+   * confirmations must be independent), never declares death, and leaves
+   * our health alone. Ignored within NO_RESPONDERS_GRACE_MS of a sign of
+   * life, when it is more likely interest still propagating.
+   */
+  onNoResponders(targetId: string, now: number = this.clock.now()): MembershipUpdate[] {
+    const target = this.table.get(targetId);
+    if (!target || targetId === this.table.selfId || target.status !== 'alive') return [];
+    const lastHeard = this.table.lastHeardAt(targetId);
+    const recentlyHeard = lastHeard !== undefined && now - lastHeard < NO_RESPONDERS_GRACE_MS;
+    const recentlyAlive = now - target.statusSince < NO_RESPONDERS_GRACE_MS;
+    if (recentlyHeard || recentlyAlive) return [];
+
+    const why = 'NATS: no responders on its member subject';
+    this.table.setReachable(targetId, false, why);
+    const suspect: MembershipUpdate = { kind: 'suspect', id: targetId, incarnation: target.incarnation, from: this.table.selfId };
+    return this.table.apply(suspect, why).rebroadcast ? [suspect] : [];
+  }
+
+  /** Feeds an event-loop lag sample to local health (see Awareness.eventLoopLag). */
+  onEventLoopLag(lagMs: number): number {
+    return this.awareness.eventLoopLag(lagMs);
+  }
+
+  private applyAwareness(delta: number): number {
+    this.awareness.apply(delta);
+    return delta;
+  }
+}
+
+function failureReason(result: ProbeResult): string {
+  if (result.expectedNacks === 0) return 'no ack to ping, no helpers to ask';
+  const base = `no ack to ping or ${result.expectedNacks} indirect ping${result.expectedNacks === 1 ? '' : 's'}`;
+  if (result.nacks === 0) return base;
+  return `${base} (${result.nacks} helper${result.nacks === 1 ? '' : 's'} could not reach it either)`;
+}

@@ -1,0 +1,437 @@
+import { Awareness } from './awareness.js';
+import { FailureDetector, type ProbeResult } from './detector.js';
+import { encodeEnvelope, type EnvelopeRejectReason, type EnvelopeSigner, type EnvelopeVerifier } from './envelope.js';
+import { HealthState, HealthWriter, parseHealthRecord, type ServiceView } from './health-state.js';
+import { MemberTable, updatesFromRemoteState, type MemberView } from './member-table.js';
+import type { Schedule } from './memory-transport.js';
+import { TransmitLimitedQueue } from './transmit-queue.js';
+import type { GossipTransport, TransportStatus } from './transport.js';
+import type { Clock, HealthRecord, MemberInfo, MemberState, MembershipUpdate, Random, ServiceHealth } from './types.js';
+
+export interface MembershipConfig {
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly indirectChecks: number;
+  readonly pushPullIntervalMs: number;
+  /** How often due suspicions and re-probes of dead members are looked at. */
+  readonly housekeepingMs?: number;
+}
+
+export interface MembershipOptions {
+  readonly self: MemberInfo;
+  readonly transport: GossipTransport;
+  readonly signer: EnvelopeSigner;
+  readonly verifier: EnvelopeVerifier;
+  readonly clock: Clock;
+  readonly schedule: Schedule;
+  readonly random: Random;
+  readonly config: MembershipConfig;
+  /** Membership changes and dropped messages, for logs. */
+  readonly onEvent?: (event: MembershipEvent) => void;
+}
+
+export type MembershipEvent =
+  | { readonly kind: 'member'; readonly update: MembershipUpdate }
+  | { readonly kind: 'dropped'; readonly reason: DropReason; readonly detail?: string }
+  | { readonly kind: 'transport'; readonly status: TransportStatus };
+
+/** Why an incoming message was not used: the envelope's reasons plus the orchestrator's own. */
+export type DropReason = EnvelopeRejectReason | 'foreign-claim' | 'bad-body' | 'unknown-kind';
+
+// What travels inside envelopes (kind → body).
+/** The sender's own health record version: lets the receiver treat its copy as current. */
+type Stamp = readonly [generation: number, version: number];
+interface PingBody {
+  readonly target: string;
+  readonly updates: readonly MembershipUpdate[];
+  readonly stamp?: Stamp;
+}
+interface AckBody {
+  readonly updates: readonly MembershipUpdate[];
+  readonly stamp?: Stamp;
+}
+interface PingReqAnswer {
+  readonly acked: boolean;
+}
+interface GossipBody {
+  readonly updates: readonly MembershipUpdate[];
+  readonly record?: HealthRecord;
+}
+interface SyncBody {
+  readonly members: readonly MemberState[];
+  readonly record?: HealthRecord;
+}
+
+/** Room left for the envelope around piggybacked updates. */
+const PIGGYBACK_BUDGET_BYTES = 16 * 1024;
+const DEFAULT_HOUSEKEEPING_MS = 100;
+
+/**
+ * One gateway's membership: SWIM with Lifeguard over the gossip transport.
+ * The decisions live in FailureDetector and MemberTable (pure); this class
+ * moves their messages, signs and checks every envelope, and keeps this
+ * replica's health record travelling with the gossip.
+ */
+export class Membership {
+  private readonly table: MemberTable;
+  private readonly detector: FailureDetector;
+  private readonly queue: TransmitLimitedQueue<MembershipUpdate>;
+  private readonly health: HealthState;
+  private readonly writer: HealthWriter;
+  private readonly drops = new Map<DropReason, number>();
+  private readonly cancels = new Set<() => void>();
+  private connected = true;
+  private stopped = false;
+
+  constructor(private readonly options: MembershipOptions) {
+    const { self, clock, random, config } = options;
+    this.table = new MemberTable({
+      self,
+      clock,
+      random,
+      // A restart outranks every rumour about our previous life.
+      incarnation: Math.floor(clock.now() / 1_000),
+      probeIntervalMs: config.probeIntervalMs,
+    });
+    this.detector = new FailureDetector({
+      table: this.table,
+      awareness: new Awareness(),
+      clock,
+      random,
+      config: { probeIntervalMs: config.probeIntervalMs, probeTimeoutMs: config.probeTimeoutMs, indirectChecks: config.indirectChecks },
+    });
+    this.queue = new TransmitLimitedQueue<MembershipUpdate>({ members: () => this.table.aliveCount() });
+    this.health = new HealthState({ clock, staleAfterMs: 3 * config.pushPullIntervalMs });
+    this.writer = new HealthWriter(self.id, self.cluster, clock);
+  }
+
+  get id(): string {
+    return this.options.self.id;
+  }
+
+  async start(): Promise<void> {
+    const { transport } = this.options;
+    this.cancels.add(transport.onStatus((status) => this.transportStatus(status)));
+    await transport.start({
+      broadcast: (data) => void this.receiveBroadcast(data),
+      request: (data) => this.receiveRequest(data),
+    });
+    this.health.merge(this.writer.snapshot());
+    // Joining: everyone who hears our alive syncs with us (see receiveBroadcast).
+    await this.publish([this.table.selfAlive()]);
+    this.every(() => this.probe(), this.options.config.probeIntervalMs);
+    this.every(() => this.housekeeping(), this.options.config.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS);
+    this.every(() => this.pushPullWithRandomMember(), this.options.config.pushPullIntervalMs);
+  }
+
+  /** Graceful leave: tell everyone, then stop. */
+  async leave(): Promise<void> {
+    if (this.stopped) return;
+    await this.publish([this.table.leave()]).catch(() => undefined);
+    await this.stop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const cancel of this.cancels) cancel();
+    this.cancels.clear();
+    await this.options.transport.close();
+  }
+
+  /** Replaces this replica's view of its cluster's services and spreads it at once when it changed. */
+  async setLocalServices(services: Readonly<Record<string, ServiceHealth>>): Promise<void> {
+    let changed = false;
+    for (const [name, health] of Object.entries(services)) changed = this.writer.set(name, health) || changed;
+    for (const name of Object.keys(this.writer.snapshot().services)) {
+      if (!(name in services)) changed = this.writer.remove(name) || changed;
+    }
+    if (!changed) return;
+    const record = this.writer.snapshot();
+    this.health.merge(record);
+    await this.broadcast({ updates: [], record });
+  }
+
+  members(): MemberView[] {
+    return this.table.views(this.options.clock.now());
+  }
+
+  memberStates(): MemberState[] {
+    return this.table.members();
+  }
+
+  services(): ServiceView {
+    return this.health.serviceView(this.options.clock.now(), (origin) => {
+      const member = this.table.get(origin);
+      if (!member) return undefined;
+      const view = origin === this.id ? undefined : this.table.views().find((v) => v.id === origin);
+      return { status: member.status, reachable: view?.reachable ?? true };
+    });
+  }
+
+  droppedMessages(): Record<string, number> {
+    return Object.fromEntries(this.drops);
+  }
+
+  // ---- probing ---------------------------------------------------------------
+
+  private async probe(): Promise<number | undefined> {
+    if (!this.connected) return undefined;
+    const plan = this.detector.nextProbe();
+    if (!plan) return undefined;
+    const result = await this.ping(plan.target.id, plan.piggyback, plan.timeoutMs, plan.interval);
+    this.afterProbe(plan.target.id, result);
+    return plan.interval;
+  }
+
+  /** A direct ping, then ping-req through helpers if it went unanswered. */
+  private async ping(target: string, buddy: MembershipUpdate | undefined, timeoutMs: number, intervalMs: number): Promise<ProbeResult> {
+    const started = this.options.clock.now();
+    const updates = [...(buddy ? [buddy] : []), ...this.piggyback()];
+    try {
+      const reply = await this.request<AckBody>(target, 'ping', { target, updates, stamp: this.stamp() } satisfies PingBody, timeoutMs);
+      if (reply) {
+        this.applyUpdates(reply.body.updates, reply.from);
+        this.confirmStamp(reply.from, reply.body.stamp);
+      }
+      if (reply?.kind === 'ack') return { acked: true, indirectAcks: 0, nacks: 0, expectedNacks: 0, rttMs: this.options.clock.now() - started };
+    } catch {
+      // NATS's "no responders" arrives at once, so the indirect phase starts
+      // early; it is not taken as a suspicion by itself: a broken gateway
+      // link between two clusters answers the same way for a live member.
+    }
+    const helpers = this.detector.helpersFor(target);
+    const remaining = Math.max(timeoutMs, intervalMs - (this.options.clock.now() - started));
+    const answers = await Promise.all(
+      helpers.map((helper) =>
+        this.request<PingReqAnswer>(helper.id, 'ping-req', { target, updates: buddy ? [buddy] : [] } satisfies PingBody, remaining).then(
+          (reply) => reply?.body.acked === true,
+          () => undefined,
+        ),
+      ),
+    );
+    return {
+      acked: false,
+      indirectAcks: answers.filter((a) => a === true).length,
+      nacks: answers.filter((a) => a === false).length,
+      expectedNacks: helpers.length,
+    };
+  }
+
+  private afterProbe(target: string, result: ProbeResult): void {
+    const outcome = this.detector.onProbeResult(target, result);
+    this.spread(outcome.updates);
+    if (outcome.syncWith) void this.pushPull(outcome.syncWith);
+  }
+
+  private async housekeeping(): Promise<undefined> {
+    if (!this.connected) return undefined;
+    this.spread(this.detector.onSuspicionExpired());
+    for (const dead of this.detector.reprobesDue()) {
+      const timeout = this.options.config.probeTimeoutMs;
+      void this.ping(dead.id, this.detector.piggybackFor(dead.id), timeout, timeout).then((result) => this.afterProbe(dead.id, result));
+    }
+    return undefined;
+  }
+
+  // ---- anti-entropy ------------------------------------------------------------
+
+  private async pushPullWithRandomMember(): Promise<undefined> {
+    const others = this.table.members().filter((m) => m.id !== this.id && m.status === 'alive');
+    const peer = others[Math.floor(this.options.random() * others.length)];
+    if (peer && this.connected) await this.pushPull(peer.id);
+    return undefined;
+  }
+
+  /** Full member state both ways (memberlist push/pull), each side's own health record with it. */
+  private async pushPull(peer: string): Promise<void> {
+    try {
+      const reply = await this.request<SyncBody>(peer, 'sync', this.syncBody(), this.options.config.probeTimeoutMs * 4);
+      if (reply?.kind === 'sync') this.applySync(reply.body, reply.from);
+    } catch {
+      // The next round or a probe will tell; a failed sync is no evidence by itself.
+    }
+  }
+
+  private syncBody(): SyncBody {
+    return { members: this.table.members(), record: this.health.get(this.id) };
+  }
+
+  private applySync(body: SyncBody, from: string): void {
+    if (!Array.isArray(body.members)) return this.drop('bad-body', 'sync without members');
+    this.applyUpdates(updatesFromRemoteState(body.members, this.id), from);
+    if (body.record) this.applyRecord(body.record, from);
+  }
+
+  // ---- receiving ---------------------------------------------------------------
+
+  private async receiveBroadcast(data: Uint8Array): Promise<void> {
+    const opened = await this.open<GossipBody>(data);
+    if (!opened || opened.kind !== 'gossip') return;
+    const { body, from } = opened;
+    if (!Array.isArray(body.updates)) return this.drop('bad-body', 'gossip without updates');
+    const newcomers = body.updates.filter((u) => u.kind === 'alive' && u.member?.id === from && !this.table.get(from));
+    this.applyUpdates(body.updates, from);
+    if (body.record) this.applyRecord(body.record, from);
+    // A member we had never heard of is joining: give it our whole state.
+    if (newcomers.length > 0) await this.pushPull(from);
+  }
+
+  private async receiveRequest(data: Uint8Array): Promise<Uint8Array | undefined> {
+    const opened = await this.open<PingBody & SyncBody>(data);
+    if (!opened) return undefined;
+    const { kind, body, from } = opened;
+    switch (kind) {
+      case 'ping':
+        if (!Array.isArray(body.updates)) return this.drop('bad-body', 'ping without updates');
+        this.applyUpdates(body.updates, from);
+        this.confirmStamp(from, body.stamp);
+        return this.seal('ack', { updates: this.piggyback(), stamp: this.stamp() } satisfies AckBody);
+      case 'ping-req': {
+        if (typeof body.target !== 'string') return this.drop('bad-body', 'ping-req without target');
+        const timeout = this.options.config.probeTimeoutMs;
+        const acked = await this.request<AckBody>(body.target, 'ping', { target: body.target, updates: body.updates ?? [] }, timeout).then(
+          (reply) => reply?.kind === 'ack',
+          () => false,
+        );
+        return this.seal('ping-req-answer', { acked } satisfies PingReqAnswer);
+      }
+      case 'sync':
+        this.applySync(body, from);
+        return this.seal('sync', this.syncBody());
+      default:
+        return this.drop('unknown-kind', kind);
+    }
+  }
+
+  private applyUpdates(updates: readonly MembershipUpdate[], from: string): void {
+    if (!Array.isArray(updates)) return;
+    for (const update of updates) {
+      const result = this.detector.applyUpdate(update);
+      if (result.refute) this.spread([result.refute]);
+      if (result.changed) this.options.onEvent?.({ kind: 'member', update });
+      if (result.rebroadcast) this.queue.enqueue(keyOf(update), update);
+    }
+    this.table.heard(from, this.options.clock.now());
+  }
+
+  /** A gateway may assert only its own record: the record's origin must be the signer. */
+  private applyRecord(raw: HealthRecord, from: string): void {
+    const parsed = parseHealthRecord(raw);
+    if (!parsed.ok) return this.drop('bad-body', parsed.problem);
+    if (parsed.value.origin !== from || parsed.value.cluster !== from.slice(0, from.indexOf('.'))) {
+      return this.drop('foreign-claim', `${from} sent a record for ${parsed.value.origin}`);
+    }
+    this.health.merge(parsed.value);
+    this.health.confirm(from, [parsed.value.generation, parsed.value.version]);
+  }
+
+  private stamp(): Stamp {
+    return [this.writer.generation, this.writer.version];
+  }
+
+  private confirmStamp(from: string, stamp: unknown): void {
+    if (Array.isArray(stamp) && stamp.length === 2 && stamp.every((n) => Number.isSafeInteger(n))) {
+      this.health.confirm(from, stamp as unknown as Stamp);
+    }
+  }
+
+  // ---- sending -----------------------------------------------------------------
+
+  /** Applies our own verdicts and spreads them: once on the broadcast subject, then piggybacked. */
+  private spread(updates: readonly MembershipUpdate[]): void {
+    if (updates.length === 0) return;
+    for (const update of updates) this.options.onEvent?.({ kind: 'member', update });
+    void this.publish(updates);
+  }
+
+  private async publish(updates: readonly MembershipUpdate[]): Promise<void> {
+    for (const update of updates) this.queue.enqueue(keyOf(update), update);
+    await this.broadcast({ updates });
+  }
+
+  private async broadcast(body: GossipBody): Promise<void> {
+    if (!this.connected || this.stopped) return;
+    await this.options.transport.broadcast(this.seal('gossip', body)).catch(() => undefined);
+  }
+
+  private piggyback(): MembershipUpdate[] {
+    return this.queue.take(PIGGYBACK_BUDGET_BYTES, (u) => JSON.stringify(u).length);
+  }
+
+  private async request<B>(
+    memberId: string,
+    kind: string,
+    body: unknown,
+    timeoutMs: number,
+  ): Promise<{ kind: string; body: B; from: string } | undefined> {
+    const raw = await this.options.transport.request(memberId, this.seal(kind, body), timeoutMs);
+    return this.open<B>(raw);
+  }
+
+  /**
+   * Every message carries our chain: a member that just joined must be able
+   * to check our first ping, or SWIM would suspect us for its ignorance.
+   */
+  private seal(kind: string, body: unknown): Uint8Array {
+    return encodeEnvelope(this.options.signer.seal(kind, body, this.options.clock.now(), { withChain: true }));
+  }
+
+  private async open<B>(data: Uint8Array): Promise<{ kind: string; body: B; from: string } | undefined> {
+    const result = await this.options.verifier.open<B>(data);
+    if (!result.ok) {
+      this.drop(result.reason, result.detail);
+      return undefined;
+    }
+    const body = result.envelope.body;
+    if (typeof body !== 'object' || body === null) {
+      this.drop('bad-body', `${result.envelope.kind} body is not an object`);
+      return undefined;
+    }
+    return { kind: result.envelope.kind, body, from: result.envelope.from };
+  }
+
+  private drop(reason: DropReason, detail?: string): undefined {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    this.options.onEvent?.({ kind: 'dropped', reason, ...(detail !== undefined && { detail }) });
+    return undefined;
+  }
+
+  // ---- plumbing ----------------------------------------------------------------
+
+  private transportStatus(status: TransportStatus): void {
+    this.options.onEvent?.({ kind: 'transport', status });
+    if (status === 'disconnected') {
+      // Cut off from NATS we hear nobody: accusing others now would be wrong.
+      this.connected = false;
+    } else if (status === 'reconnected') {
+      this.connected = true;
+      // Whatever was said about us meanwhile gets refuted by a fresh alive.
+      void this.publish([this.table.selfAlive()]).then(() => this.pushPullWithRandomMember());
+    }
+  }
+
+  /** Runs `task` again `delay` after each run (or the delay it returns), until stopped. */
+  private every(task: () => Promise<number | undefined>, delayMs: number): void {
+    const run = () => {
+      if (this.stopped) return;
+      task().then(
+        (next) => this.after(run, next ?? delayMs),
+        () => this.after(run, delayMs),
+      );
+    };
+    this.after(run, delayMs * this.options.random());
+  }
+
+  private after(task: () => void, delayMs: number): void {
+    if (this.stopped) return;
+    const cancel = this.options.schedule(() => {
+      this.cancels.delete(cancel);
+      task();
+    }, delayMs);
+    this.cancels.add(cancel);
+  }
+}
+
+/** Rumours about the same member replace each other in the transmit queue. */
+const keyOf = (update: MembershipUpdate): string => (update.kind === 'alive' ? update.member.id : update.id);
+

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { gatewayConfig, getJson, sharedRootTrust, useHarness, waitUntil, type GatewayProcess } from '../harness/index.js';
+
+const h = useHarness();
+
+interface MembersView {
+  self: string;
+  members: { id: string; status: string; incarnation: number }[];
+  dropped: Record<string, number>;
+}
+interface ServicesView {
+  services: Record<string, Record<string, { healthy: number; total: number; stale: boolean; liveReplicas: number }>>;
+}
+
+const members = (gw: GatewayProcess) => getJson<MembersView>(`${gw.adminUrl}/debug/members`);
+const services = (gw: GatewayProcess) => getJson<ServicesView>(`${gw.adminUrl}/debug/services`);
+const statusIn = async (gw: GatewayProcess, id: string) => (await members(gw)).members.find((m) => m.id === id)?.status;
+
+/** Three clusters, each its own NATS server joined as a super-cluster, one gateway each. */
+async function threeClusters() {
+  const clusters = ['a', 'b', 'c'];
+  const nats = await h.natsSuperCluster(clusters);
+  const trust = await sharedRootTrust(await h.tempDir(), clusters);
+  const backend = await h.httpBackend();
+  const gateways = new Map<string, GatewayProcess>();
+  for (const cluster of clusters) {
+    const services = cluster === 'a' ? { payments: { endpoints: [backend.address], export: true, healthCheck: { interval: '300ms' } } } : {};
+    gateways.set(
+      cluster,
+      await h.gateway(
+        gatewayConfig(services, {
+          cluster,
+          replica: 'r1',
+          nats: { servers: [nats.server(cluster).url] },
+          identity: trust.get(cluster)!.identity(),
+        }),
+      ),
+    );
+  }
+  return { gateways, backend };
+}
+
+describe('membership over a NATS super-cluster', () => {
+  it('converges, spreads health to every cluster, and marks a killed gateway dead everywhere', async () => {
+    const { gateways, backend } = await threeClusters();
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => gateways.get(x)!);
+
+    for (const gw of [a, b, c]) {
+      await waitUntil(async () => (await members(gw)).members.filter((m) => m.status === 'alive').length === 3, {
+        timeoutMs: 20_000,
+        what: 'all three members alive',
+      });
+    }
+    for (const gw of [b, c]) {
+      await waitUntil(async () => (await services(gw)).services['payments']?.['a']?.healthy === 1, {
+        timeoutMs: 10_000,
+        what: "a's payments seen healthy",
+      });
+    }
+
+    await backend.stop();
+    for (const gw of [b, c]) {
+      await waitUntil(async () => (await services(gw)).services['payments']?.['a']?.healthy === 0, {
+        timeoutMs: 15_000,
+        what: "a's payments seen unhealthy",
+      });
+    }
+
+    c.process.kill('SIGKILL');
+    for (const gw of [a, b]) {
+      await waitUntil(async () => (await statusIn(gw, 'c.r1')) === 'dead', { timeoutMs: 30_000, what: 'c declared dead' });
+    }
+    expect(await statusIn(a, 'b.r1')).toBe('alive');
+    expect((await members(a)).dropped).toEqual({});
+  });
+
+  it('a gateway that stops gracefully is seen as left', async () => {
+    const { gateways } = await threeClusters();
+    const [a, b] = ['a', 'b'].map((x) => gateways.get(x)!);
+    await waitUntil(async () => (await members(a)).members.filter((m) => m.status === 'alive').length === 3, {
+      timeoutMs: 20_000,
+      what: 'all three members alive',
+    });
+    b.process.kill('SIGTERM');
+    await waitUntil(async () => (await statusIn(a, 'b.r1')) === 'left', { timeoutMs: 15_000, what: 'b seen as left' });
+  });
+});
