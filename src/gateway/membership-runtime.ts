@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config/index.js';
 import { DEFAULTS } from '../config/index.js';
 import {
@@ -23,6 +24,7 @@ export class MembershipRuntime {
   private constructor(
     readonly membership: Membership,
     private readonly log: Logger,
+    private readonly lag: IntervalHistogram,
   ) {}
 
   static async start(config: GatewayConfig, identity: IdentityRuntime, log: Logger): Promise<MembershipRuntime> {
@@ -31,6 +33,8 @@ export class MembershipRuntime {
     const transport = await NatsTransport.connect({ servers: [...config.nats.servers], federation: config.federation, memberId });
     const trustDomain = config.identity.trustDomain;
     const d = DEFAULTS.membership;
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
     let runtime: MembershipRuntime | undefined;
     const membership = new Membership({
       self: {
@@ -59,9 +63,14 @@ export class MembershipRuntime {
         indirectChecks: d.indirectProbes,
         pushPullIntervalMs: d.pushPullIntervalMs,
       },
+      eventLoopLag: () => {
+        const worstMs = lag.max / 1e6;
+        lag.reset();
+        return worstMs;
+      },
       onEvent: (event) => runtime?.logEvent(event),
     });
-    runtime = new MembershipRuntime(membership, log);
+    runtime = new MembershipRuntime(membership, log, lag);
     await membership.start();
     log.info({ memberId, servers: config.nats.servers }, 'membership started');
     return runtime;
@@ -87,6 +96,7 @@ export class MembershipRuntime {
 
   async leave(): Promise<void> {
     await this.membership.leave();
+    this.lag.disable();
   }
 
   private logEvent(event: MembershipEvent): void {

@@ -471,14 +471,28 @@ export class EnvelopeVerifier {
 
   /** Check one message off the wire. Never throws: a rejection carries a stable reason and a detail for the debug log. */
   async open<B = unknown>(raw: Uint8Array): Promise<OpenResult<B>> {
+    return this.#guarded<B>(raw, false);
+  }
+
+  /**
+   * Check an envelope another member passed on (an owner's signed health
+   * record relayed by anti-entropy): everything but freshness and replay,
+   * which cannot hold for a copy of an old message. Safe for records only:
+   * their (generation, version) order makes a repeat or an old copy harmless.
+   */
+  async openRelayed<B = unknown>(raw: Uint8Array): Promise<OpenResult<B>> {
+    return this.#guarded<B>(raw, true);
+  }
+
+  async #guarded<B>(raw: Uint8Array, relayed: boolean): Promise<OpenResult<B>> {
     try {
-      return (await this.#open(raw)) as OpenResult<B>;
+      return (await this.#open(raw, relayed)) as OpenResult<B>;
     } catch (err) {
       return reject('internal-error', err instanceof Error ? err.message : String(err));
     }
   }
 
-  async #open(raw: Uint8Array): Promise<OpenResult> {
+  async #open(raw: Uint8Array, relayed: boolean): Promise<OpenResult> {
     if (!(raw instanceof Uint8Array)) return reject('malformed', 'not bytes');
     if (raw.byteLength > this.#maxBytes) return reject('oversized', `${raw.byteLength} bytes; at most ${this.#maxBytes}`);
     const parsed = parseEnvelope(raw);
@@ -487,8 +501,8 @@ export class EnvelopeVerifier {
 
     // Cheap checks before any cryptography, so floods of old or repeated messages cost little.
     const now = this.#clock.now();
-    if (Math.abs(envelope.ts - now) > this.#skewMs) return reject('stale', `ts is ${Math.round(envelope.ts - now)} ms from our clock`);
-    if (this.#window(envelope.from, now)?.seen(envelope.seq)) return reject('replay', `seq ${envelope.seq} from ${envelope.from}`);
+    if (!relayed && Math.abs(envelope.ts - now) > this.#skewMs) return reject('stale', `ts is ${Math.round(envelope.ts - now)} ms from our clock`);
+    if (!relayed && this.#window(envelope.from, now)?.seen(envelope.seq)) return reject('replay', `seq ${envelope.seq} from ${envelope.from}`);
 
     const verified = await this.#chainFor(envelope.fp, chain, now);
     if (!verified.ok) return verified;
@@ -511,6 +525,7 @@ export class EnvelopeVerifier {
       return reject('bad-signature', `from ${envelope.from}`);
     }
 
+    if (relayed) return { ok: true, envelope, signer: gateway };
     // Check again and record in one synchronous step: another open of the
     // same message may have finished while this one awaited the chain.
     let window = this.#window(envelope.from, now);

@@ -47,9 +47,9 @@ async function federation(clusters: string[]) {
    * between steps: verifying a chain the first time runs in webcrypto's
    * thread pool, which fake time cannot hurry.
    */
-  const run = async (ms: number) => {
-    for (let t = 0; t < ms; t += 10) {
-      await scheduler.advance(10);
+  const run = async (ms: number, stepMs = 10) => {
+    for (let t = 0; t < ms; t += stepMs) {
+      await scheduler.advance(stepMs);
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
   };
@@ -100,4 +100,18 @@ describe('Membership on an in-memory network', () => {
     const seen = members.get('a.r1')!.members().find((v) => v.id === 'c.r1');
     expect(seen?.reachable).toBe(false);
   });
+
+  it('repairs health through a third member by anti-entropy when the direct path is cut', async () => {
+    const { run, network, members } = await federation(['a', 'b', 'c']);
+    await run(3_000);
+    network.partition('a.r1', 'c.r1');
+    await members.get('c.r1')!.setLocalServices({ search: { healthy: 3, total: 3, inFlight: 0, exported: true } });
+    await run(100);
+    expect(members.get('b.r1')!.services().get('search')?.get('c')?.healthy).toBe(3);
+    expect(members.get('a.r1')!.services().get('search')).toBeUndefined();
+
+    // Push-pull runs every 30 s with a random member: b carries c's signed record to a.
+    await run(65_000, 50);
+    expect(members.get('a.r1')!.services().get('search')?.get('c')).toMatchObject({ healthy: 3, total: 3 });
+  }, 60_000);
 });

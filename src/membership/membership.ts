@@ -6,7 +6,7 @@ import { MemberTable, updatesFromRemoteState, type MemberView } from './member-t
 import type { Schedule } from './memory-transport.js';
 import { TransmitLimitedQueue } from './transmit-queue.js';
 import type { GossipTransport, TransportStatus } from './transport.js';
-import type { Clock, HealthRecord, MemberInfo, MemberState, MembershipUpdate, Random, ServiceHealth } from './types.js';
+import type { Clock, HealthDigest, HealthRecord, MemberInfo, MemberState, MembershipUpdate, Random, ServiceHealth } from './types.js';
 
 export interface MembershipConfig {
   readonly probeIntervalMs: number;
@@ -26,6 +26,11 @@ export interface MembershipOptions {
   readonly schedule: Schedule;
   readonly random: Random;
   readonly config: MembershipConfig;
+  /**
+   * The worst event-loop delay (ms) since the last call: Lifeguard's "slow
+   * processing" signal, raising our awareness score so we probe more patiently.
+   */
+  readonly eventLoopLag?: () => number;
   /** Membership changes and dropped messages, for logs. */
   readonly onEvent?: (event: MembershipEvent) => void;
 }
@@ -53,17 +58,23 @@ interface AckBody {
 interface PingReqAnswer {
   readonly acked: boolean;
 }
+/** Health records travel as their owner's signed 'health' envelopes, so any member may pass them on. */
+type SignedRecord = string;
 interface GossipBody {
   readonly updates: readonly MembershipUpdate[];
-  readonly record?: HealthRecord;
+  readonly records?: readonly SignedRecord[];
 }
 interface SyncBody {
   readonly members: readonly MemberState[];
-  readonly record?: HealthRecord;
+  /** Scuttlebutt: origin → the newest (generation, version) the sender holds. */
+  readonly digest?: HealthDigest;
+  readonly records?: readonly SignedRecord[];
 }
 
 /** Room left for the envelope around piggybacked updates. */
 const PIGGYBACK_BUDGET_BYTES = 16 * 1024;
+/** Signed records carried by one sync message; what does not fit goes in the next round. */
+const RECORDS_BUDGET_BYTES = 40 * 1024;
 const DEFAULT_HOUSEKEEPING_MS = 100;
 
 /**
@@ -78,6 +89,8 @@ export class Membership {
   private readonly queue: TransmitLimitedQueue<MembershipUpdate>;
   private readonly health: HealthState;
   private readonly writer: HealthWriter;
+  /** The owner-signed envelope of each record held in `health`. */
+  private readonly signed = new Map<string, SignedRecord>();
   private readonly drops = new Map<DropReason, number>();
   private readonly cancels = new Set<() => void>();
   private connected = true;
@@ -116,7 +129,7 @@ export class Membership {
       broadcast: (data) => void this.receiveBroadcast(data),
       request: (data) => this.receiveRequest(data),
     });
-    this.health.merge(this.writer.snapshot());
+    this.adoptOwnRecord();
     // Joining: everyone who hears our alive syncs with us (see receiveBroadcast).
     await this.publish([this.table.selfAlive()]);
     this.every(() => this.probe(), this.options.config.probeIntervalMs);
@@ -146,9 +159,15 @@ export class Membership {
       if (!(name in services)) changed = this.writer.remove(name) || changed;
     }
     if (!changed) return;
+    await this.broadcast({ updates: [], records: [this.adoptOwnRecord()] });
+  }
+
+  private adoptOwnRecord(): SignedRecord {
     const record = this.writer.snapshot();
+    const signed = new TextDecoder().decode(this.seal('health', record));
     this.health.merge(record);
-    await this.broadcast({ updates: [], record });
+    this.signed.set(this.id, signed);
+    return signed;
   }
 
   members(): MemberView[] {
@@ -176,6 +195,7 @@ export class Membership {
 
   private async probe(): Promise<number | undefined> {
     if (!this.connected) return undefined;
+    if (this.options.eventLoopLag) this.detector.onEventLoopLag(this.options.eventLoopLag());
     const plan = this.detector.nextProbe();
     if (!plan) return undefined;
     const result = await this.ping(plan.target.id, plan.piggyback, plan.timeoutMs, plan.interval);
@@ -242,24 +262,48 @@ export class Membership {
     return undefined;
   }
 
-  /** Full member state both ways (memberlist push/pull), each side's own health record with it. */
+  /**
+   * Full member state both ways (memberlist push/pull) and Scuttlebutt for
+   * health: we send our digest, the peer answers with the records we lack and
+   * its digest, and we send back what it lacks.
+   */
   private async pushPull(peer: string): Promise<void> {
     try {
-      const reply = await this.request<SyncBody>(peer, 'sync', this.syncBody(), this.options.config.probeTimeoutMs * 4);
-      if (reply?.kind === 'sync') this.applySync(reply.body, reply.from);
+      const timeout = this.options.config.probeTimeoutMs * 4;
+      const reply = await this.request<SyncBody>(peer, 'sync', this.syncBody(undefined), timeout);
+      if (reply?.kind !== 'sync') return;
+      await this.applySync(reply.body, reply.from);
+      const missing = this.recordsFor(reply.body.digest);
+      if (missing.length > 0) await this.request(peer, 'records', { records: missing }, timeout);
     } catch {
       // The next round or a probe will tell; a failed sync is no evidence by itself.
     }
   }
 
-  private syncBody(): SyncBody {
-    return { members: this.table.members(), record: this.health.get(this.id) };
+  private syncBody(theirDigest: HealthDigest | undefined): SyncBody {
+    const own = this.signed.get(this.id);
+    const records = theirDigest ? this.recordsFor(theirDigest) : own ? [own] : [];
+    return { members: this.table.members(), digest: this.health.digest(), records };
   }
 
-  private applySync(body: SyncBody, from: string): void {
+  /** Our signed records newer than the digest says they hold, up to the budget. */
+  private recordsFor(theirDigest: unknown): SignedRecord[] {
+    if (typeof theirDigest !== 'object' || theirDigest === null) return [];
+    const out: SignedRecord[] = [];
+    let bytes = 0;
+    for (const record of this.health.deltaFor(theirDigest as HealthDigest)) {
+      const signed = this.signed.get(record.origin);
+      if (!signed || bytes + signed.length > RECORDS_BUDGET_BYTES) continue;
+      out.push(signed);
+      bytes += signed.length;
+    }
+    return out;
+  }
+
+  private async applySync(body: SyncBody, from: string): Promise<void> {
     if (!Array.isArray(body.members)) return this.drop('bad-body', 'sync without members');
     this.applyUpdates(updatesFromRemoteState(body.members, this.id), from);
-    if (body.record) this.applyRecord(body.record, from);
+    await this.applyRecords(body.records, from);
   }
 
   // ---- receiving ---------------------------------------------------------------
@@ -271,13 +315,13 @@ export class Membership {
     if (!Array.isArray(body.updates)) return this.drop('bad-body', 'gossip without updates');
     const newcomers = body.updates.filter((u) => u.kind === 'alive' && u.member?.id === from && !this.table.get(from));
     this.applyUpdates(body.updates, from);
-    if (body.record) this.applyRecord(body.record, from);
+    await this.applyRecords(body.records, from);
     // A member we had never heard of is joining: give it our whole state.
     if (newcomers.length > 0) await this.pushPull(from);
   }
 
   private async receiveRequest(data: Uint8Array): Promise<Uint8Array | undefined> {
-    const opened = await this.open<PingBody & SyncBody>(data);
+    const opened = await this.open<PingBody & SyncBody & GossipBody>(data);
     if (!opened) return undefined;
     const { kind, body, from } = opened;
     switch (kind) {
@@ -296,8 +340,11 @@ export class Membership {
         return this.seal('ping-req-answer', { acked } satisfies PingReqAnswer);
       }
       case 'sync':
-        this.applySync(body, from);
-        return this.seal('sync', this.syncBody());
+        await this.applySync(body, from);
+        return this.seal('sync', this.syncBody(body.digest ?? {}));
+      case 'records':
+        await this.applyRecords(body.records, from);
+        return this.seal('ack', { updates: [] } satisfies AckBody);
       default:
         return this.drop('unknown-kind', kind);
     }
@@ -314,15 +361,37 @@ export class Membership {
     this.table.heard(from, this.options.clock.now());
   }
 
-  /** A gateway may assert only its own record: the record's origin must be the signer. */
-  private applyRecord(raw: HealthRecord, from: string): void {
-    const parsed = parseHealthRecord(raw);
-    if (!parsed.ok) return this.drop('bad-body', parsed.problem);
-    if (parsed.value.origin !== from || parsed.value.cluster !== from.slice(0, from.indexOf('.'))) {
-      return this.drop('foreign-claim', `${from} sent a record for ${parsed.value.origin}`);
+  /**
+   * Records may come from anyone, but each must be signed by its owner: a
+   * gateway may assert only its own record, of its own cluster.
+   */
+  private async applyRecords(records: unknown, from: string): Promise<void> {
+    if (records === undefined) return;
+    if (!Array.isArray(records)) return this.drop('bad-body', 'records is not a list');
+    for (const signed of records) {
+      if (typeof signed !== 'string') {
+        this.drop('bad-body', 'a record is not a signed envelope');
+        continue;
+      }
+      const opened = await this.options.verifier.openRelayed<HealthRecord>(new TextEncoder().encode(signed));
+      if (!opened.ok) {
+        this.drop(opened.reason, opened.detail);
+        continue;
+      }
+      const parsed = parseHealthRecord(opened.envelope.body);
+      if (opened.envelope.kind !== 'health' || !parsed.ok) {
+        this.drop('bad-body', parsed.ok ? `a ${opened.envelope.kind} envelope among records` : parsed.problem);
+        continue;
+      }
+      const record = parsed.value;
+      if (record.origin !== opened.envelope.from || record.cluster !== opened.signer.cluster) {
+        this.drop('foreign-claim', `${opened.envelope.from} signed a record for ${record.origin}`);
+        continue;
+      }
+      if (this.health.merge(record)) this.signed.set(record.origin, signed);
+      // From its owner, a record is current as of now.
+      if (record.origin === from) this.health.confirm(from, [record.generation, record.version]);
     }
-    this.health.merge(parsed.value);
-    this.health.confirm(from, [parsed.value.generation, parsed.value.version]);
   }
 
   private stamp(): Stamp {

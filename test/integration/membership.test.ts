@@ -43,7 +43,7 @@ async function threeClusters() {
 describe('membership over a NATS super-cluster', () => {
   it('converges, spreads health to every cluster, and marks a killed gateway dead everywhere', async () => {
     const { gateways, backend } = await threeClusters();
-    const [a, b, c] = ['a', 'b', 'c'].map((x) => gateways.get(x)!);
+    const [a, b, c] = [gateways.get('a')!, gateways.get('b')!, gateways.get('c')!];
 
     for (const gw of [a, b, c]) {
       await waitUntil(async () => (await members(gw)).members.filter((m) => m.status === 'alive').length === 3, {
@@ -76,7 +76,7 @@ describe('membership over a NATS super-cluster', () => {
 
   it('a gateway that stops gracefully is seen as left', async () => {
     const { gateways } = await threeClusters();
-    const [a, b] = ['a', 'b'].map((x) => gateways.get(x)!);
+    const [a, b] = [gateways.get('a')!, gateways.get('b')!];
     await waitUntil(async () => (await members(a)).members.filter((m) => m.status === 'alive').length === 3, {
       timeoutMs: 20_000,
       what: 'all three members alive',
