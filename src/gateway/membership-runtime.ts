@@ -9,7 +9,9 @@ import {
   realTimeSchedule,
   type MembershipEvent,
   type ServiceHealth,
+  type TrustBundleJson,
 } from '../membership/index.js';
+import { parseSpiffeBundle, serializeSpiffeBundle } from '../identity/index.js';
 import type { Logger } from '../telemetry/index.js';
 import type { IdentityRuntime } from './identity-runtime.js';
 import { endpointKey } from './upstream.js';
@@ -68,10 +70,18 @@ export class MembershipRuntime {
         lag.reset();
         return worstMs;
       },
+      bundles: {
+        own: () => ({ trustDomain, json: serializeSpiffeBundle(identity.service.ownBundle()) }),
+        accept: (bundle) => runtime?.acceptBundle(identity, bundle),
+      },
       onEvent: (event) => runtime?.logEvent(event),
     });
     runtime = new MembershipRuntime(membership, log, lag);
     await membership.start();
+    // A signing-CA step changes our bundle: tell every federated gateway now.
+    identity.service.onChange((event) => {
+      if (event.kind.startsWith('ca-')) void membership.announceBundle();
+    });
     log.info({ memberId, servers: config.nats.servers }, 'membership started');
     return runtime;
   }
@@ -97,6 +107,20 @@ export class MembershipRuntime {
   async leave(): Promise<void> {
     await this.membership.leave();
     this.lag.disable();
+  }
+
+  /** A federated domain's bundle heard over gossip: a second source beside files and bundle endpoints. */
+  private acceptBundle(identity: IdentityRuntime, bundle: TrustBundleJson): void {
+    const store = identity.service.trustStore;
+    // Never our own domain, and only domains we federate with.
+    if (bundle.trustDomain === identity.service.trustDomain || !store.get(bundle.trustDomain)) return;
+    try {
+      if (store.set(parseSpiffeBundle(bundle.json, bundle.trustDomain), 'gossip')) {
+        this.log.debug({ trustDomain: bundle.trustDomain }, 'bundle updated from gossip');
+      }
+    } catch (err) {
+      this.log.warn({ trustDomain: bundle.trustDomain, error: { message: (err as Error).message } }, 'bad bundle in gossip');
+    }
   }
 
   private logEvent(event: MembershipEvent): void {

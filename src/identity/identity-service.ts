@@ -83,6 +83,9 @@ export class IdentityService {
   }
 
   async start(): Promise<void> {
+    // Sequences start from the clock so a restarted replica's bundle still
+    // outranks what it published before: peers refuse lower sequences.
+    this.sequence = BigInt(Math.floor(this.now()));
     this.active = await this.mintAuthority();
     this.publishOwnBundle();
     for (const domain of this.options.federation) {

@@ -1,6 +1,13 @@
 export { EnvelopeSigner, EnvelopeVerifier, gatewaySpiffeId, type EnvelopeRejectReason } from './envelope.js';
 export { realTimeSchedule, type Schedule } from './memory-transport.js';
-export { Membership, type DropReason, type MembershipConfig, type MembershipEvent, type MembershipOptions } from './membership.js';
+export {
+  Membership,
+  type DropReason,
+  type MembershipConfig,
+  type MembershipEvent,
+  type MembershipOptions,
+  type TrustBundleJson,
+} from './membership.js';
 export type { MemberView } from './member-table.js';
 export type { ClusterServiceHealth, ServiceView } from './health-state.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';

@@ -31,6 +31,15 @@ export interface MembershipOptions {
    * processing" signal, raising our awareness score so we probe more patiently.
    */
   readonly eventLoopLag?: () => number;
+  /**
+   * Trust bundles travel with the gossip: each gateway offers its own trust
+   * domain's bundle (SPIFFE JSON) and hears those of the others, accepted only
+   * from a gateway of the domain the bundle is for.
+   */
+  readonly bundles?: {
+    own(): TrustBundleJson;
+    accept(bundle: TrustBundleJson): void;
+  };
   /** Membership changes and dropped messages, for logs. */
   readonly onEvent?: (event: MembershipEvent) => void;
 }
@@ -58,17 +67,24 @@ interface AckBody {
 interface PingReqAnswer {
   readonly acked: boolean;
 }
+export interface TrustBundleJson {
+  readonly trustDomain: string;
+  readonly json: string;
+}
+
 /** Health records travel as their owner's signed 'health' envelopes, so any member may pass them on. */
 type SignedRecord = string;
 interface GossipBody {
   readonly updates: readonly MembershipUpdate[];
   readonly records?: readonly SignedRecord[];
+  readonly bundle?: TrustBundleJson;
 }
 interface SyncBody {
   readonly members: readonly MemberState[];
   /** Scuttlebutt: origin → the newest (generation, version) the sender holds. */
   readonly digest?: HealthDigest;
   readonly records?: readonly SignedRecord[];
+  readonly bundle?: TrustBundleJson;
 }
 
 /** Room left for the envelope around piggybacked updates. */
@@ -272,7 +288,7 @@ export class Membership {
       const timeout = this.options.config.probeTimeoutMs * 4;
       const reply = await this.request<SyncBody>(peer, 'sync', this.syncBody(undefined), timeout);
       if (reply?.kind !== 'sync') return;
-      await this.applySync(reply.body, reply.from);
+      await this.applySync(reply.body, reply.from, reply.trustDomain);
       const missing = this.recordsFor(reply.body.digest);
       if (missing.length > 0) await this.request(peer, 'records', { records: missing }, timeout);
     } catch {
@@ -283,7 +299,24 @@ export class Membership {
   private syncBody(theirDigest: HealthDigest | undefined): SyncBody {
     const own = this.signed.get(this.id);
     const records = theirDigest ? this.recordsFor(theirDigest) : own ? [own] : [];
-    return { members: this.table.members(), digest: this.health.digest(), records };
+    const bundle = this.options.bundles?.own();
+    return { members: this.table.members(), digest: this.health.digest(), records, ...(bundle && { bundle }) };
+  }
+
+  /** Tells every member at once about a change of our trust bundle (a rotation). */
+  async announceBundle(): Promise<void> {
+    const bundle = this.options.bundles?.own();
+    if (bundle) await this.broadcast({ updates: [], bundle });
+  }
+
+  private acceptBundle(bundle: unknown, signerTrustDomain: string): void {
+    if (bundle === undefined || !this.options.bundles) return;
+    const b = bundle as Partial<TrustBundleJson>;
+    if (typeof b.trustDomain !== 'string' || typeof b.json !== 'string') return this.drop('bad-body', 'bundle without trustDomain or json');
+    if (b.trustDomain !== signerTrustDomain) {
+      return this.drop('foreign-claim', `a gateway of ${signerTrustDomain} sent a bundle for ${b.trustDomain}`);
+    }
+    this.options.bundles.accept({ trustDomain: b.trustDomain, json: b.json });
   }
 
   /** Our signed records newer than the digest says they hold, up to the budget. */
@@ -300,10 +333,11 @@ export class Membership {
     return out;
   }
 
-  private async applySync(body: SyncBody, from: string): Promise<void> {
+  private async applySync(body: SyncBody, from: string, signerTrustDomain: string): Promise<void> {
     if (!Array.isArray(body.members)) return this.drop('bad-body', 'sync without members');
     this.applyUpdates(updatesFromRemoteState(body.members, this.id), from);
     await this.applyRecords(body.records, from);
+    this.acceptBundle(body.bundle, signerTrustDomain);
   }
 
   // ---- receiving ---------------------------------------------------------------
@@ -313,6 +347,7 @@ export class Membership {
     if (!opened || opened.kind !== 'gossip') return;
     const { body, from } = opened;
     if (!Array.isArray(body.updates)) return this.drop('bad-body', 'gossip without updates');
+    this.acceptBundle(body.bundle, opened.trustDomain);
     const newcomers = body.updates.filter((u) => u.kind === 'alive' && u.member?.id === from && !this.table.get(from));
     this.applyUpdates(body.updates, from);
     await this.applyRecords(body.records, from);
@@ -323,7 +358,7 @@ export class Membership {
   private async receiveRequest(data: Uint8Array): Promise<Uint8Array | undefined> {
     const opened = await this.open<PingBody & SyncBody & GossipBody>(data);
     if (!opened) return undefined;
-    const { kind, body, from } = opened;
+    const { kind, body, from, trustDomain } = opened;
     switch (kind) {
       case 'ping':
         if (!Array.isArray(body.updates)) return this.drop('bad-body', 'ping without updates');
@@ -340,7 +375,7 @@ export class Membership {
         return this.seal('ping-req-answer', { acked } satisfies PingReqAnswer);
       }
       case 'sync':
-        await this.applySync(body, from);
+        await this.applySync(body, from, trustDomain);
         return this.seal('sync', this.syncBody(body.digest ?? {}));
       case 'records':
         await this.applyRecords(body.records, from);
@@ -432,7 +467,7 @@ export class Membership {
     kind: string,
     body: unknown,
     timeoutMs: number,
-  ): Promise<{ kind: string; body: B; from: string } | undefined> {
+  ): Promise<Opened<B> | undefined> {
     const raw = await this.options.transport.request(memberId, this.seal(kind, body), timeoutMs);
     return this.open<B>(raw);
   }
@@ -445,7 +480,7 @@ export class Membership {
     return encodeEnvelope(this.options.signer.seal(kind, body, this.options.clock.now(), { withChain: true }));
   }
 
-  private async open<B>(data: Uint8Array): Promise<{ kind: string; body: B; from: string } | undefined> {
+  private async open<B>(data: Uint8Array): Promise<Opened<B> | undefined> {
     const result = await this.options.verifier.open<B>(data);
     if (!result.ok) {
       this.drop(result.reason, result.detail);
@@ -456,7 +491,7 @@ export class Membership {
       this.drop('bad-body', `${result.envelope.kind} body is not an object`);
       return undefined;
     }
-    return { kind: result.envelope.kind, body, from: result.envelope.from };
+    return { kind: result.envelope.kind, body, from: result.envelope.from, trustDomain: result.signer.trustDomain };
   }
 
   private drop(reason: DropReason, detail?: string): undefined {
@@ -499,6 +534,14 @@ export class Membership {
     }, delayMs);
     this.cancels.add(cancel);
   }
+}
+
+/** A checked message: what it is, what it says, and which gateway of which trust domain signed it. */
+interface Opened<B> {
+  readonly kind: string;
+  readonly body: B;
+  readonly from: string;
+  readonly trustDomain: string;
 }
 
 /** Rumours about the same member replace each other in the transmit queue. */

@@ -51,6 +51,15 @@ describe('membership over a NATS super-cluster', () => {
         what: 'all three members alive',
       });
     }
+    // Bundles travel with the gossip: a now holds b's own bundle (with its JWT keys), not just the shared root.
+    await waitUntil(
+      async () => {
+        const identity = await getJson<{ bundles: { trustDomain: string; source?: string; jwtAuthorities: number }[] }>(`${a.adminUrl}/debug/identity`);
+        const fromB = identity.bundles.find((x) => x.trustDomain === 'b.test.example');
+        return fromB?.source === 'gossip' && fromB.jwtAuthorities > 0;
+      },
+      { timeoutMs: 15_000, what: "b's bundle to reach a over gossip" },
+    );
     for (const gw of [b, c]) {
       await waitUntil(async () => (await services(gw)).services['payments']?.['a']?.healthy === 1, {
         timeoutMs: 10_000,
