@@ -89,8 +89,8 @@ interface SyncBody {
 
 /** Room left for the envelope around piggybacked updates. */
 const PIGGYBACK_BUDGET_BYTES = 16 * 1024;
-/** Signed records carried by one sync message; what does not fit goes in the next round. */
-const RECORDS_BUDGET_BYTES = 40 * 1024;
+/** Room kept for the envelope (chain, signature) and the rest of a sync body. */
+const SYNC_OVERHEAD_BYTES = 8 * 1024;
 const DEFAULT_HOUSEKEEPING_MS = 100;
 
 /**
@@ -296,11 +296,20 @@ export class Membership {
     }
   }
 
+  /**
+   * A sync message within the transport's budget: members, digest and bundle
+   * first, then as many records as fit; the rest go in the next round, which
+   * the digest will ask for again (Scuttlebutt's bounded exchange).
+   */
   private syncBody(theirDigest: HealthDigest | undefined): SyncBody {
-    const own = this.signed.get(this.id);
-    const records = theirDigest ? this.recordsFor(theirDigest) : own ? [own] : [];
+    const members = this.table.members();
+    const digest = this.health.digest();
     const bundle = this.options.bundles?.own();
-    return { members: this.table.members(), digest: this.health.digest(), records, ...(bundle && { bundle }) };
+    const fixed = JSON.stringify({ members, digest, bundle }).length;
+    const budget = this.options.transport.maxMessageBytes - fixed - SYNC_OVERHEAD_BYTES;
+    const own = this.signed.get(this.id);
+    const records = theirDigest ? this.recordsFor(theirDigest, budget) : own && own.length <= budget ? [own] : [];
+    return { members, digest, records, ...(bundle && { bundle }) };
   }
 
   /** Tells every member at once about a change of our trust bundle (a rotation). */
@@ -320,13 +329,13 @@ export class Membership {
   }
 
   /** Our signed records newer than the digest says they hold, up to the budget. */
-  private recordsFor(theirDigest: unknown): SignedRecord[] {
+  private recordsFor(theirDigest: unknown, budgetBytes = this.options.transport.maxMessageBytes - SYNC_OVERHEAD_BYTES): SignedRecord[] {
     if (typeof theirDigest !== 'object' || theirDigest === null) return [];
     const out: SignedRecord[] = [];
     let bytes = 0;
     for (const record of this.health.deltaFor(theirDigest as HealthDigest)) {
       const signed = this.signed.get(record.origin);
-      if (!signed || bytes + signed.length > RECORDS_BUDGET_BYTES) continue;
+      if (!signed || bytes + signed.length > budgetBytes) continue;
       out.push(signed);
       bytes += signed.length;
     }
