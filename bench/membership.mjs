@@ -368,8 +368,9 @@ async function runParent() {
   }
   const live = () => workers.filter((w) => !w.exited && !(w.victim && killed.has(w.victim)));
 
-  const snapshot = async () => {
-    const replies = await Promise.all(live().map((w) => call(w, { type: 'stats' })));
+  // `peek`: counters only; the event-loop figures keep accumulating for the enclosing window.
+  const snapshot = async (peek = false) => {
+    const replies = await Promise.all(live().map((w) => call(w, { type: 'stats', peek })));
     const nats = await Promise.all(servers.map((s) => monitor(s, '/varz').catch(() => undefined)));
     return { t: Date.now(), replies, nats };
   };
@@ -412,9 +413,17 @@ async function runParent() {
     const a = await snapshot();
     R.windows.steady = { startT: a.t };
     log(`steady window: ${steadyS} s of nothing`);
-    await sleep(steadyS * 1000);
-    const b = await snapshot();
-    R.steady = { a, b };
+    // Slices of 10 s show whether the probe rate is still recovering (Lifeguard awareness) from the start-up.
+    const slices = [];
+    let prev = a;
+    while (Date.now() - a.t < steadyS * 1000 - 500) {
+      await sleep(Math.min(10_000, steadyS * 1000 - (Date.now() - a.t)));
+      const cur = Date.now() - a.t < steadyS * 1000 - 500 ? await snapshot(true) : await snapshot();
+      slices.push(statsDiff(prev, cur).sentPerMemberS);
+      prev = cur;
+    }
+    const b = prev;
+    R.steady = { a, b, slices };
     R.windows.steady.endT = b.t;
     log(`steady window done: ${countFalseDeaths(a.t, b.t).verdicts} false death verdict(s)`);
   }
@@ -694,7 +703,10 @@ async function runParent() {
 
     console.log('');
     if (R.startup) printDiagnostics('start-up (start → converged)', statsDiff(R.startup.a, R.startup.b));
-    if (steadyStats) printDiagnostics('steady window', steadyStats);
+    if (steadyStats) {
+      printDiagnostics('steady window', steadyStats);
+      if (R.steady.slices.length > 1) console.log(`  messages sent / member / s, by 10 s slice: ${R.steady.slices.map((x) => x.toFixed(2)).join(', ')}`);
+    }
     if (R.healthStats) printDiagnostics('health changes', statsDiff(R.healthStats.a, R.healthStats.b));
     if (R.closed) console.log(`member connections the NATS servers closed during the run (victims' kills aside): ${fmtCounts(R.closed)}`);
     const fdAll = R.transitions.filter((tr) => tr.to === 'dead' && !(killed.has(tr.subj) && killed.get(tr.subj) <= tr.t));
@@ -1039,8 +1051,10 @@ async function runWorker() {
             servicesMs: servicesCalls ? servicesMs / servicesCalls : undefined,
             bundlesRejected,
           });
-          lag.reset();
-          stalls = [];
+          if (!msg.peek) {
+            lag.reset();
+            stalls = [];
+          }
           break;
         }
         case 'expect': {

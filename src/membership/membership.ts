@@ -27,6 +27,13 @@ export interface MembershipOptions {
   readonly random: Random;
   readonly config: MembershipConfig;
   /**
+   * Clusters whose trust domain is known from config. Others are bound to the
+   * first trust domain a verified gateway of theirs presents: in the
+   * shared-root model every cluster's CA can mint gateway IDs naming any
+   * cluster, so without a binding one cluster could speak for another.
+   */
+  readonly clusterTrustDomains?: ReadonlyMap<string, string>;
+  /**
    * The worst event-loop delay (ms) since the last call: Lifeguard's "slow
    * processing" signal, raising our awareness score so we probe more patiently.
    */
@@ -89,6 +96,8 @@ interface SyncBody {
 
 /** Room left for the envelope around piggybacked updates. */
 const PIGGYBACK_BUDGET_BYTES = 16 * 1024;
+/** When a reconnected member repeats its alive (ms after the reconnect). */
+const REANNOUNCE_AFTER_RECONNECT_MS = [0, 500, 1_500, 3_000];
 /** Room kept for the envelope (chain, signature) and the rest of a sync body. */
 const SYNC_OVERHEAD_BYTES = 8 * 1024;
 const DEFAULT_HOUSEKEEPING_MS = 100;
@@ -108,6 +117,7 @@ export class Membership {
   /** The owner-signed envelope of each record held in `health`. */
   private readonly signed = new Map<string, SignedRecord>();
   private readonly drops = new Map<DropReason, number>();
+  private readonly clusterDomains: Map<string, string>;
   private readonly cancels = new Set<() => void>();
   private connected = true;
   private stopped = false;
@@ -132,6 +142,8 @@ export class Membership {
     this.queue = new TransmitLimitedQueue<MembershipUpdate>({ members: () => this.table.aliveCount() });
     this.health = new HealthState({ clock, staleAfterMs: 3 * config.pushPullIntervalMs });
     this.writer = new HealthWriter(self.id, self.cluster, clock);
+    this.clusterDomains = new Map(options.clusterTrustDomains);
+    this.clusterDomains.set(self.cluster, self.trustDomain);
   }
 
   get id(): string {
@@ -203,8 +215,15 @@ export class Membership {
     });
   }
 
+  /** Every message not used, by reason: ours, and those the transport refused before we saw them. */
   droppedMessages(): Record<string, number> {
-    return Object.fromEntries(this.drops);
+    const out: Record<string, number> = Object.fromEntries(this.drops);
+    for (const [reason, count] of Object.entries(this.options.transport.stats().dropped)) {
+      if (count === 0) continue;
+      const name = reason === 'too-large' ? 'oversized' : reason;
+      out[name] = (out[name] ?? 0) + count;
+    }
+    return out;
   }
 
   // ---- probing ---------------------------------------------------------------
@@ -422,6 +441,7 @@ export class Membership {
         this.drop(opened.reason, opened.detail);
         continue;
       }
+      if (!this.bindCluster(opened.signer.cluster, opened.signer.trustDomain)) continue;
       const parsed = parseHealthRecord(opened.envelope.body);
       if (opened.envelope.kind !== 'health' || !parsed.ok) {
         this.drop('bad-body', parsed.ok ? `a ${opened.envelope.kind} envelope among records` : parsed.problem);
@@ -495,12 +515,24 @@ export class Membership {
       this.drop(result.reason, result.detail);
       return undefined;
     }
+    if (!this.bindCluster(result.signer.cluster, result.signer.trustDomain)) return undefined;
     const body = result.envelope.body;
     if (typeof body !== 'object' || body === null) {
       this.drop('bad-body', `${result.envelope.kind} body is not an object`);
       return undefined;
     }
     return { kind: result.envelope.kind, body, from: result.envelope.from, trustDomain: result.signer.trustDomain };
+  }
+
+  /** True when `trustDomain` may speak for `cluster`; the first one seen is bound for good. */
+  private bindCluster(cluster: string, trustDomain: string): boolean {
+    const bound = this.clusterDomains.get(cluster);
+    if (bound === undefined) this.clusterDomains.set(cluster, trustDomain);
+    else if (bound !== trustDomain) {
+      this.drop('wrong-trust-domain', `cluster ${cluster} belongs to ${bound}, not ${trustDomain}`);
+      return false;
+    }
+    return true;
   }
 
   private drop(reason: DropReason, detail?: string): undefined {
@@ -518,8 +550,12 @@ export class Membership {
       this.connected = false;
     } else if (status === 'reconnected') {
       this.connected = true;
-      // Whatever was said about us meanwhile gets refuted by a fresh alive.
-      void this.publish([this.table.selfAlive()]).then(() => this.pushPullWithRandomMember());
+      // Whatever was said about us meanwhile must be refuted, but right after a
+      // reconnect our server may not have its links to the other clusters back
+      // yet, and one broadcast can vanish: say it again while interest spreads.
+      for (const delayMs of REANNOUNCE_AFTER_RECONNECT_MS) {
+        this.after(() => void this.publish([this.table.selfAlive()]).then(() => this.pushPullWithRandomMember()), delayMs);
+      }
     }
   }
 
