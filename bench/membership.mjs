@@ -133,7 +133,9 @@ async function runParent() {
   if (args.help) {
     console.log(
       'node bench/membership.mjs [--members 100] [--workers 4] [--victims 3] [--steady 60] [--changes 10]\n' +
-        '  [--pause-window 30] [--pause-ms 300] [--pause-every 1500] [--converge-timeout 90] [--detect-timeout 30] [--timeout 300]',
+        '  [--pause-window 30] [--pause-ms 300] [--pause-every 1500] [--stagger 0] [--converge-timeout 90]\n' +
+        '  [--detect-timeout 30] [--timeout 300] [--dump FILE] [--cpu-prof DIR]\n' +
+        '(see the comment at the top of this file)',
     );
     return;
   }
@@ -189,8 +191,7 @@ async function runParent() {
   process.on('SIGHUP', () => bail('hung up (SIGHUP); figures so far:', 129));
   process.on('uncaughtException', (err) => bail(`failed: ${err?.stack ?? err}`, 1));
   process.on('unhandledRejection', (err) => bail(`failed: ${err?.stack ?? err}`, 1));
-  const hardTimer = setTimeout(() => bail(`hard timeout of ${timeoutMs / 1000} s reached; figures so far:`, 1), timeoutMs);
-  hardTimer.unref();
+  setTimeout(() => bail(`hard timeout of ${timeoutMs / 1000} s reached; figures so far:`, 1), timeoutMs);
 
   const benchStart = Date.now();
   const log = (msg) => console.error(`[${((Date.now() - benchStart) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
