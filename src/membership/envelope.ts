@@ -446,6 +446,7 @@ export class EnvelopeVerifier {
   // clock, while expiry here must follow the injected Clock (checked on read).
   readonly #chains: LRUCache<string, VerifiedChain>;
   readonly #windows: LRUCache<string, ReplayWindow>;
+  readonly #verifying = new Map<string, Promise<ChainOutcome>>();
 
   constructor(options: EnvelopeVerifierOptions) {
     this.#bundleFor = options.bundleFor;
@@ -564,7 +565,13 @@ export class EnvelopeVerifier {
       return this.#verifyChain(fp, cached.chain, now);
     }
     if (!chain) return reject('unknown-chain', `no chain cached for ${fp}`);
-    return this.#verifyChain(fp, chain, now);
+    // Many first messages from one sender arrive together: check its chain once.
+    let pending = this.#verifying.get(fp);
+    if (!pending) {
+      pending = this.#verifyChain(fp, chain, now).finally(() => this.#verifying.delete(fp));
+      this.#verifying.set(fp, pending);
+    }
+    return pending;
   }
 
   async #verifyChain(fp: string, chain: readonly Uint8Array[], now: number): Promise<ChainOutcome> {

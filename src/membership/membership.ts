@@ -96,6 +96,8 @@ interface SyncBody {
 
 /** Room left for the envelope around piggybacked updates. */
 const PIGGYBACK_BUDGET_BYTES = 16 * 1024;
+/** How many members, on average, answer a newcomer's alive with a full sync. */
+const JOIN_SYNCS = 3;
 /** When a reconnected member repeats its alive (ms after the reconnect). */
 const REANNOUNCE_AFTER_RECONNECT_MS = [0, 500, 1_500, 3_000];
 /** Room kept for the envelope (chain, signature) and the rest of a sync body. */
@@ -207,11 +209,12 @@ export class Membership {
   }
 
   services(): ServiceView {
-    return this.health.serviceView(this.options.clock.now(), (origin) => {
-      const member = this.table.get(origin);
-      if (!member) return undefined;
-      const view = origin === this.id ? undefined : this.table.views().find((v) => v.id === origin);
-      return { status: member.status, reachable: view?.reachable ?? true };
+    const now = this.options.clock.now();
+    const views = new Map(this.table.views(now).map((v) => [v.id, v]));
+    return this.health.serviceView(now, (origin) => {
+      const view = views.get(origin);
+      if (!view) return undefined;
+      return { status: view.status, reachable: origin === this.id || view.reachable };
     });
   }
 
@@ -379,8 +382,11 @@ export class Membership {
     const newcomers = body.updates.filter((u) => u.kind === 'alive' && u.member?.id === from && !this.table.get(from));
     this.applyUpdates(body.updates, from);
     await this.applyRecords(body.records, from);
-    // A member we had never heard of is joining: give it our whole state.
-    if (newcomers.length > 0) await this.pushPull(from);
+    // A member we had never heard of is joining: give it our whole state. A
+    // few of us suffice; all of us at once is N² syncs when a cluster starts.
+    if (newcomers.length > 0 && this.options.random() < JOIN_SYNCS / Math.max(1, this.table.aliveCount() - 1)) {
+      await this.pushPull(from);
+    }
   }
 
   private async receiveRequest(data: Uint8Array): Promise<Uint8Array | undefined> {

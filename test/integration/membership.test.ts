@@ -16,10 +16,13 @@ const members = (gw: GatewayProcess) => getJson<MembersView>(`${gw.adminUrl}/deb
 const services = (gw: GatewayProcess) => getJson<ServicesView>(`${gw.adminUrl}/debug/services`);
 const statusIn = async (gw: GatewayProcess, id: string) => (await members(gw)).members.find((m) => m.id === id)?.status;
 
-/** Three clusters, each its own NATS server joined as a super-cluster, one gateway each. */
-async function threeClusters() {
+/** Three clusters, one gateway each: each cluster on its own NATS server joined as a super-cluster, or all on one shared NATS. */
+async function threeClusters(topology: 'super-cluster' | 'shared' = 'super-cluster') {
   const clusters = ['a', 'b', 'c'];
-  const nats = await h.natsSuperCluster(clusters);
+  const urlOf =
+    topology === 'shared'
+      ? await h.natsServer().then((server) => () => server.url)
+      : await h.natsSuperCluster(clusters).then((nats) => (cluster: string) => nats.server(cluster).url);
   const trust = await sharedRootTrust(await h.tempDir(), clusters);
   const backend = await h.httpBackend();
   const gateways = new Map<string, GatewayProcess>();
@@ -31,7 +34,7 @@ async function threeClusters() {
         gatewayConfig(services, {
           cluster,
           replica: 'r1',
-          nats: { servers: [nats.server(cluster).url] },
+          nats: { servers: [urlOf(cluster)] },
           identity: trust.get(cluster)!.identity(),
         }),
       ),
@@ -66,6 +69,12 @@ describe('membership over a NATS super-cluster', () => {
         what: "a's payments seen healthy",
       });
     }
+    // The three admin APIs agree on who is alive and on what a runs.
+    const views = await Promise.all([a, b, c].map(async (gw) => ({ members: await members(gw), services: await services(gw) })));
+    for (const view of views) {
+      expect(Object.fromEntries(view.members.members.map((m) => [m.id, m.status]))).toEqual({ 'a.r1': 'alive', 'b.r1': 'alive', 'c.r1': 'alive' });
+      expect(view.services.services['payments']?.['a']).toMatchObject({ healthy: 1, total: 1, stale: false, liveReplicas: 1 });
+    }
 
     await backend.stop();
     for (const gw of [b, c]) {
@@ -92,5 +101,19 @@ describe('membership over a NATS super-cluster', () => {
     });
     b.process.kill('SIGTERM');
     await waitUntil(async () => (await statusIn(a, 'b.r1')) === 'left', { timeoutMs: 15_000, what: 'b seen as left' });
+  });
+
+  it('works unchanged on one shared NATS server', async () => {
+    const { gateways } = await threeClusters('shared');
+    for (const gw of gateways.values()) {
+      await waitUntil(async () => (await members(gw)).members.filter((m) => m.status === 'alive').length === 3, {
+        timeoutMs: 20_000,
+        what: 'all three members alive on a shared NATS',
+      });
+    }
+    await waitUntil(async () => (await services(gateways.get('c')!)).services['payments']?.['a']?.healthy === 1, {
+      timeoutMs: 10_000,
+      what: "a's payments seen from c",
+    });
   });
 });
