@@ -5,21 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  concatDer,
-  decodeBase64Strict,
-  derToPem,
   loadBundleFile,
   parseBundleMap,
   parseBundleText,
-  parsePemBlocks,
   parsePemBundle,
   parseSpiffeBundle,
-  parseStrictJson,
-  pemToDers,
   serializeBundleMap,
   serializeSpiffeBundle,
-  splitConcatenatedDer,
 } from './bundle.js';
+import { concatDer, decodeBase64Strict, derToPem, parsePemBlocks, pemToDers, splitConcatenatedDer } from './encoding.js';
+import { parseStrictJson } from './strict-json.js';
 import { BundleError, type BundleRule, EncodingError, type EncodingRule } from './errors.js';
 import type { TrustBundle } from './types.js';
 

@@ -14,7 +14,7 @@
 import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { derToPem, parsePemBlocks, pemToDers } from './bundle.js';
+import { derToPem, parsePemBlocks, pemToDers } from './encoding.js';
 import { CaError, CertificateAuthority } from './certificate-authority.js';
 import { isIdentityError } from './errors.js';
 import type { X509Svid } from './types.js';

@@ -1,5 +1,6 @@
 export { BundleEndpointServer, fetchBundle, peerChain, tlsMaterial } from './bundle-endpoint.js';
-export { loadBundleFile, parseSpiffeBundle, serializeSpiffeBundle, derToPem, pemToDers } from './bundle.js';
+export { loadBundleFile, parseSpiffeBundle, serializeSpiffeBundle } from './bundle.js';
+export { derToPem, pemToDers } from './encoding.js';
 export { CertificateAuthority } from './certificate-authority.js';
 export { loadCaDir, writeCaDir, writeSvidFiles } from './ca-files.js';
 export { IdentityError, isIdentityError, SpiffeIdError } from './errors.js';

@@ -6,7 +6,7 @@
  * A token is a bearer credential: no error message or context ever quotes it.
  */
 import { constants, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import { parseStrictJson, decodeUtf8Strict } from './bundle.js';
+import { parseStrictJson, decodeUtf8Strict } from './strict-json.js';
 import { JwtSvidError, type JwtSvidRule } from './errors.js';
 import { SpiffeId } from './spiffe-id.js';
 import type { SpiffeIdLike, TrustBundle } from './types.js';
