@@ -4,7 +4,7 @@
 die() { echo "error: $*" >&2; exit 1; }
 
 need_node() {
-  command -v node >/dev/null || die "Node.js 20.19 or newer is required: install it (e.g. apt-get install nodejs) and retry"
+  command -v node >/dev/null || die "Node.js 20.19 or newer is required (Debian's nodejs package is older): install it from nodejs.org or NodeSource and retry"
   node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
     die "Node.js 20.19 or newer is required, found $(node --version)"
 }
@@ -29,6 +29,14 @@ apt_install() {
   else
     die "$pkg is missing: run 'sudo apt-get install $pkg' and retry"
   fi
+}
+
+# node-gyp builds the peer-credentials addon at `npm run build`.
+ensure_toolchain() {
+  local tool
+  for tool in python3 make g++; do
+    command -v "$tool" >/dev/null || apt_install "$tool"
+  done
 }
 
 ensure_nats_server() {

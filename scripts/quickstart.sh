@@ -6,19 +6,24 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_node
+ensure_toolchain
 ensure_npm_packages
 echo "==> building"
 npm run build --silent >/dev/null
 
 pids=()
+gateway=
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+# Ctrl-C reaches the gateway itself (same process group) and it drains; wait
+# for that instead of sending a second signal, which would cut requests off.
+stop() { [ -n "$gateway" ] && wait "$gateway" 2>/dev/null; exit 0; }
+trap cleanup EXIT
+trap stop INT TERM
 
 node examples/hello-backend.mjs 127.0.0.1:8080 127.0.0.1:8081 &
 pids+=($!)
 node dist/cli.js run --config examples/quickstart.yaml &
 gateway=$!
-pids+=($gateway)
 
 node scripts/wait-ready.mjs http://127.0.0.1:9901/ready 15000
 echo "==> a request through the gateway: GET http://127.0.0.1:4140/ with Host: hello"

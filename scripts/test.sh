@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_node
+ensure_toolchain
 ensure_nats_server
 ensure_npm_packages
 mkdir -p .tmp
+rm -f .tmp/vitest.json
 status=0
 npm test -- --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$?
 [ -f .tmp/vitest.json ] && node scripts/test-summary.mjs .tmp/vitest.json

@@ -84,6 +84,11 @@ async function run(file: string): Promise<number> {
     await gateway.start();
   } catch (err) {
     log.error({ err }, 'cannot start');
+    // The CA folder and bundle files are named by the config: a problem there is a config error.
+    if (isIdentityError(err)) {
+      process.stderr.write(`config error: identity: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
     return EXIT_RUNTIME;
   }
   return new Promise((resolve) => {

@@ -31,8 +31,15 @@ export class AdminServer {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           return res.end(sources.metrics());
         default: {
-          const page = path?.startsWith('/debug/') ? sources.debug[path.slice('/debug/'.length)] : undefined;
-          if (page) return send(res, 200, page());
+          const name = path?.startsWith('/debug/') ? path.slice('/debug/'.length) : '';
+          const page = Object.hasOwn(sources.debug, name) ? sources.debug[name] : undefined;
+          if (page) {
+            try {
+              return send(res, 200, page());
+            } catch (err) {
+              return send(res, 500, { error: 'internal', message: (err as Error).message });
+            }
+          }
           const debugPaths = Object.keys(sources.debug).map((name) => `/debug/${name}`);
           return send(res, 404, { error: 'not-found', paths: ['/live', '/ready', '/metrics', ...debugPaths] });
         }

@@ -39,7 +39,8 @@ export function http1Exchange(req: IncomingMessage, res: ServerResponse, drainin
       await pipeline(upstream.body, res, { end: false });
       const trailers = upstream.trailers();
       if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers);
-      res.end();
+      // Done only once the last bytes are handed to the socket.
+      await new Promise<void>((resolve) => res.end(() => resolve()));
     },
     fail(error: GatewayError) {
       if (res.headersSent) {

@@ -41,8 +41,17 @@ export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHtt
       // Trailers are known only after the body, so always ask for the
       // chance to send them; an empty trailer block ends a stream validly.
       stream.respond(responseHeaders, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers(upstream.trailers() ?? {}));
+      stream.once('wantTrailers', () => {
+        try {
+          stream.sendTrailers(upstream.trailers() ?? {});
+        } catch {
+          // Trailers HTTP/2 cannot carry: end the stream as an error, never the process.
+          stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        }
+      });
       await pipeline(upstream.body, stream);
+      // Done only once the trailers are out, or a drain right after would cut them off.
+      if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
     },
     fail(error: GatewayError) {
       if (stream.destroyed || stream.closed) return;

@@ -45,17 +45,18 @@ export class Gateway {
     });
   }
 
+  /** Binds first, joins the federation last: peers should hear of us only once we can serve. */
   async start(): Promise<BoundAddresses> {
+    const local = await this.local.listen(this.config.listeners.local);
+    this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
+    const admin = await this.admin.listen(this.config.listeners.admin);
+    this.log.info({ listener: 'admin', address: endpointKey(admin) }, 'listening');
     if (this.config.identity) this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log);
     await this.health.start();
     if (this.config.nats && this.identity) {
       this.membership = await MembershipRuntime.start(this.config, this.identity, this.log);
       this.publishHealth();
     }
-    const local = await this.local.listen(this.config.listeners.local);
-    this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
-    const admin = await this.admin.listen(this.config.listeners.admin);
-    this.log.info({ listener: 'admin', address: endpointKey(admin) }, 'listening');
     this.bound = true;
     this.log.info({ services: Object.keys(this.config.services) }, 'ready');
     return { local, admin };
@@ -80,6 +81,8 @@ export class Gateway {
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
     this.log.info({ inFlight: this.proxy.inFlight, timeoutMs }, 'draining');
+    // Leave first, so peers stop choosing this replica while it finishes its requests.
+    await this.membership?.leave().catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'leave failed'));
     this.local.startDrain();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
@@ -89,7 +92,6 @@ export class Gateway {
     clearTimeout(timer);
     if (!finished) this.log.warn({ inFlight: this.proxy.inFlight }, 'drain timeout: closing remaining requests');
     this.local.destroyAll();
-    await this.membership?.leave();
     this.health.stop();
     await Promise.all([this.proxy.close(), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');

@@ -16,6 +16,8 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
   'http2-settings',
+  // Node answered 100 Continue to the client already; the upstream hop has its own.
+  'expect',
 ]);
 
 export type HeaderMap = Record<string, string | string[]>;

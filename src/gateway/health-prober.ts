@@ -112,6 +112,8 @@ export class HealthProber {
       method: 'GET',
       headersTimeout: target.check.timeoutMs,
       bodyTimeout: target.check.timeoutMs,
+      // Bounds the connect too: an endpoint that never accepts must not stall a check for undici's 10 s.
+      signal: AbortSignal.timeout(target.check.timeoutMs),
       headers: { host: target.service.name, 'user-agent': 'meshgate-health' },
     }).catch((err: Error & { code?: string }) => {
       throw new Error(`${err.code ?? 'error'}: ${err.message}`);

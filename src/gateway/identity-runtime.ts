@@ -25,7 +25,7 @@ export const bundleEndpointSpiffeId = (identity: IdentityConfig): string =>
 export class IdentityRuntime {
   private workloadApi: WorkloadApiServer | undefined;
   private bundleEndpoint: BundleEndpointServer | undefined;
-  private offChange: (() => void) | undefined;
+  private readonly unsubscribers: (() => void)[] = [];
   private gatewaySvid!: X509Svid;
 
   private constructor(
@@ -51,7 +51,7 @@ export class IdentityRuntime {
       })),
     });
     const runtime = new IdentityRuntime(service, gatewaySpiffeId(config, identity), identity, log);
-    runtime.offChange = service.onChange((event) => runtime.changed(event));
+    runtime.unsubscribers.push(service.onChange((event) => runtime.changed(event)));
     await service.start();
     const svid = await service.svid(runtime.gatewayId);
     runtime.gatewaySvid = svid;
@@ -80,12 +80,18 @@ export class IdentityRuntime {
       const bound = await this.bundleEndpoint.listen(identity.bundleEndpoint.host, identity.bundleEndpoint.port);
       this.log.info({ listener: 'bundle-endpoint', address: endpointKey(bound), spiffeId: endpointId }, 'listening');
       // Keep the endpoint's TLS material current without dropping connections.
-      service.onChange(async (event) => {
-        if (event.kind === 'svid-renewed' && event.spiffeId === endpointId) {
-          svid = await service.svid(endpointId);
-          this.bundleEndpoint?.reloadSvid();
-        }
-      });
+      this.unsubscribers.push(
+        service.onChange((event) => {
+          if (event.kind !== 'svid-renewed' || event.spiffeId !== endpointId) return;
+          service
+            .svid(endpointId)
+            .then((renewed) => {
+              svid = renewed;
+              this.bundleEndpoint?.reloadSvid();
+            })
+            .catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'bundle endpoint SVID reload failed'));
+        }),
+      );
     }
   }
 
@@ -96,9 +102,13 @@ export class IdentityRuntime {
 
   private changed(event: IdentityEvent): void {
     if (event.kind === 'svid-renewed' && event.spiffeId === this.gatewayId) {
-      void this.service.svid(this.gatewayId).then((svid) => (this.gatewaySvid = svid));
+      this.service
+        .svid(this.gatewayId)
+        .then((svid) => (this.gatewaySvid = svid))
+        .catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'gateway SVID reload failed'));
     }
-    if (event.kind === 'bundle-refresh-failed') this.log.warn(event, 'identity');
+    if (event.kind === 'rotation-failed') this.log.error(event, 'identity');
+    else if (event.kind === 'bundle-refresh-failed') this.log.warn(event, 'identity');
     else if (event.kind !== 'bundle-refreshed' || event.trustDomain !== '*') this.log.info(event, 'identity');
   }
 
@@ -107,7 +117,7 @@ export class IdentityRuntime {
   }
 
   async close(): Promise<void> {
-    this.offChange?.();
+    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
     this.service.stop();
     await Promise.all([this.workloadApi?.close(), this.bundleEndpoint?.close()]);
   }

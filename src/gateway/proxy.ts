@@ -45,7 +45,7 @@ export class LocalProxy {
     this.active++;
     const { request } = exchange;
     try {
-      const route = this.route(request.authority);
+      const route = this.route(request.authority, request.path, request.method);
       const endpoint = route.endpoints.pick();
       if (!endpoint) throw new GatewayError('no-endpoints', `service ${route.service.name} has no endpoints here`);
       const response = await route.upstream.forward(endpoint, request, route.service.timeouts);
@@ -82,7 +82,10 @@ export class LocalProxy {
     await Promise.all([...this.routes.values()].map((r) => r.upstream.close()));
   }
 
-  private route(authority: string | undefined): Route {
+  private route(authority: string | undefined, path: string, method: string): Route {
+    if (method === 'CONNECT' || !path.startsWith('/')) {
+      throw new GatewayError('bad-request', `${method} ${path.slice(0, 100)} is not a request the gateway forwards`);
+    }
     const name = serviceFromAuthority(authority);
     if (!name) throw new GatewayError('bad-request', 'the request names no service in Host or :authority');
     const route = this.routes.get(name);

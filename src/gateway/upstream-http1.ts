@@ -55,7 +55,7 @@ export class Http1Upstream implements Upstream {
         headers: endToEndHeaders(response.headers),
         endStream: false,
         body: response.body,
-        trailers: () => stringHeaders(response.trailers),
+        trailers: () => endToEndHeaders(stringHeaders(response.trailers) ?? {}),
         cancel: () => cancel.abort(),
       };
     } catch (err) {

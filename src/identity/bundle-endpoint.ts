@@ -56,6 +56,9 @@ export function tlsMaterial(svid: X509Svid): { key: string; cert: string } {
   };
 }
 
+/** A bundle holds a handful of keys; anything this big is not one. */
+const MAX_BUNDLE_BYTES = 1024 * 1024;
+
 export interface BundleFetch {
   readonly url: string;
   /** The trust domain whose bundle the endpoint serves. */
@@ -84,7 +87,12 @@ export async function fetchBundle(opts: BundleFetch): Promise<TrustBundle> {
     // judge the peer by Web PKI rules again, which an SVID does not meet.
     const req = http.request({ method: 'GET', path: url.pathname + url.search, headers: { host: url.host }, createConnection: () => socket }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BUNDLE_BYTES) return req.destroy(new Error(`bundle larger than ${MAX_BUNDLE_BYTES} bytes`));
+        chunks.push(c);
+      });
       res.on('error', reject);
       res.on('end', () => {
         clearTimeout(timer);

@@ -5,6 +5,7 @@ import type { TrustBundle } from './types.js';
 export const DEFAULT_REFRESH_HINT_MS = 5 * 60_000;
 /** A hint below this is raised to it, so a hostile or broken endpoint cannot make us poll in a tight loop. */
 export const MIN_REFRESH_MS = 1_000;
+export const MAX_REFRESH_MS = 24 * 3_600_000;
 
 export interface FederatedEndpoint {
   readonly trustDomain: string;
@@ -46,10 +47,10 @@ export class BundleRefresher {
     let hintMs = this.hintOf(endpoint.trustDomain);
     try {
       const bundle = await fetchBundle({ ...endpoint, bundleFor: this.store.bundleFor, timeoutMs: this.timeoutMs });
-      this.store.set(bundle, 'endpoint');
+      const changed = this.store.set(bundle, 'endpoint');
       hintMs = this.hintOf(endpoint.trustDomain);
       this.failures.delete(endpoint.trustDomain);
-      this.events.refreshed(endpoint.trustDomain, bundle);
+      if (changed) this.events.refreshed(endpoint.trustDomain, bundle);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.store.reportError(endpoint.trustDomain, error.message);
@@ -73,6 +74,7 @@ export class BundleRefresher {
 
   private hintOf(trustDomain: string): number {
     const hint = this.store.get(trustDomain)?.refreshHintSeconds;
-    return hint === undefined ? DEFAULT_REFRESH_HINT_MS : Math.max(MIN_REFRESH_MS, hint * 1_000);
+    // The hint is the remote's to choose, within sane bounds (and Node's 32-bit timers).
+    return hint === undefined ? DEFAULT_REFRESH_HINT_MS : Math.min(MAX_REFRESH_MS, Math.max(MIN_REFRESH_MS, hint * 1_000));
   }
 }

@@ -48,7 +48,8 @@ export type IdentityEvent =
   | { kind: 'ca-prepared' | 'ca-activated' | 'ca-retired'; serial: string; notAfter: string }
   | { kind: 'svid-renewed'; spiffeId: string; notAfter: string }
   | { kind: 'bundle-refreshed'; trustDomain: string }
-  | { kind: 'bundle-refresh-failed'; trustDomain: string; error: string };
+  | { kind: 'bundle-refresh-failed'; trustDomain: string; error: string }
+  | { kind: 'rotation-failed'; error: string };
 
 const JWT_TTL_SECONDS = 300;
 const REFRESH_HINT_SECONDS = 300;
@@ -72,6 +73,8 @@ export class IdentityService {
   private sequence = 0n;
   private timer: NodeJS.Timeout | undefined;
   private refresher: BundleRefresher | undefined;
+  private stopped = false;
+  private rotationFailures = 0;
 
   constructor(private readonly options: IdentityServiceOptions) {
     this.now = options.now ?? Date.now;
@@ -114,6 +117,7 @@ export class IdentityService {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.refresher?.stop();
   }
@@ -152,7 +156,9 @@ export class IdentityService {
   }
 
   async jwtSvid(spiffeId: string, audience: string[]): Promise<string> {
-    SpiffeId.parse(spiffeId);
+    if (SpiffeId.parse(spiffeId).trustDomain !== this.options.trustDomain) {
+      throw new IdentityError('jwt-svid', `${spiffeId} is not in our trust domain ${this.options.trustDomain}`);
+    }
     const ttlSeconds = this.options.jwtTtlSeconds ?? JWT_TTL_SECONDS;
     this.active.lastExpiry = Math.max(this.active.lastExpiry, this.now() + ttlSeconds * 1_000);
     return signJwtSvid({ spiffeId, audience, ttlSeconds, key: this.active.jwt.privateKey, kid: this.active.jwt.kid, now: this.now });
@@ -283,17 +289,28 @@ export class IdentityService {
 
   private schedule(): void {
     clearTimeout(this.timer);
+    if (this.stopped) return;
     const now = this.now();
     const due = [
       nextRotationCheckAt(validity(this.active.ca), this.prepared !== undefined, now),
       ...[...this.svids.values()].map((c) => c.renewAt),
       ...this.retired.map((a) => a.lastExpiry),
     ];
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...due) - now));
+    // After a failed rotation (say, the upstream CA expired) retry with
+    // backoff instead of spinning on a due time that stays in the past.
+    const backoff = this.rotationFailures === 0 ? 0 : Math.min(60_000, 1_000 * 2 ** (this.rotationFailures - 1));
+    const delay = Math.min(MAX_TIMER_MS, Math.max(backoff, Math.min(...due) - now));
     this.timer = setTimeout(() => {
       this.rotate().then(
-        () => this.schedule(),
-        () => this.schedule(),
+        () => {
+          this.rotationFailures = 0;
+          this.schedule();
+        },
+        (err: unknown) => {
+          this.rotationFailures++;
+          this.events.emit('change', { kind: 'rotation-failed', error: err instanceof Error ? err.message : String(err) } satisfies IdentityEvent);
+          this.schedule();
+        },
       );
     }, delay);
     this.timer.unref();

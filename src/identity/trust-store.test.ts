@@ -19,6 +19,21 @@ describe('TrustStore', () => {
     expect(store.bundleFor('c.example')).toBeUndefined();
   });
 
+  it('takes an equal sequence as a refresh without a change, and never lets another source replace our own bundle', () => {
+    let now = 0;
+    const store = new TrustStore(() => now);
+    let changes = 0;
+    store.onChange(() => changes++);
+    store.set(bundle('a.example', 3n), 'endpoint');
+    now = 5_000;
+    expect(store.set(bundle('a.example', 3n), 'endpoint')).toBe(false);
+    expect(store.status('a.example').ageMs).toBe(0);
+    expect(store.set(bundle('a.example'), 'gossip')).toBe(false);
+    store.set(bundle('own.example', 1n), 'own');
+    expect(store.set(bundle('own.example', 9n), 'gossip')).toBe(false);
+    expect(changes).toBe(2);
+  });
+
   it('refuses a bundle with a lower sequence than the one held', () => {
     const store = new TrustStore(() => 0);
     expect(store.set(bundle('a.example', 5n), 'endpoint')).toBe(true);

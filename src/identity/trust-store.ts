@@ -40,8 +40,16 @@ export class TrustStore {
    */
   set(bundle: TrustBundle, source: BundleSource): boolean {
     const current = this.bundles.get(bundle.trustDomain);
-    if (current?.bundle.sequence !== undefined && bundle.sequence !== undefined && bundle.sequence < current.bundle.sequence) {
-      return false;
+    // Our own domain's bundle comes only from ourselves.
+    if (current?.source === 'own' && source !== 'own') return false;
+    if (current?.bundle.sequence !== undefined) {
+      if (bundle.sequence === undefined || bundle.sequence < current.bundle.sequence) return false;
+      if (bundle.sequence === current.bundle.sequence) {
+        // The same bundle again: fresh as of now, but nothing changed.
+        this.bundles.set(bundle.trustDomain, { ...current, updatedAt: this.now() });
+        this.errors.delete(bundle.trustDomain);
+        return false;
+      }
     }
     this.bundles.set(bundle.trustDomain, { bundle, source, updatedAt: this.now() });
     this.errors.delete(bundle.trustDomain);

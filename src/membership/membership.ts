@@ -96,6 +96,12 @@ interface SyncBody {
 
 /** Room left for the envelope around piggybacked updates. */
 const PIGGYBACK_BUDGET_BYTES = 16 * 1024;
+/** Incarnations start from the clock in seconds; one a day ahead of ours is a forgery. */
+const MAX_INCARNATION_AHEAD_S = 86_400;
+/** Our health record is sealed again this often, well within an SVID's half life. */
+const RESEAL_AFTER_MS = 10 * 60_000;
+/** A member introduced by a relay may be at most this far ahead of our clock. */
+const MAX_RELAYED_AHEAD_S = 60;
 /** How many members, on average, answer a newcomer's alive with a full sync. */
 const JOIN_SYNCS = 3;
 /** When a reconnected member repeats its alive (ms after the reconnect). */
@@ -116,12 +122,14 @@ export class Membership {
   private readonly queue: TransmitLimitedQueue<MembershipUpdate>;
   private readonly health: HealthState;
   private readonly writer: HealthWriter;
-  /** The owner-signed envelope of each record held in `health`. */
+  /** The owner-signed envelope of each record held in `health`, and when its owner sealed it. */
   private readonly signed = new Map<string, SignedRecord>();
+  private readonly sealedAt = new Map<string, number>();
   private readonly drops = new Map<DropReason, number>();
   private readonly clusterDomains: Map<string, string>;
   private readonly cancels = new Set<() => void>();
   private connected = true;
+  private synced = false;
   private stopped = false;
 
   constructor(private readonly options: MembershipOptions) {
@@ -156,7 +164,9 @@ export class Membership {
     const { transport } = this.options;
     this.cancels.add(transport.onStatus((status) => this.transportStatus(status)));
     await transport.start({
-      broadcast: (data) => void this.receiveBroadcast(data),
+      broadcast: (data) => {
+        this.receiveBroadcast(data).catch((err: unknown) => this.drop('bad-body', String(err)));
+      },
       request: (data) => this.receiveRequest(data),
     });
     this.adoptOwnRecord();
@@ -197,6 +207,7 @@ export class Membership {
     const signed = new TextDecoder().decode(this.seal('health', record));
     this.health.merge(record);
     this.signed.set(this.id, signed);
+    this.sealedAt.set(this.id, this.options.clock.now());
     return signed;
   }
 
@@ -237,6 +248,8 @@ export class Membership {
     const plan = this.detector.nextProbe();
     if (!plan) return undefined;
     const result = await this.ping(plan.target.id, plan.piggyback, plan.timeoutMs, plan.interval);
+    // Losing NATS mid-probe says nothing about the target.
+    if (!this.connected || this.stopped) return plan.interval;
     this.afterProbe(plan.target.id, result);
     return plan.interval;
   }
@@ -251,7 +264,9 @@ export class Membership {
         this.applyUpdates(reply.body.updates, reply.from);
         this.confirmStamp(reply.from, reply.body.stamp);
       }
-      if (reply?.kind === 'ack') return { acked: true, indirectAcks: 0, nacks: 0, expectedNacks: 0, rttMs: this.options.clock.now() - started };
+      if (reply?.kind === 'ack' && reply.from === target) {
+        return { acked: true, indirectAcks: 0, nacks: 0, expectedNacks: 0, rttMs: this.options.clock.now() - started };
+      }
     } catch {
       // NATS's "no responders" arrives at once, so the indirect phase starts
       // early; it is not taken as a suspicion by itself: a broken gateway
@@ -283,10 +298,21 @@ export class Membership {
 
   private async housekeeping(): Promise<undefined> {
     if (!this.connected) return undefined;
+    const now = this.options.clock.now();
     this.spread(this.detector.onSuspicionExpired());
     for (const dead of this.detector.reprobesDue()) {
+      // Noted before sending, so a slow re-probe is not sent again every tick.
+      this.table.noteReprobe(dead.id, now);
       const timeout = this.options.config.probeTimeoutMs;
-      void this.ping(dead.id, this.detector.piggybackFor(dead.id), timeout, timeout).then((result) => this.afterProbe(dead.id, result));
+      void this.ping(dead.id, this.detector.piggybackFor(dead.id), timeout, timeout).then((result) => {
+        if (this.connected && !this.stopped) this.afterProbe(dead.id, result);
+      });
+    }
+    // Dead and left members are kept 24 h for re-probing, then forgotten with their records.
+    for (const id of this.table.expire(now)) {
+      this.health.forget(id);
+      this.signed.delete(id);
+      this.sealedAt.delete(id);
     }
     return undefined;
   }
@@ -294,6 +320,9 @@ export class Membership {
   // ---- anti-entropy ------------------------------------------------------------
 
   private async pushPullWithRandomMember(): Promise<undefined> {
+    // Relayed copies are checked against the signer's chain as of now: seal
+    // our record again well before our SVID (renewed at half life) expires.
+    if (this.options.clock.now() - (this.sealedAt.get(this.id) ?? 0) > RESEAL_AFTER_MS) this.adoptOwnRecord();
     const others = this.table.members().filter((m) => m.id !== this.id && m.status === 'alive');
     const peer = others[Math.floor(this.options.random() * others.length)];
     if (peer && this.connected) await this.pushPull(peer.id);
@@ -366,7 +395,13 @@ export class Membership {
 
   private async applySync(body: SyncBody, from: string, signerTrustDomain: string): Promise<void> {
     if (!Array.isArray(body.members)) return this.drop('bad-body', 'sync without members');
-    this.applyUpdates(updatesFromRemoteState(body.members, this.id), from);
+    let updates: MembershipUpdate[];
+    try {
+      updates = updatesFromRemoteState(body.members, this.id);
+    } catch (err) {
+      return this.drop('bad-body', `sync members: ${String(err)}`);
+    }
+    this.applyUpdates(updates, from);
     await this.applyRecords(body.records, from);
     this.acceptBundle(body.bundle, signerTrustDomain);
   }
@@ -384,7 +419,11 @@ export class Membership {
     await this.applyRecords(body.records, from);
     // A member we had never heard of is joining: give it our whole state. A
     // few of us suffice; all of us at once is N² syncs when a cluster starts.
-    if (newcomers.length > 0 && this.options.random() < JOIN_SYNCS / Math.max(1, this.table.aliveCount() - 1)) {
+    // And when we are the one joining (or rejoining under an id others still
+    // hold), we sync with the first member we hear.
+    const joinSync = newcomers.length > 0 && this.options.random() < JOIN_SYNCS / Math.max(1, this.table.aliveCount() - 1);
+    if (joinSync || !this.synced) {
+      this.synced = true;
       await this.pushPull(from);
     }
   }
@@ -403,7 +442,7 @@ export class Membership {
         if (typeof body.target !== 'string') return this.drop('bad-body', 'ping-req without target');
         const timeout = this.options.config.probeTimeoutMs;
         const acked = await this.request<AckBody>(body.target, 'ping', { target: body.target, updates: body.updates ?? [] }, timeout).then(
-          (reply) => reply?.kind === 'ack',
+          (reply) => reply?.kind === 'ack' && reply.from === body.target,
           () => false,
         );
         return this.seal('ping-req-answer', { acked } satisfies PingReqAnswer);
@@ -422,6 +461,11 @@ export class Membership {
   private applyUpdates(updates: readonly MembershipUpdate[], from: string): void {
     if (!Array.isArray(updates)) return;
     for (const update of updates) {
+      const problem = this.checkUpdate(update, from);
+      if (problem) {
+        this.drop(problem.reason, problem.detail);
+        continue;
+      }
       const result = this.detector.applyUpdate(update);
       if (result.refute) this.spread([result.refute]);
       if (result.changed) this.options.onEvent?.({ kind: 'member', update });
@@ -458,7 +502,13 @@ export class Membership {
         this.drop('foreign-claim', `${opened.envelope.from} signed a record for ${record.origin}`);
         continue;
       }
-      if (this.health.merge(record)) this.signed.set(record.origin, signed);
+      // Keep the newest seal of the record we hold: its owner seals it again as its SVID renews.
+      const held = this.health.get(record.origin);
+      const sameAsHeld = held?.generation === record.generation && held.version === record.version;
+      if (this.health.merge(record) || (sameAsHeld && opened.envelope.ts > (this.sealedAt.get(record.origin) ?? 0))) {
+        this.signed.set(record.origin, signed);
+        this.sealedAt.set(record.origin, opened.envelope.ts);
+      }
       // From its owner, a record is current as of now.
       if (record.origin === from) this.health.confirm(from, [record.generation, record.version]);
     }
@@ -530,6 +580,54 @@ export class Membership {
     return { kind: result.envelope.kind, body, from: result.envelope.from, trustDomain: result.signer.trustDomain };
   }
 
+  /**
+   * Rumours are relayed, so their sender is often not their subject; what a
+   * relay may not do is rewrite a member: only the member itself may
+   * introduce or change its own info or announce its leave, and nobody may
+   * push an incarnation beyond what a clock-seeded one can reach.
+   */
+  private checkUpdate(update: unknown, from: string): { reason: DropReason; detail: string } | undefined {
+    const u = update as Partial<Record<string, unknown>> | null;
+    if (typeof u !== 'object' || u === null || typeof u['kind'] !== 'string') return { reason: 'bad-body', detail: 'not an update' };
+    const incarnation = u['incarnation'];
+    if (typeof incarnation !== 'number' || !Number.isSafeInteger(incarnation) || incarnation < 0) {
+      return { reason: 'bad-body', detail: 'bad incarnation' };
+    }
+    if (incarnation > this.options.clock.now() / 1_000 + MAX_INCARNATION_AHEAD_S) {
+      return { reason: 'bad-body', detail: `incarnation ${incarnation} is beyond any clock` };
+    }
+    switch (u['kind']) {
+      case 'alive': {
+        const member = u['member'] as Partial<MemberInfo> | undefined;
+        if (typeof member !== 'object' || member === null || typeof member.id !== 'string' || typeof member.cluster !== 'string') {
+          return { reason: 'bad-body', detail: 'alive without a member' };
+        }
+        if (!member.id.startsWith(`${member.cluster}.`)) {
+          return { reason: 'bad-body', detail: `member ${member.id} is not of cluster ${member.cluster}` };
+        }
+        if (typeof member.trustDomain !== 'string' || !this.bindCluster(member.cluster, member.trustDomain)) {
+          return { reason: 'wrong-trust-domain', detail: `${member.id} claims trust domain ${String(member.trustDomain)}` };
+        }
+        if (member.id === from) return undefined;
+        const known = this.table.get(member.id);
+        // A relay may introduce a member we do not know (that is how a joiner
+        // learns the list), with an incarnation no clock is ahead of; it may
+        // not rewrite one we know.
+        if (known ? !sameInfo(known, member as MemberInfo) : incarnation > this.options.clock.now() / 1_000 + MAX_RELAYED_AHEAD_S) {
+          return { reason: 'foreign-claim', detail: `${from} relayed new info for ${member.id}` };
+        }
+        return undefined;
+      }
+      case 'left':
+        return u['id'] === from ? undefined : { reason: 'foreign-claim', detail: `${from} announced ${String(u['id'])} left` };
+      case 'suspect':
+      case 'dead':
+        return typeof u['id'] === 'string' && typeof u['from'] === 'string' ? undefined : { reason: 'bad-body', detail: 'rumour without id or from' };
+      default:
+        return { reason: 'bad-body', detail: `unknown update ${String(u['kind'])}` };
+    }
+  }
+
   /** True when `trustDomain` may speak for `cluster`; the first one seen is bound for good. */
   private bindCluster(cluster: string, trustDomain: string): boolean {
     const bound = this.clusterDomains.get(cluster);
@@ -551,14 +649,15 @@ export class Membership {
 
   private transportStatus(status: TransportStatus): void {
     this.options.onEvent?.({ kind: 'transport', status });
-    if (status === 'disconnected') {
+    if (status === 'disconnected' || status === 'closed') {
       // Cut off from NATS we hear nobody: accusing others now would be wrong.
       this.connected = false;
     } else if (status === 'reconnected') {
       this.connected = true;
-      // Whatever was said about us meanwhile must be refuted, but right after a
-      // reconnect our server may not have its links to the other clusters back
-      // yet, and one broadcast can vanish: say it again while interest spreads.
+      // Say we are here, and sync so we hear what was said about us meanwhile
+      // (a suspicion is refuted when it reaches us). Right after a reconnect
+      // our server may not have its links to the other clusters back yet, so
+      // one attempt can vanish: repeat while interest spreads.
       for (const delayMs of REANNOUNCE_AFTER_RECONNECT_MS) {
         this.after(() => void this.publish([this.table.selfAlive()]).then(() => this.pushPullWithRandomMember()), delayMs);
       }
@@ -586,6 +685,15 @@ export class Membership {
     this.cancels.add(cancel);
   }
 }
+
+const sameInfo = (a: MemberInfo, b: MemberInfo): boolean =>
+  a.id === b.id &&
+  a.cluster === b.cluster &&
+  a.trustDomain === b.trustDomain &&
+  a.federationAddr === b.federationAddr &&
+  a.adminAddr === b.adminAddr &&
+  a.region === b.region &&
+  a.zone === b.zone;
 
 /** A checked message: what it is, what it says, and which gateway of which trust domain signed it. */
 interface Opened<B> {

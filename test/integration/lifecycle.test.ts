@@ -111,6 +111,29 @@ describe('gateway - hostile clients on the local listener', () => {
     expect(metrics).toContain('meshgate_client_errors_total{reason="header-too-large"} 1');
   });
 
+  it('answers hostile admin paths and odd request targets without falling over', async () => {
+    const backend = await h.httpBackend();
+    const gw = await h.gateway(gatewayConfig({ web: { endpoints: [backend.address] } }));
+
+    for (const path of ['/debug/__proto__', '/debug/constructor', '/debug/valueOf']) {
+      expect((await httpRequest(`${gw.adminUrl}${path}`)).status).toBe(404);
+    }
+    const [host, port] = gw.localAddress.split(':');
+    const star = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), host, () => socket.write('OPTIONS * HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n'));
+      h.onCleanup(() => socket.destroy());
+      let answer = '';
+      socket.on('data', (c: Buffer) => (answer += c.toString()));
+      socket.on('end', () => resolve(answer));
+      socket.on('error', reject);
+    });
+    expect(star).toMatch(/^HTTP\/1\.1 400 /);
+    expect(star).toContain('meshgate-error: bad-request');
+    const upload = await gw.request('web', '/upload', { method: 'POST', body: 'x'.repeat(1000), headers: { expect: '100-continue' } });
+    expect(upload.status).toBe(200);
+    expect((await httpRequest(`${gw.adminUrl}/live`)).status).toBe(200);
+  });
+
   it('closes a connection whose headers never finish, and one that sends nothing', async () => {
     const gw = await h.gateway(gatewayConfig({}, { limits: { headersTimeout: '500ms' } }));
     const [host, port] = gw.localAddress.split(':');
