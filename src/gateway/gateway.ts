@@ -34,7 +34,7 @@ export class Gateway {
     this.health = new HealthProber(Object.values(config.services), log, () => this.publishHealth());
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.proxy.handle(exchange));
     this.admin = new AdminServer({
-      notReadyReasons: () => [...(this.bound ? [] : ['listeners not bound']), ...(this.draining ? ['draining'] : [])],
+      notReadyReasons: () => [...(this.bound ? [] : ['starting']), ...(this.draining ? ['draining'] : [])],
       metrics: () => this.counters.toPrometheus(),
       debug: {
         identity: () => this.identity?.status() ?? { configured: false },

@@ -62,6 +62,8 @@ export async function startGateway(configPath: string, spawn: Spawn = spawnTrack
   const localAddress = await addressOf('local');
   const adminAddress = await addressOf('admin');
   const adminUrl = `http://${adminAddress}`;
+  // Listeners bind first; identity, health checks and membership come before 'ready'.
+  await proc.waitForLine((l) => l.includes('"msg":"ready"'), START_TIMEOUT_MS);
   await getJson(`${adminUrl}/ready`);
   return {
     process: proc,
