@@ -3,6 +3,7 @@ import { Awareness } from './awareness.js';
 import { FailureDetector, NO_RESPONDERS_GRACE_MS } from './detector.js';
 import { MemberTable, REPROBE_INTERVAL_MS } from './member-table.js';
 import type { MemberInfo, MembershipUpdate, Random } from './types.js';
+import { seededRandom as seeded } from './seeded-random.js';
 
 class FakeClock {
   constructor(public t = 5_000_000) {}
@@ -11,16 +12,6 @@ class FakeClock {
   }
 }
 
-function seeded(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function info(id: string): MemberInfo {
   const cluster = id.split('.')[0] as string;

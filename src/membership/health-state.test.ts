@@ -10,6 +10,7 @@ import {
   type MemberStatusLookup,
 } from './health-state.js';
 import type { HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
+import { seededRandom as mulberry32 } from './seeded-random.js';
 
 const clockAt = (start = 1_000_000) => {
   const clock = { t: start, now: () => clock.t };
@@ -42,16 +43,6 @@ const stateOf = (records: readonly HealthRecord[], clock = clockAt()): HealthSta
 // --------------------------------------------------------------------------
 // Seeded randomness: the same seed replays the same case when a property fails.
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ORIGINS = ['us-east.a', 'us-east.b', 'eu-west.a', 'ap-south.x'];
 const SERVICES = ['payments', 'orders', 'search'];

@@ -32,6 +32,9 @@ import {
   type TransportStats,
   type TransportStatus,
 } from './transport.js';
+import { seededRandom } from './seeded-random.js';
+
+export { seededRandom };
 
 /** Runs `task` after `delayMs`; returns a function that cancels it. */
 export type Schedule = (task: () => void, delayMs: number) => () => void;
@@ -401,17 +404,6 @@ export class ManualScheduler implements Clock {
   }
 }
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every run. */
-export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Lets every queued promise callback run (setImmediate comes after the microtask queue drains). */
 function settlePromises(): Promise<void> {

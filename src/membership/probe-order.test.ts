@@ -1,18 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { ProbeOrder, pickIndirectHelpers, shuffle } from './probe-order.js';
+import { seededRandom as seeded } from './seeded-random.js';
 import type { MemberState, MemberStatus, Random } from './types.js';
 
-/** mulberry32: a small seeded PRNG so every run sees the same "random" choices. */
-function seeded(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function member(id: string, status: MemberStatus = 'alive'): MemberState {
   const cluster = id.split('.')[0] as string;
