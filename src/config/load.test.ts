@@ -279,11 +279,11 @@ describe('parseConfig: identity rules', () => {
     [minimal('identity: { trustDomain: "spiffe://acme.example", ca: ./pki }\n'), 'config error: identity.trustDomain: "spiffe://acme.example" is not a SPIFFE trust domain (lowercase letters, digits, ".", "_" and "-", at most 255) (write it without "spiffe://")'],
     [minimal(`identity: { trustDomain: ${'a'.repeat(256)}, ca: ./pki }\n`), `config error: identity.trustDomain: "${'a'.repeat(256)}" is not a SPIFFE trust domain (lowercase letters, digits, ".", "_" and "-", at most 255)`],
     [
-      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundleEndpoint: https://127.0.0.1:8443\n'),
+      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundle: ./eu.json\n      bundleEndpoint: https://127.0.0.1:8443\n'),
       'config error: identity.federation[0].endpointSpiffeId: is required when bundleEndpoint is set',
     ],
     [
-      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundleEndpoint: https://127.0.0.1:8443\n      endpointSpiffeId: spiffe://us-east.acme.example/meshgate/identity\n'),
+      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundle: ./eu.json\n      bundleEndpoint: https://127.0.0.1:8443\n      endpointSpiffeId: spiffe://us-east.acme.example/meshgate/identity\n'),
       'config error: identity.federation[0].endpointSpiffeId: "spiffe://us-east.acme.example/meshgate/identity" must start with "spiffe://eu-west.acme.example/"',
     ],
     [
@@ -291,12 +291,16 @@ describe('parseConfig: identity rules', () => {
       'config error: identity.federation[0].endpointSpiffeId: is set but bundleEndpoint is not (it names the identity of the bundle endpoint)',
     ],
     [
-      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundleEndpoint: http://127.0.0.1:8443\n      endpointSpiffeId: spiffe://eu-west.acme.example/x\n'),
+      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundle: ./eu.json\n      bundleEndpoint: http://127.0.0.1:8443\n      endpointSpiffeId: spiffe://eu-west.acme.example/x\n'),
       'config error: identity.federation[0].bundleEndpoint: "http://127.0.0.1:8443" is not an https URL',
     ],
     [
-      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundleEndpoint: https://127.0.0.1:8443\n      endpointSpiffeId: spiffe://eu-west.acme.example\n'),
+      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundle: ./eu.json\n      bundleEndpoint: https://127.0.0.1:8443\n      endpointSpiffeId: spiffe://eu-west.acme.example\n'),
       'config error: identity.federation[0].endpointSpiffeId: "spiffe://eu-west.acme.example" is not a SPIFFE ID (it needs a path after the trust domain, e.g. /ns/shop/sa/web)',
+    ],
+    [
+      identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundleEndpoint: https://127.0.0.1:8443\n      endpointSpiffeId: spiffe://eu-west.acme.example/meshgate/identity\n'),
+      'config error: identity.federation[0].bundle: is required when bundleEndpoint is set: it bootstraps trust in the endpoint',
     ],
     [identity('  federation:\n    - trustDomain: us-east.acme.example\n'), 'config error: identity.federation[0].trustDomain: "us-east.acme.example" is our own trust domain'],
     [

@@ -151,6 +151,16 @@ const federatedDomain = section({
   if (d.bundleEndpoint !== undefined && d.endpointSpiffeId === undefined) {
     ctx.addIssue({ code: 'custom', path: ['endpointSpiffeId'], message: 'is required when bundleEndpoint is set', input: d });
   }
+  // The endpoint serves its own domain's bundle (https_spiffe, self-serving):
+  // its SVID can only be checked against a bundle we already hold.
+  if (d.bundleEndpoint !== undefined && d.bundle === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['bundle'],
+      message: 'is required when bundleEndpoint is set: it bootstraps trust in the endpoint',
+      input: d,
+    });
+  }
   if (d.bundleEndpoint === undefined && d.endpointSpiffeId !== undefined) {
     ctx.addIssue({
       code: 'custom',
