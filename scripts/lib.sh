@@ -31,10 +31,11 @@ apt_install() {
   fi
 }
 
-# node-gyp builds the peer-credentials addon at `npm run build`.
-ensure_toolchain() {
+# Each named command, installed with apt-get when missing (every one here
+# is also the name of its Debian package).
+ensure_tools() {
   local tool
-  for tool in python3 make g++; do
+  for tool in "$@"; do
     command -v "$tool" >/dev/null || apt_install "$tool"
   done
 }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_node
-ensure_toolchain
+ensure_tools python3 make g++ # node-gyp builds the peer-credentials addon
 ensure_npm_packages
 echo "==> building"
 npm run build --silent >/dev/null

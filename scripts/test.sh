@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_node
-ensure_toolchain
+ensure_tools python3 make g++ openssl # the addon's build; openssl checks issued certificates
 ensure_nats_server
 ensure_npm_packages
 mkdir -p .tmp

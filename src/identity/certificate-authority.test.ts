@@ -285,16 +285,8 @@ describe('interoperability', () => {
     expect(() => createSecureContext({ key, cert, ca })).not.toThrow();
   });
 
-  const hasOpenssl = (() => {
-    try {
-      execFileSync('openssl', ['version'], { stdio: 'pipe' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
 
-  describe.skipIf(!hasOpenssl)('openssl', () => {
+  describe('openssl', () => {
     let dir: string;
     let svidText: string;
     let intermediateText: string;
