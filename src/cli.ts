@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CA_USAGE, CaUsageError, caCommand } from './ca-command.js';
-import { ConfigError, loadConfig, summarizeConfig } from './config/index.js';
-import { Gateway } from './gateway/index.js';
+import { ConfigError, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
+import { AllowPatternError, checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
 import { createLogger } from './telemetry/index.js';
 
@@ -70,14 +70,26 @@ function noArgs(command: string, args: string[]): void {
   if (args.length > 0) throw new UsageError(`"${command}" takes no arguments, got "${args[0]}"`);
 }
 
-async function check(file: string): Promise<number> {
+/** The config schema cannot judge SPIFFE patterns (config imports nothing of ours); identity's rules do. */
+async function loadCheckedConfig(file: string): Promise<GatewayConfig> {
   const config = await loadConfig(file);
+  try {
+    checkAllowPatterns(config);
+  } catch (err) {
+    if (err instanceof AllowPatternError) throw new ConfigError(file, [{ path: err.path, message: err.message.slice(err.path.length + 2) }]);
+    throw err;
+  }
+  return config;
+}
+
+async function check(file: string): Promise<number> {
+  const config = await loadCheckedConfig(file);
   process.stdout.write(`config ok: ${file}\n${summarizeConfig(config)}\n`);
   return EXIT_OK;
 }
 
 async function run(file: string): Promise<number> {
-  const config = await loadConfig(file);
+  const config = await loadCheckedConfig(file);
   const log = createLogger({ base: { federation: config.federation, cluster: config.cluster } });
   const gateway = new Gateway(config, log);
   try {

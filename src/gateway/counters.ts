@@ -33,4 +33,7 @@ export class Counters {
 export const GATEWAY_COUNTERS = {
   meshgate_requests_total: { help: 'Requests answered on the local listener, by outcome.', label: 'outcome' },
   meshgate_client_errors_total: { help: 'Client connections or requests refused before routing, by reason.', label: 'reason' },
+  meshgate_federation_requests_total: { help: 'Requests from other gateways answered on the federation listener, by outcome.', label: 'outcome' },
+  meshgate_federation_refused_total: { help: 'Connections and streams refused on the federation listener, by reason.', label: 'reason' },
+  meshgate_federation_denied_total: { help: 'Federated requests denied by a service\'s allow list, by caller SPIFFE ID.', label: 'caller' },
 } as const;

@@ -6,10 +6,11 @@ export class EndpointRotation {
 
   constructor(private readonly endpoints: readonly HostPort[]) {}
 
-  pick(): HostPort | undefined {
-    if (this.endpoints.length === 0) return undefined;
-    const endpoint = this.endpoints[this.next % this.endpoints.length];
-    this.next = (this.next + 1) % this.endpoints.length;
-    return endpoint;
+  /** Every endpoint, starting with the next one in turn; the turn moves on by one. */
+  order(): HostPort[] {
+    const n = this.endpoints.length;
+    const start = this.next;
+    this.next = n === 0 ? 0 : (this.next + 1) % n;
+    return this.endpoints.map((_, i) => this.endpoints[(start + i) % n] as HostPort);
   }
 }

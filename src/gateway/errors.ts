@@ -5,8 +5,10 @@
  */
 export type GatewayErrorCode =
   | 'bad-request'
+  | 'forbidden'
   | 'unknown-service'
-  | 'no-endpoints'
+  | 'no-healthy-endpoints'
+  | 'deadline-exceeded'
   | 'upstream-connect'
   | 'upstream-reset'
   | 'upstream-timeout'
@@ -14,8 +16,10 @@ export type GatewayErrorCode =
 
 const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   'bad-request': 400,
+  forbidden: 403,
   'unknown-service': 404,
-  'no-endpoints': 503,
+  'no-healthy-endpoints': 503,
+  'deadline-exceeded': 504,
   'upstream-connect': 502,
   'upstream-reset': 502,
   'upstream-timeout': 504,

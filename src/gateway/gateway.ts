@@ -1,4 +1,5 @@
-import type { GatewayConfig, HostPort } from '../config/index.js';
+import os from 'node:os';
+import { DEFAULTS, type GatewayConfig, type HostPort } from '../config/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { AdminServer } from './admin.js';
 import { HealthProber } from './health-prober.js';
@@ -6,19 +7,25 @@ import { IdentityRuntime } from './identity-runtime.js';
 import { MembershipRuntime } from './membership-runtime.js';
 import { Counters, GATEWAY_COUNTERS } from './counters.js';
 import { LocalListener } from './local-listener.js';
-import { LocalProxy } from './proxy.js';
+import { FederationListener } from './federation-listener.js';
+import { RemoteGatewayPool } from './remote-gateways.js';
+import { Router } from './router.js';
 import { endpointKey } from './upstream.js';
 
 export interface BoundAddresses {
   readonly local: HostPort;
   readonly admin: HostPort;
+  /** Absent without `identity:`: no mTLS, no federation. */
+  readonly federation?: HostPort;
 }
 
 /** One gateway replica: its listeners, its proxy, and their orderly shutdown. */
 export class Gateway {
   private readonly counters = new Counters(GATEWAY_COUNTERS);
-  private readonly proxy: LocalProxy;
+  private readonly router: Router;
   private readonly local: LocalListener;
+  private federation: FederationListener | undefined;
+  private pool: RemoteGatewayPool | undefined;
   private readonly admin: AdminServer;
   private identity: IdentityRuntime | undefined;
   private readonly health: HealthProber;
@@ -30,9 +37,9 @@ export class Gateway {
     private readonly config: GatewayConfig,
     private readonly log: Logger,
   ) {
-    this.proxy = new LocalProxy(config, log, this.counters);
     this.health = new HealthProber(Object.values(config.services), log, () => this.publishHealth());
-    this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.proxy.handle(exchange));
+    this.router = new Router(config, this.health, log, this.counters);
+    this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.router.handleLocal(exchange));
     this.admin = new AdminServer({
       notReadyReasons: () => [...(this.bound ? [] : ['starting']), ...(this.draining ? ['draining'] : [])],
       metrics: () => this.counters.toPrometheus(),
@@ -41,6 +48,7 @@ export class Gateway {
         endpoints: () => this.health.views(),
         members: () => this.membership?.members() ?? { configured: false },
         services: () => this.membership?.services() ?? { configured: false },
+        remotes: () => this.pool?.status() ?? { configured: false },
       },
     });
   }
@@ -51,15 +59,38 @@ export class Gateway {
     this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
     const admin = await this.admin.listen(this.config.listeners.admin);
     this.log.info({ listener: 'admin', address: endpointKey(admin) }, 'listening');
-    if (this.config.identity) this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log);
+    let federation: HostPort | undefined;
+    if (this.config.identity) {
+      const identity = (this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log));
+      federation = await this.startFederation(identity);
+    }
     await this.health.start();
-    if (this.config.nats && this.identity) {
-      this.membership = await MembershipRuntime.start(this.config, this.identity, this.log);
+    if (this.config.nats && this.identity && federation) {
+      const membership = (this.membership = await MembershipRuntime.start(this.config, this.identity, endpointKey(advertised(federation)), this.log));
+      this.router.connectFederation({ view: membership, pool: this.pool as RemoteGatewayPool });
       this.publishHealth();
     }
     this.bound = true;
     this.log.info({ services: Object.keys(this.config.services) }, 'ready');
-    return { local, admin };
+    return { local, admin, ...(federation && { federation }) };
+  }
+
+  private async startFederation(identity: IdentityRuntime): Promise<HostPort> {
+    const bundleFor = identity.service.trustStore.bundleFor;
+    const svid = () => identity.currentGatewaySvid();
+    const listener = (this.federation = new FederationListener({
+      limits: this.config.limits,
+      counters: this.counters,
+      log: this.log,
+      svid,
+      bundleFor,
+      onExchange: (exchange, peer) => void this.router.handleFederated(exchange, peer),
+    }));
+    identity.onGatewaySvid(() => listener.reloadSvid());
+    this.pool = new RemoteGatewayPool({ svid, bundleFor, connectTimeoutMs: DEFAULTS.service.timeouts.connectMs });
+    const bound = await listener.listen(this.config.listeners.federation);
+    this.log.info({ listener: 'federation', address: endpointKey(bound), advertised: endpointKey(advertised(bound)) }, 'listening');
+    return bound;
   }
 
   /** This cluster's services as membership spreads them: endpoint counts from the active checks. */
@@ -80,21 +111,35 @@ export class Gateway {
    */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    this.log.info({ inFlight: this.proxy.inFlight, timeoutMs }, 'draining');
+    this.log.info({ inFlight: this.router.inFlight, timeoutMs }, 'draining');
     // Leave first, so peers stop choosing this replica while it finishes its requests.
     await this.membership?.leave().catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'leave failed'));
     this.local.startDrain();
+    this.federation?.startDrain();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      this.proxy.idle().then(() => true),
+      this.router.idle().then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
     ]);
     clearTimeout(timer);
-    if (!finished) this.log.warn({ inFlight: this.proxy.inFlight }, 'drain timeout: closing remaining requests');
+    if (!finished) this.log.warn({ inFlight: this.router.inFlight }, 'drain timeout: closing remaining requests');
     this.local.destroyAll();
+    this.federation?.destroyAll();
     this.health.stop();
-    await Promise.all([this.proxy.close(), this.admin.close(), this.identity?.close()]);
+    await Promise.all([this.router.close(), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');
     return finished;
   }
+}
+
+/**
+ * The federation address other gateways are told: the bound one, unless it is
+ * a wildcard, which no peer can dial. Then, like memberlist, the first
+ * non-internal IPv4 address of this host (a container's address in compose).
+ */
+function advertised(bound: HostPort): HostPort {
+  if (bound.host !== '0.0.0.0' && bound.host !== '::') return bound;
+  const addresses = Object.values(os.networkInterfaces()).flat();
+  const ipv4 = addresses.find((a) => a && a.family === 'IPv4' && !a.internal);
+  return { host: ipv4?.address ?? '127.0.0.1', port: bound.port };
 }

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { request } from 'undici';
-import type { HealthCheckConfig, ServiceConfig } from '../config/index.js';
+import type { HealthCheckConfig, HostPort, ServiceConfig } from '../config/index.js';
 import { EndpointHealth, nextCheckAt, type EndpointHealthView } from '../failover/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { endpointKey } from './upstream.js';
@@ -67,6 +67,12 @@ export class HealthProber {
     if (!service.healthCheck) return { healthy: total, total };
     const healthy = this.targets.filter((t) => t.service === service && t.health.healthy).length;
     return { healthy, total };
+  }
+
+  isHealthy(service: ServiceConfig, endpoint: HostPort): boolean {
+    if (!service.healthCheck) return true;
+    const key = endpointKey(endpoint);
+    return this.targets.some((t) => t.service === service && t.endpoint === key && t.health.healthy);
   }
 
   views(): Record<string, Record<string, EndpointHealthView>> {

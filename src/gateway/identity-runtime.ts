@@ -27,6 +27,7 @@ export class IdentityRuntime {
   private bundleEndpoint: BundleEndpointServer | undefined;
   private readonly unsubscribers: (() => void)[] = [];
   private gatewaySvid!: X509Svid;
+  private readonly svidListeners: (() => void)[] = [];
 
   private constructor(
     readonly service: IdentityService,
@@ -100,11 +101,19 @@ export class IdentityRuntime {
     return this.gatewaySvid;
   }
 
+  /** Called after each renewal of the gateway's SVID, once currentGatewaySvid() returns the new one. */
+  onGatewaySvid(listener: () => void): void {
+    this.svidListeners.push(listener);
+  }
+
   private changed(event: IdentityEvent): void {
     if (event.kind === 'svid-renewed' && event.spiffeId === this.gatewayId) {
       this.service
         .svid(this.gatewayId)
-        .then((svid) => (this.gatewaySvid = svid))
+        .then((svid) => {
+          this.gatewaySvid = svid;
+          for (const listener of this.svidListeners) listener();
+        })
         .catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'gateway SVID reload failed'));
     }
     if (event.kind === 'rotation-failed') this.log.error(event, 'identity');

@@ -1,2 +1,3 @@
 export { Gateway, type BoundAddresses } from './gateway.js';
 export { GatewayError, type GatewayErrorCode } from './errors.js';
+export { AllowPatternError, checkAllowPatterns } from './authorization.js';

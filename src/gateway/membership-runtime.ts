@@ -4,16 +4,20 @@ import { DEFAULTS } from '../config/index.js';
 import {
   EnvelopeSigner,
   EnvelopeVerifier,
+  gatewaySpiffeId,
   Membership,
   NatsTransport,
   realTimeSchedule,
+  type MemberState,
   type MembershipEvent,
   type ServiceHealth,
   type TrustBundleJson,
 } from '../membership/index.js';
 import { parseSpiffeBundle, serializeSpiffeBundle } from '../identity/index.js';
 import type { Logger } from '../telemetry/index.js';
+import type { RemoteServiceState } from '../failover/index.js';
 import type { IdentityRuntime } from './identity-runtime.js';
+import type { RemoteGateway } from './remote-gateways.js';
 import { endpointKey } from './upstream.js';
 
 const clock = { now: () => Date.now() };
@@ -23,13 +27,16 @@ const clock = { now: () => Date.now() };
  * with the gateway's SVID and checked against the federated bundles.
  */
 export class MembershipRuntime {
+  private readonly rotation = new Map<string, number>();
+
   private constructor(
     readonly membership: Membership,
+    private readonly cluster: string,
     private readonly log: Logger,
     private readonly lag: IntervalHistogram,
   ) {}
 
-  static async start(config: GatewayConfig, identity: IdentityRuntime, log: Logger): Promise<MembershipRuntime> {
+  static async start(config: GatewayConfig, identity: IdentityRuntime, federationAddr: string, log: Logger): Promise<MembershipRuntime> {
     if (!config.nats || !config.identity) throw new Error('membership needs nats and identity');
     const memberId = `${config.cluster}.${config.replica}`;
     const transport = await NatsTransport.connect({ servers: [...config.nats.servers], federation: config.federation, memberId });
@@ -45,7 +52,7 @@ export class MembershipRuntime {
         ...(config.region !== undefined && { region: config.region }),
         ...(config.zone !== undefined && { zone: config.zone }),
         trustDomain,
-        federationAddr: endpointKey(config.listeners.federation),
+        federationAddr,
         adminAddr: endpointKey(config.listeners.admin),
       },
       transport,
@@ -76,7 +83,7 @@ export class MembershipRuntime {
       },
       onEvent: (event) => runtime?.logEvent(event),
     });
-    runtime = new MembershipRuntime(membership, log, lag);
+    runtime = new MembershipRuntime(membership, config.cluster, log, lag);
     await membership.start();
     // A signing-CA step changes our bundle: tell every federated gateway now.
     identity.service.onChange((event) => {
@@ -88,6 +95,51 @@ export class MembershipRuntime {
 
   publish(services: Readonly<Record<string, ServiceHealth>>): void {
     this.membership.setLocalServices(services).catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'health publish failed'));
+  }
+
+  /** Other clusters' health for one service, as the router weighs it. */
+  remotes(service: string): RemoteServiceState[] {
+    const clusters = this.membership.services().get(service);
+    if (!clusters) return [];
+    const members = this.membership.memberStates();
+    const out: RemoteServiceState[] = [];
+    for (const [cluster, health] of clusters) {
+      if (cluster === this.cluster) continue;
+      const region = members.find((m) => m.cluster === cluster && m.region !== undefined)?.region;
+      out.push({
+        cluster,
+        ...(region !== undefined && { region }),
+        exported: health.exported,
+        healthy: health.healthy,
+        total: health.total,
+        liveReplicas: this.routable(members, cluster).length,
+        stale: health.stale,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * A cluster's gateway replicas that may take requests: alive or only
+   * suspected (a gossip hiccup is not a data-plane failure), rotated so that
+   * successive requests start at different replicas.
+   */
+  gateways(cluster: string): RemoteGateway[] {
+    const replicas = this.routable(this.membership.memberStates(), cluster).map((m) => ({
+      memberId: m.id,
+      cluster: m.cluster,
+      address: m.federationAddr,
+      spiffeId: gatewaySpiffeId(m.trustDomain, m.cluster, m.id.slice(m.cluster.length + 1)),
+    }));
+    const start = this.rotation.get(cluster) ?? 0;
+    this.rotation.set(cluster, start + 1);
+    return replicas.map((_, i) => replicas[(start + i) % replicas.length] as RemoteGateway);
+  }
+
+  private routable(members: readonly MemberState[], cluster: string): MemberState[] {
+    return members
+      .filter((m) => m.cluster === cluster && (m.status === 'alive' || m.status === 'suspect') && !m.federationAddr.endsWith(':0'))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** /debug/members */

@@ -1,9 +1,8 @@
-import http2, { constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import { pipeline } from 'node:stream/promises';
+import http2, { type ClientHttp2Session } from 'node:http2';
 import type { HostPort, TimeoutsConfig } from '../config/index.js';
 import { GatewayError } from './errors.js';
 import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import { endToEndHeaders, type HeaderMap } from './headers.js';
+import { forwardOnSession } from './h2-forward.js';
 import { endpointKey, type Upstream } from './upstream.js';
 
 /**
@@ -24,21 +23,7 @@ export class H2cUpstream implements Upstream {
       ':scheme': 'http',
       ':authority': request.authority ?? endpointKey(endpoint),
     };
-    let stream: ClientHttp2Stream;
-    try {
-      stream = session.request(headers, { endStream: request.body === undefined });
-    } catch (err) {
-      throw new GatewayError('upstream-reset', `${endpointKey(endpoint)}: ${(err as Error).message}`, {}, { cause: err });
-    }
-    const cancel = () => {
-      if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
-    };
-    request.signal.addEventListener('abort', cancel, { once: true });
-    if (request.body) {
-      // A failed upload shows up on the response side as a reset stream.
-      pipeline(request.body, stream).catch(() => cancel());
-    }
-    return await awaitResponse(stream, endpoint, timeouts, cancel);
+    return forwardOnSession(session, endpointKey(endpoint), headers, request, timeouts);
   }
 
   private session(endpoint: HostPort): Promise<ClientHttp2Session> {
@@ -87,47 +72,4 @@ export class H2cUpstream implements Upstream {
     this.sessions.clear();
     for (const s of sessions) if (s.status === 'fulfilled') s.value.close();
   }
-}
-
-function awaitResponse(
-  stream: ClientHttp2Stream,
-  endpoint: HostPort,
-  timeouts: TimeoutsConfig,
-  cancel: () => void,
-): Promise<UpstreamResponse> {
-  const key = endpointKey(endpoint);
-  return new Promise((resolve, reject) => {
-    let trailers: HeaderMap | undefined;
-    stream.once('trailers', (raw) => {
-      trailers = endToEndHeaders(raw);
-    });
-    const timer = setTimeout(() => {
-      cancel();
-      reject(new GatewayError('upstream-timeout', `no response from ${key} in time`, { endpoint: key }));
-    }, Math.min(timeouts.perTryMs, timeouts.requestMs));
-    const failed = (err?: Error) => {
-      clearTimeout(timer);
-      reject(
-        new GatewayError('upstream-reset', `${key} reset the stream (code ${stream.rstCode ?? '?'})`, { endpoint: key }, { cause: err }),
-      );
-    };
-    const closed = () => failed();
-    stream.once('error', failed);
-    stream.once('close', closed);
-    stream.once('response', (raw, flags) => {
-      clearTimeout(timer);
-      stream.off('error', failed);
-      stream.off('close', closed);
-      // Later stream errors reach the relay through the body pipeline.
-      stream.on('error', () => {});
-      resolve({
-        status: Number(raw[':status']),
-        headers: endToEndHeaders(raw),
-        endStream: (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0,
-        body: stream,
-        trailers: () => trailers,
-        cancel,
-      });
-    });
-  });
 }

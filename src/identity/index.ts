@@ -5,7 +5,7 @@ export { CertificateAuthority } from './certificate-authority.js';
 export { loadCaDir, writeCaDir, writeSvidFiles } from './ca-files.js';
 export { IdentityError, isIdentityError, SpiffeIdError } from './errors.js';
 export { IdentityService, type FederatedDomain, type IdentityEvent, type IdentityServiceOptions } from './identity-service.js';
-export { SpiffeId, matchSpiffePattern, parseTrustDomain, validateSpiffePattern } from './spiffe-id.js';
+export { SpiffeId, compileSpiffePattern, matchSpiffePattern, parseTrustDomain, validateSpiffePattern, type SpiffePattern } from './spiffe-id.js';
 export { TrustStore, type BundleStatus } from './trust-store.js';
 export type { JwtAuthority, TrustBundle, X509Svid } from './types.js';
 export { WorkloadApiServer } from './workload-api-server.js';

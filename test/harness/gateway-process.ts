@@ -22,6 +22,8 @@ export interface GatewayProcess {
   readonly localAddress: string;
   readonly localUrl: string;
   readonly adminUrl: string;
+  /** `127.0.0.1:PORT` of the mTLS federation listener; undefined without `identity:`. */
+  readonly federationAddress: string | undefined;
   /** A request on the local listener with `Host: <service>`. */
   request(service: string, pathAndQuery: string, opts?: HttpRequestOptions): Promise<HttpResponse>;
   /** The structured log lines printed so far. */
@@ -33,7 +35,7 @@ export function gatewayConfig(services: Record<string, unknown>, extra: Record<s
   return {
     federation: 'test',
     cluster: 'c1',
-    listeners: { local: '127.0.0.1:0', admin: '127.0.0.1:0' },
+    listeners: { local: '127.0.0.1:0', admin: '127.0.0.1:0', federation: '127.0.0.1:0' },
     services,
     ...extra,
   };
@@ -65,12 +67,18 @@ export async function startGateway(configPath: string, spawn: Spawn = spawnTrack
   // Listeners bind first; identity, health checks and membership come before 'ready'.
   await proc.waitForLine((l) => l.includes('"msg":"ready"'), START_TIMEOUT_MS);
   await getJson(`${adminUrl}/ready`);
+  const federationLine = proc
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"listening"') && l.includes('"listener":"federation"'));
+  const federationAddress = federationLine ? String((JSON.parse(federationLine) as { address: string }).address) : undefined;
   return {
     process: proc,
     configPath,
     localAddress,
     localUrl: `http://${localAddress}`,
     adminUrl,
+    federationAddress,
     request: (service, pathAndQuery, opts = {}) =>
       httpRequest(`http://${localAddress}${pathAndQuery}`, { ...opts, headers: { host: service, ...opts.headers } }),
     logs: () =>

@@ -1,0 +1,193 @@
+import http2, { type ClientHttp2Session } from 'node:http2';
+import tls, { type TLSSocket } from 'node:tls';
+import type { TimeoutsConfig } from '../config/index.js';
+import { tlsMaterial, type TrustBundle, type X509Svid } from '../identity/index.js';
+import { GatewayError } from './errors.js';
+import type { InboundRequest, UpstreamResponse } from './exchange.js';
+import { verifyGatewayPeer } from './federation-peer.js';
+import { forwardOnSession } from './h2-forward.js';
+
+/** A replica of another cluster's gateway, as membership announced it. */
+export interface RemoteGateway {
+  readonly memberId: string;
+  readonly cluster: string;
+  /** host:port of its federation listener. */
+  readonly address: string;
+  /** What its certificate must prove: the gateway SVID membership knows it by. */
+  readonly spiffeId: string;
+}
+
+export interface RemoteGatewayPoolOptions {
+  readonly svid: () => X509Svid;
+  readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly connectTimeoutMs: number;
+  /** Sessions per remote replica; a second opens only when the first is full. */
+  readonly maxSessions?: number;
+  readonly random?: () => number;
+}
+
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
+
+interface Replica {
+  readonly sessions: ClientHttp2Session[];
+  connecting: Promise<ClientHttp2Session> | undefined;
+  failures: number;
+  retryAt: number;
+  lastError: string | undefined;
+}
+
+/**
+ * Long-lived mTLS HTTP/2 sessions to other clusters' gateways: many streams
+ * per session, a bounded number of sessions per replica, and after a failed
+ * connect a jittered exponential backoff during which requests fail fast
+ * (so the router moves on instead of waiting on a dead peer).
+ */
+export class RemoteGatewayPool {
+  private readonly replicas = new Map<string, Replica>();
+  /** Streams open per session: HTTP/2 limits them, and Node does not expose the count. */
+  private readonly streams = new WeakMap<ClientHttp2Session, number>();
+  private readonly maxSessions: number;
+  private readonly random: () => number;
+
+  constructor(private readonly opts: RemoteGatewayPoolOptions) {
+    this.maxSessions = opts.maxSessions ?? 2;
+    this.random = opts.random ?? Math.random;
+  }
+
+  async forward(target: RemoteGateway, headers: http2.OutgoingHttpHeaders, request: InboundRequest, timeouts: TimeoutsConfig): Promise<UpstreamResponse> {
+    const session = await this.session(target);
+    this.streams.set(session, this.activeStreams(session) + 1);
+    const done = () => this.streams.set(session, this.activeStreams(session) - 1);
+    return forwardOnSession(session, target.memberId, headers, request, timeouts, done);
+  }
+
+  /** Per replica, for /debug pages: open sessions, streams in flight, and the backoff after failures. */
+  status(now = Date.now()) {
+    return Object.fromEntries(
+      [...this.replicas].map(([key, r]) => [
+        key,
+        {
+          sessions: r.sessions.length,
+          streams: r.sessions.reduce((n, s) => n + this.activeStreams(s), 0),
+          failures: r.failures,
+          ...(r.retryAt > now && { retryInMs: r.retryAt - now }),
+          ...(r.lastError !== undefined && { lastError: r.lastError }),
+        },
+      ]),
+    );
+  }
+
+  close(): void {
+    for (const replica of this.replicas.values()) for (const session of replica.sessions.splice(0)) session.close();
+  }
+
+  private activeStreams(session: ClientHttp2Session): number {
+    return this.streams.get(session) ?? 0;
+  }
+
+  private leastLoaded(sessions: readonly ClientHttp2Session[]): ClientHttp2Session | undefined {
+    let best: ClientHttp2Session | undefined;
+    for (const s of sessions) if (!s.closed && !s.destroyed && (!best || this.activeStreams(s) < this.activeStreams(best))) best = s;
+    return best;
+  }
+
+  private async session(target: RemoteGateway): Promise<ClientHttp2Session> {
+    const key = `${target.memberId}@${target.address}`;
+    let replica = this.replicas.get(key);
+    if (!replica) this.replicas.set(key, (replica = { sessions: [], connecting: undefined, failures: 0, retryAt: 0, lastError: undefined }));
+
+    const least = this.leastLoaded(replica.sessions);
+    if (least && this.activeStreams(least) < (least.remoteSettings.maxConcurrentStreams ?? 100)) return least;
+    if (replica.connecting) return least ?? replica.connecting;
+    if (least && replica.sessions.length >= this.maxSessions) return least; // Node queues beyond the peer's limit
+    if (Date.now() < replica.retryAt) {
+      if (least) return least;
+      throw new GatewayError('upstream-connect', `${target.memberId} is backed off after: ${replica.lastError}`, { gateway: target.memberId });
+    }
+    replica.connecting = this.connect(target, replica).finally(() => (replica.connecting = undefined));
+    return least ?? replica.connecting;
+  }
+
+  private async connect(target: RemoteGateway, replica: Replica): Promise<ClientHttp2Session> {
+    try {
+      const session = await this.open(target);
+      replica.failures = 0;
+      replica.lastError = undefined;
+      replica.sessions.push(session);
+      const forget = () => {
+        const i = replica.sessions.indexOf(session);
+        if (i !== -1) replica.sessions.splice(i, 1);
+      };
+      session.once('goaway', forget);
+      session.once('close', forget);
+      return session;
+    } catch (err) {
+      replica.failures++;
+      const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (replica.failures - 1));
+      replica.retryAt = Date.now() + backoff * (0.5 + this.random() / 2);
+      replica.lastError = (err as Error).message;
+      throw err;
+    }
+  }
+
+  private open(target: RemoteGateway): Promise<ClientHttp2Session> {
+    const { host, port } = splitAddress(target.address);
+    const fail = (why: string, cause?: unknown) =>
+      new GatewayError('upstream-connect', `cannot connect to gateway ${target.memberId} at ${target.address} (${why})`, { gateway: target.memberId }, { cause });
+    return new Promise((resolve, reject) => {
+      let session: ClientHttp2Session | undefined;
+      const socket: TLSSocket = tls.connect({
+        host,
+        port,
+        ...tlsMaterial(this.opts.svid()),
+        minVersion: 'TLSv1.3',
+        ALPNProtocols: ['h2'],
+        // Checked below by SPIFFE rules against the ID membership announced.
+        rejectUnauthorized: false,
+        ...(!/^[\d.:]+$/.test(host) && { servername: host }),
+      });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        session?.destroy();
+        reject(fail('timeout'));
+      }, this.opts.connectTimeoutMs);
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(fail(err.code ?? err.message, err));
+      });
+      socket.once('secureConnect', () => {
+        verifyGatewayPeer(socket, this.opts.bundleFor, new Date())
+          .then((peer) => {
+            if (peer.spiffeId !== target.spiffeId) throw new Error(`it is ${peer.spiffeId}, expected ${target.spiffeId}`);
+            if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN ${String(socket.alpnProtocol)}`);
+            session = http2.connect(`https://${target.address}`, { createConnection: () => socket });
+            session.on('error', () => {});
+            // Streams go out only once the peer's limits are known: before
+            // that, Node would send more than it allows and see them refused.
+            session.once('remoteSettings', () => {
+              clearTimeout(timer);
+              // Pooled sessions must not keep a draining process alive.
+              session?.unref();
+              resolve(session as ClientHttp2Session);
+            });
+            session.once('close', () => {
+              clearTimeout(timer);
+              reject(fail('closed during setup'));
+            });
+          })
+          .catch((err: Error) => {
+            clearTimeout(timer);
+            socket.destroy();
+            reject(fail(err.message, err));
+          });
+      });
+    });
+  }
+}
+
+
+function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
+}
