@@ -98,3 +98,20 @@ export {
   type GatewayProcess,
 } from './gateway-process.js';
 export { sharedRootTrust, type ClusterTrust } from './federation.js';
+export {
+  CONNECTION_PREFACE,
+  connectRawH2,
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeFrame,
+  encodeHeaderBlock,
+  encodeHpackInteger,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  FrameType,
+  headerFrames,
+  type H2Frame,
+  type RawH2ConnectOptions,
+  type RawH2Connection,
+  type SendHeadersOptions,
+} from './h2-raw.js';
