@@ -56,7 +56,7 @@ const metric = async (gw: GatewayProcess, name: string, label: string): Promise<
   return line ? Number(line.split(' ').pop()) : 0;
 };
 
-const echo = (body: string) => JSON.parse(body) as { method: string; path: string; headers: Record<string, string>; bodyBytes?: number };
+const echo = (body: Buffer) => JSON.parse(body.toString()) as { method: string; path: string; headers: Record<string, string> };
 
 describe('federation data plane', () => {
   it('routes a request through cluster A to a service only cluster B runs, over mTLS, and says who called', async () => {
@@ -82,5 +82,110 @@ describe('federation data plane', () => {
     // Nobody runs it: 404; c runs nothing and exports nothing.
     const unknown = await gw('a').request('nope', '/');
     expect([unknown.status, unknown.headers['meshgate-error']]).toEqual([404, 'unknown-service']);
+  });
+
+  it('serves a service run in two clusters locally while local is healthy, remotely once it is not, and locally again', async () => {
+    const localBackend = await h.httpBackend({ name: 'a-hello' });
+    const remoteBackend = await h.httpBackend({ name: 'b-hello' });
+    const hello = (backend: HttpBackend) => ({ hello: { endpoints: [backend.address], export: true, allow: [ALL_GATEWAYS], healthCheck: { interval: '300ms' } } });
+    const { gw } = await federation((cluster) => (cluster === 'a' ? hello(localBackend) : cluster === 'b' ? hello(remoteBackend) : {}));
+    await seen(gw('a'), 'hello', 'b');
+
+    const served = async () => {
+      const res = await gw('a').request('hello', '/echo');
+      expect(res.status).toBe(200);
+      return res.headers['x-backend'];
+    };
+    for (let i = 0; i < 5; i++) expect(await served()).toBe('a-hello');
+
+    // Every request succeeds through the change: a refused connect moves on to b before the checks notice.
+    await localBackend.stop();
+    await waitUntil(async () => (await served()) === 'b-hello', { timeoutMs: 10_000, what: 'traffic served by b' });
+    await waitUntil(async () => (await getJson<{ hello: Record<string, { state: string }> }>(`${gw('a').adminUrl}/debug/endpoints`)).hello[localBackend.address]?.state === 'unhealthy', {
+      timeoutMs: 10_000,
+      what: 'the local endpoint seen unhealthy',
+    });
+    for (let i = 0; i < 5; i++) expect(await served()).toBe('b-hello');
+
+    await localBackend.restart();
+    await waitUntil(async () => (await served()) === 'a-hello', { timeoutMs: 15_000, what: 'traffic back home' });
+    for (let i = 0; i < 5; i++) expect(await served()).toBe('a-hello');
+  });
+
+  it('authorizes on the callee by the caller gateway SPIFFE ID: allow, deny (403, counted) and not exported', async () => {
+    const backend = await h.httpBackend({ name: 'b' });
+    const { gw } = await federation((cluster) =>
+      cluster === 'b'
+        ? {
+            ledger: { endpoints: [backend.address], export: true, allow: ['spiffe://c.test.example/meshgate/gateway/c/*'] },
+            internal: { endpoints: [backend.address] },
+          }
+        : {},
+    );
+    await seen(gw('a'), 'ledger', 'b');
+    await seen(gw('c'), 'ledger', 'b');
+
+    expect((await gw('c').request('ledger', '/echo')).status).toBe(200);
+    const denied = await gw('a').request('ledger', '/echo');
+    expect([denied.status, denied.headers['meshgate-error']]).toEqual([403, 'forbidden']);
+    expect(await metric(gw('b'), 'meshgate_federation_denied_total', 'spiffe://a.test.example/meshgate/gateway/a/r1')).toBe(1);
+    expect(backend.requests.count).toBe(1);
+
+    // Not exported: no other cluster routes to it at all.
+    const internal = await gw('a').request('internal', '/echo');
+    expect([internal.status, internal.headers['meshgate-error']]).toEqual([404, 'unknown-service']);
+    expect(backend.requests.count).toBe(1);
+  });
+
+  it('honours the caller deadline across the hop: the callee answers 504 once it is spent', async () => {
+    const backend = await h.httpBackend({ name: 'b' });
+    const { gw } = await federation((cluster) => (cluster === 'b' ? { slow: { endpoints: [backend.address], export: true, allow: [ALL_GATEWAYS] } } : {}));
+    await seen(gw('a'), 'slow', 'b');
+
+    const started = Date.now();
+    const res = await gw('a').request('slow', '/slow?ms=5000', { headers: { 'meshgate-deadline': '400' } });
+    expect([res.status, res.headers['meshgate-error']]).toEqual([504, 'upstream-timeout']);
+    expect(Date.now() - started).toBeLessThan(4_000); // far below the 5 s the endpoint takes; not a timing assertion
+    const budget = Number(backend.requests.last?.headers['meshgate-deadline']);
+    expect(budget).toBeGreaterThan(0);
+    expect(budget).toBeLessThanOrEqual(400);
+    // b, which enforced the budget at its endpoint, is the one that answered.
+    expect(await metric(gw('b'), 'meshgate_federation_requests_total', 'upstream-timeout')).toBe(1);
+
+    const spent = await gw('a').request('slow', '/echo', { headers: { 'meshgate-deadline': '0' } });
+    expect([spent.status, spent.headers['meshgate-error']]).toEqual([504, 'deadline-exceeded']);
+  });
+
+  it('carries gRPC unary, server, client and bidirectional streaming across clusters with status and trailers', async () => {
+    const backend = await h.grpcBackend({ name: 'grpc-b' });
+    const { gw } = await federation((cluster) =>
+      cluster === 'b' ? { echo: { protocol: 'grpc', endpoints: [backend.address], export: true, allow: [ALL_GATEWAYS] } } : {},
+    );
+    await seen(gw('a'), 'echo', 'b');
+    const client = h.grpcClient(gw('a').localAddress, { channelOptions: { 'grpc.default_authority': 'echo' } });
+
+    const unary = await client.unary({ message: 'hi', trailers: { 'x-t': 'unary' } });
+    expect(unary.reply.backend).toBe('grpc-b');
+    expect(unary.reply.headers['meshgate-source']).toBe('cluster=a; spiffe-id=spiffe://a.test.example/meshgate/gateway/a/r1');
+    expect(unary.trailers.get('x-t')).toEqual(['unary']);
+
+    const server = await client.serverStream({ message: 's', count: 5, trailers: { 'x-t': 'server' } });
+    expect(server.replies).toHaveLength(5);
+    expect(server.status.code).toBe(0);
+
+    const clientStream = await client.clientStream([{ message: 'one' }, { message: 'two' }, { message: 'three' }]);
+    expect(clientStream.reply.message).toContain('three');
+
+    const bidi = await client.bidi([{ message: 'x' }, { message: 'y' }]);
+    expect(bidi.replies.map((r) => r.message)).toHaveLength(2);
+    expect(bidi.status.code).toBe(0);
+
+    const failed = (await client.unary({ message: 'no', fail_code: 7, fail_message: 'denied here', trailers: { 'x-why': 'policy' } }).catch((err: unknown) => err)) as {
+      code: number;
+      details: string;
+      metadata: { get(k: string): unknown };
+    };
+    expect([failed.code, failed.details, failed.metadata.get('x-why')]).toEqual([7, 'denied here', ['policy']]);
+    expect(backend.calls.count).toBe(5);
   });
 });
