@@ -56,7 +56,11 @@ export class FederationListener {
       handshakeTimeout: limits.headersTimeoutMs,
     });
     this.server.on('secureConnection', (socket: TLSSocket) => void this.accept(socket));
-    this.server.on('tlsClientError', (err: NodeJS.ErrnoException) => this.refused(handshakeFailure(err)));
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      this.refused(handshakeFailure(err));
+      // Node reports a handshake timeout but leaves the connection open.
+      socket.destroy();
+    });
 
     this.h2 = http2.createServer({
       // HTTP/2 refuses what exceeds these itself, silently; the header limit
