@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { HostPort, TimeoutsConfig } from '../config/index.js';
 import { GatewayError } from './errors.js';
@@ -44,7 +45,9 @@ export class Http1Upstream implements Upstream {
         path: request.path,
         method: request.method as 'GET',
         headers,
-        body: request.body ?? null,
+        // undici destroys a request body once sent; an HTTP/2 stream
+        // destroyed that way would be reset before its response goes back.
+        body: request.body ? request.body.pipe(new PassThrough()) : null,
         signal,
         headersTimeout: timeouts.perTryMs,
         // Once streaming, only an idle gap this long ends the response.

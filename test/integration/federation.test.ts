@@ -1,7 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import http2 from 'node:http2';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   gatewayConfig,
   getJson,
+  runCli,
   sharedRootTrust,
   useHarness,
   waitUntil,
@@ -19,7 +24,11 @@ interface ServicesView {
 }
 
 /** Three clusters on a NATS super-cluster, gateways from the CLI; `services(cluster)` says what each runs. */
-async function federation(services: (cluster: string) => Record<string, unknown>, clusters = ['a', 'b', 'c']) {
+async function federation(
+  services: (cluster: string) => Record<string, unknown>,
+  identityExtra: (cluster: string) => Record<string, unknown> = () => ({}),
+  clusters = ['a', 'b', 'c'],
+) {
   const nats = await h.natsSuperCluster(clusters);
   const trust = await sharedRootTrust(await h.tempDir(), clusters);
   const gateways = new Map<string, GatewayProcess>();
@@ -29,7 +38,7 @@ async function federation(services: (cluster: string) => Record<string, unknown>
         cluster,
         replica: 'r1',
         nats: { servers: [nats.server(cluster).url] },
-        identity: (trust.get(cluster) as ClusterTrust).identity(),
+        identity: (trust.get(cluster) as ClusterTrust).identity(identityExtra(cluster)),
       });
       gateways.set(cluster, await h.gateway(config));
     }),
@@ -187,5 +196,114 @@ describe('federation data plane', () => {
     };
     expect([failed.code, failed.details, failed.metadata.get('x-why')]).toEqual([7, 'denied here', ['policy']]);
     expect(backend.calls.count).toBe(5);
+  });
+
+  it('streams large bodies both ways without buffering them, and a client that goes away cancels the far request', async () => {
+    const MiB = 1024 * 1024;
+    let uploaded = 0;
+    let releaseDownload: (() => void) | undefined;
+    let hangClosed = false;
+    const backend = await h.httpBackend({
+      name: 'b',
+      handler: (req, res, fallback) => {
+        if (req.url === '/upload-count') {
+          req.on('data', (chunk: Buffer) => (uploaded += chunk.length));
+          req.on('end', () => res.end(String(uploaded)));
+        } else if (req.url === '/download-held') {
+          res.write(Buffer.alloc(MiB, 1));
+          releaseDownload = () => res.end(Buffer.alloc(MiB, 2));
+        } else if (req.url === '/hang') {
+          req.once('close', () => (hangClosed = true));
+        } else fallback();
+      },
+    });
+    const { gw } = await federation((cluster) => (cluster === 'b' ? { bulk: { endpoints: [backend.address], export: true, allow: [ALL_GATEWAYS] } } : {}));
+    await seen(gw('a'), 'bulk', 'b');
+    const [host, port] = gw('a').localAddress.split(':');
+    const target = { host, port: Number(port), headers: { host: 'bulk' }, agent: false };
+
+    // Upload: the far endpoint has half the first MiB before the client sends the rest.
+    const upload = new Promise<string>((resolve, reject) => {
+      const req = http.request({ ...target, method: 'POST', path: '/upload-count' }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(MiB, 7));
+      waitUntil(() => uploaded >= MiB / 2, { timeoutMs: 10_000, what: 'the endpoint to receive the start of the upload' }).then(() => {
+        for (let i = 0; i < 31; i++) req.write(Buffer.alloc(MiB, i));
+        req.end();
+      }, reject);
+    });
+    expect(await upload).toBe(String(32 * MiB));
+
+    // Download: the client has half the first MiB while the endpoint still holds the rest back.
+    let downloaded = 0;
+    const download = new Promise<void>((resolve, reject) => {
+      http.get({ ...target, path: '/download-held' }, (res) => {
+        res.on('data', (c: Buffer) => (downloaded += c.length));
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+    });
+    await waitUntil(() => downloaded >= MiB / 2, { timeoutMs: 10_000, what: 'the client to receive the start of the download' });
+    releaseDownload?.();
+    await download;
+    expect(downloaded).toBe(2 * MiB);
+
+    // Cancellation: the app hangs up, and the endpoint two gateways away sees its request end.
+    const before = backend.requests.count;
+    const req = http.get({ ...target, path: '/hang' });
+    req.on('error', () => {});
+    await waitUntil(() => backend.requests.count > before, { timeoutMs: 10_000, what: 'the request to reach the endpoint' });
+    req.destroy();
+    await waitUntil(() => hangClosed, { timeoutMs: 10_000, what: 'the far endpoint to see the cancellation' });
+  });
+
+  it('rotates the federation listener SVID without a restart and without dropping open sessions', async () => {
+    const backend = await h.httpBackend({ name: 'b' });
+    const { gw, trust } = await federation(
+      (cluster) => (cluster === 'b' ? { hello: { endpoints: [backend.address], export: true, allow: [ALL_GATEWAYS] } } : {}),
+      (cluster) => (cluster === 'b' ? { svidTtl: '8s', caTtl: '1m' } : {}),
+      ['a', 'b'],
+    );
+    await seen(gw('a'), 'hello', 'b');
+    const out = path.join(await h.tempDir(), 'svid');
+    expect((await runCli(['ca', 'issue', '--ca', trust.get('a')!.caDir, '--spiffe-id', 'spiffe://a.test.example/meshgate/gateway/a/tester', '--out', out])).code).toBe(0);
+    const creds = { key: await readFile(path.join(out, 'svid.key'), 'utf8'), cert: await readFile(path.join(out, 'svid.pem'), 'utf8') };
+    const connect = () => http2.connect(`https://${gw('b').federationAddress}`, { ...creds, rejectUnauthorized: false });
+    const get = (session: http2.ClientHttp2Session) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': '/echo', ':authority': 'hello', 'meshgate-service': 'hello' });
+        stream.once('response', (headers) => resolve(Number(headers[':status'])));
+        stream.once('error', reject);
+        stream.resume();
+      });
+    const served = (session: http2.ClientHttp2Session) => (session.socket as unknown as { getPeerCertificate(): { fingerprint256: string } }).getPeerCertificate().fingerprint256;
+
+    const old = connect();
+    expect(await get(old)).toBe(200);
+    const first = served(old);
+    // Renewed at about half of 8 s; meanwhile a's pooled session and this one keep working.
+    let failures = 0;
+    await waitUntil(
+      async () => {
+        if ((await get(old)) !== 200) failures++;
+        if ((await gw('a').request('hello', '/echo')).status !== 200) failures++;
+        const fresh = connect();
+        try {
+          await get(fresh);
+          return served(fresh) !== first;
+        } finally {
+          fresh.close();
+        }
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'a new connection to get the renewed SVID' },
+    );
+    expect(failures).toBe(0);
+    expect(await get(old)).toBe(200);
+    expect(served(old)).toBe(first);
+    old.close();
   });
 });
