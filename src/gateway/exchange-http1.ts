@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { appendForwardedFor, endToEndHeaders } from './headers.js';
+import { pipeBody } from './pipe-body.js';
 import type { Exchange, InboundRequest, UpstreamResponse } from './exchange.js';
 import type { GatewayError } from './errors.js';
 
@@ -36,7 +36,7 @@ export function http1Exchange(req: IncomingMessage, res: ServerResponse, drainin
         res.end();
         return;
       }
-      await pipeline(upstream.body, res, { end: false });
+      await pipeBody(upstream.body, res, { end: false });
       const trailers = upstream.trailers();
       if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers);
       // Done only once the last bytes are handed to the socket.

@@ -1,6 +1,6 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { pipeline } from 'node:stream/promises';
 import { appendForwardedFor, endToEndHeaders } from './headers.js';
+import { pipeBody } from './pipe-body.js';
 import type { Exchange, InboundRequest, UpstreamResponse } from './exchange.js';
 import type { GatewayError } from './errors.js';
 
@@ -49,7 +49,7 @@ export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHtt
           stream.close(constants.NGHTTP2_INTERNAL_ERROR);
         }
       });
-      await pipeline(upstream.body, stream);
+      await pipeBody(upstream.body, stream, { end: true });
       // Done only once the trailers are out, or a drain right after would cut them off.
       if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
     },

@@ -1,7 +1,7 @@
 import http2, { constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import { pipeline } from 'node:stream/promises';
 import type { TimeoutsConfig } from '../config/index.js';
 import { GatewayError } from './errors.js';
+import { pipeBody } from './pipe-body.js';
 import type { InboundRequest, UpstreamResponse } from './exchange.js';
 import { endToEndHeaders, type HeaderMap } from './headers.js';
 
@@ -32,7 +32,7 @@ export function forwardOnSession(
   request.signal.addEventListener('abort', cancel, { once: true });
   if (request.body) {
     // A failed upload shows up on the response side as a reset stream.
-    pipeline(request.body, stream).catch(() => cancel());
+    pipeBody(request.body, stream, { end: true }).catch(() => cancel());
   }
   return awaitResponse(stream, key, timeouts, cancel);
 }

@@ -36,7 +36,9 @@ export class Http1Upstream implements Upstream {
       deadlineHit = true;
       cancel.abort();
     }, timeouts.requestMs);
-    const signal = AbortSignal.any([request.signal, cancel.signal]);
+    // Cheaper than AbortSignal.any on every request.
+    const onClientGone = () => cancel.abort();
+    request.signal.addEventListener('abort', onClientGone, { once: true });
     const headers: HeaderMap = { ...request.headers };
     if (request.authority) headers['host'] = request.authority;
     try {
@@ -48,7 +50,7 @@ export class Http1Upstream implements Upstream {
         // undici destroys a request body once sent; an HTTP/2 stream
         // destroyed that way would be reset before its response goes back.
         body: request.body ? request.body.pipe(new PassThrough()) : null,
-        signal,
+        signal: cancel.signal,
         headersTimeout: timeouts.perTryMs,
         // Once streaming, only an idle gap this long ends the response.
         bodyTimeout: timeouts.requestMs,
