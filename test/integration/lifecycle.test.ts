@@ -28,6 +28,16 @@ describe('cli - config errors', () => {
     }
   });
 
+  it('exits 2 and names the field for an allow pattern that is no SPIFFE ID pattern', async () => {
+    const dir = await h.tempDir();
+    const file = await writeConfig(dir, gatewayConfig({ payments: { endpoints: ['127.0.0.1:8080'], export: true, allow: ['spiffe://*.acme.example/ok/*', 'spiffe://acme.example/a//b'] } }));
+    for (const command of ['check', 'run']) {
+      const result = await runCli([command, '--config', file]);
+      expect(result.code, result.output).toBe(2);
+      expect(result.output).toMatch(/config error: services\.payments\.allow\[1\]: \S/);
+    }
+  });
+
   it('exits 2 for a missing file and for an unknown flag, naming them', async () => {
     const missing = await runCli(['run', '--config', '/nonexistent/meshgate.yaml']);
     expect(missing.code).toBe(2);
