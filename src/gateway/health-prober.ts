@@ -36,10 +36,12 @@ export interface ServiceHealthCounts {
  */
 export class HealthProber {
   private readonly targets: Target[] = [];
+  /** The router asks per request: service → endpoint key → its target. */
+  private readonly byService = new Map<ServiceConfig, Map<string, Target>>();
   private stopped = false;
 
   constructor(
-    private readonly services: readonly ServiceConfig[],
+    services: readonly ServiceConfig[],
     private readonly log: Logger,
     private readonly onChange: () => void,
     private readonly random: () => number = Math.random,
@@ -47,12 +49,11 @@ export class HealthProber {
     for (const service of services) {
       if (!service.healthCheck) continue;
       for (const endpoint of service.endpoints) {
-        this.targets.push({
-          service,
-          check: service.healthCheck,
-          endpoint: endpointKey(endpoint),
-          health: new EndpointHealth(service.healthCheck),
-        });
+        const target: Target = { service, check: service.healthCheck, endpoint: endpointKey(endpoint), health: new EndpointHealth(service.healthCheck) };
+        this.targets.push(target);
+        let index = this.byService.get(service);
+        if (!index) this.byService.set(service, (index = new Map()));
+        index.set(target.endpoint, target);
       }
     }
   }
@@ -65,14 +66,14 @@ export class HealthProber {
   counts(service: ServiceConfig): ServiceHealthCounts {
     const total = service.endpoints.length;
     if (!service.healthCheck) return { healthy: total, total };
-    const healthy = this.targets.filter((t) => t.service === service && t.health.healthy).length;
+    let healthy = 0;
+    for (const t of this.byService.get(service)?.values() ?? []) if (t.health.healthy) healthy++;
     return { healthy, total };
   }
 
   isHealthy(service: ServiceConfig, endpoint: HostPort): boolean {
     if (!service.healthCheck) return true;
-    const key = endpointKey(endpoint);
-    return this.targets.some((t) => t.service === service && t.endpoint === key && t.health.healthy);
+    return this.byService.get(service)?.get(endpointKey(endpoint))?.health.healthy ?? false;
   }
 
   views(): Record<string, Record<string, EndpointHealthView>> {

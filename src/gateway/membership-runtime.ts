@@ -10,6 +10,7 @@ import {
   realTimeSchedule,
   type MemberState,
   type MembershipEvent,
+  type ServiceView,
   type ServiceHealth,
   type TrustBundleJson,
 } from '../membership/index.js';
@@ -23,11 +24,19 @@ import { endpointKey } from './upstream.js';
 const clock = { now: () => Date.now() };
 
 /**
+ * How long the router reuses one snapshot of members and service health.
+ * Building them walks every member and record; per request that was the
+ * busiest thing a gateway did after I/O. Gossip moves slower than this anyway.
+ */
+const ROUTING_VIEW_TTL_MS = 100;
+
+/**
  * Membership as the gateway runs it: gossip over the config's NATS, signed
  * with the gateway's SVID and checked against the federated bundles.
  */
 export class MembershipRuntime {
   private readonly rotation = new Map<string, number>();
+  private routingView: { readonly at: number; readonly services: ServiceView; readonly members: readonly MemberState[] } | undefined;
 
   private constructor(
     readonly membership: Membership,
@@ -99,9 +108,9 @@ export class MembershipRuntime {
 
   /** Other clusters' health for one service, as the router weighs it. */
   remotes(service: string): RemoteServiceState[] {
-    const clusters = this.membership.services().get(service);
+    const { services, members } = this.view();
+    const clusters = services.get(service);
     if (!clusters) return [];
-    const members = this.membership.memberStates();
     const out: RemoteServiceState[] = [];
     for (const [cluster, health] of clusters) {
       if (cluster === this.cluster) continue;
@@ -125,7 +134,7 @@ export class MembershipRuntime {
    * successive requests start at different replicas.
    */
   gateways(cluster: string): RemoteGateway[] {
-    const replicas = this.routable(this.membership.memberStates(), cluster).map((m) => ({
+    const replicas = this.routable(this.view().members, cluster).map((m) => ({
       memberId: m.id,
       cluster: m.cluster,
       address: m.federationAddr,
@@ -134,6 +143,14 @@ export class MembershipRuntime {
     const start = this.rotation.get(cluster) ?? 0;
     this.rotation.set(cluster, start + 1);
     return replicas.map((_, i) => replicas[(start + i) % replicas.length] as RemoteGateway);
+  }
+
+  private view() {
+    const now = Date.now();
+    if (!this.routingView || now - this.routingView.at >= ROUTING_VIEW_TTL_MS) {
+      this.routingView = { at: now, services: this.membership.services(), members: this.membership.memberStates() };
+    }
+    return this.routingView;
   }
 
   private routable(members: readonly MemberState[], cluster: string): MemberState[] {

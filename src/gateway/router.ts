@@ -23,7 +23,7 @@ import {
 import type { RemoteGateway, RemoteGatewayPool } from './remote-gateways.js';
 import { H2cUpstream } from './upstream-h2c.js';
 import { Http1Upstream } from './upstream-http1.js';
-import { endpointKey, type Upstream } from './upstream.js';
+import type { Upstream } from './upstream.js';
 
 /**
  * How long a gateway waits beyond the budget it passed to a remote gateway:
@@ -258,7 +258,7 @@ export class Router {
       // only a caller's own grpc-timeout goes on. HTTP always carries ours.
       const grpc = isGrpc(request.headers);
       if (budget.propagate || !grpc) setBudget(headers as Record<string, string>, remaining, grpc);
-      const connectMs = DEFAULTS.service.timeouts.connectMs;
+      const connectMs = (this.services.get(name)?.service.timeouts ?? DEFAULTS.service.timeouts).connectMs;
       const wait = remaining + REMOTE_GRACE_MS;
       return federation.pool.forward(gateway, headers, request, { connectMs, perTryMs: wait, requestMs: wait });
     });
