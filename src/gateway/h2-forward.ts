@@ -23,6 +23,7 @@ export function forwardOnSession(
   try {
     stream = session.request(headers, { endStream: request.body === undefined });
   } catch (err) {
+    onClosed?.();
     return Promise.reject(new GatewayError('upstream-reset', `${key}: ${(err as Error).message}`, { endpoint: key }, { cause: err }));
   }
   if (onClosed) stream.once('close', onClosed);

@@ -105,8 +105,10 @@ export class RemoteGatewayPool {
       if (least) return least;
       throw new GatewayError('upstream-connect', `${target.memberId} is backed off after: ${replica.lastError}`, { gateway: target.memberId });
     }
-    replica.connecting = this.connect(target, replica).finally(() => (replica.connecting = undefined));
-    return least ?? replica.connecting;
+    const connecting = (replica.connecting = this.connect(target, replica).finally(() => (replica.connecting = undefined)));
+    // When a full session serves this request, nobody awaits the new connection: its failure is recorded, not thrown.
+    connecting.catch(() => {});
+    return least ?? connecting;
   }
 
   private async connect(target: RemoteGateway, replica: Replica): Promise<ClientHttp2Session> {
