@@ -98,7 +98,7 @@ describe('parseConfig: valid files', () => {
           ],
           healthCheck: { path: '/healthz', intervalMs: 5_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3 },
           export: true,
-          allow: ['spiffe://*.acme.example/ns/shop/*'],
+          allow: ['spiffe://*.acme.example/meshgate/gateway/*/*'],
           failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'] },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
         },

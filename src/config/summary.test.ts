@@ -18,7 +18,7 @@ describe('summarizeConfig', () => {
         '  federates eu-west.acme.example: bundle /etc/meshgate/pki/eu-west-bundle.json, endpoint https://127.0.0.1:8443 as spiffe://eu-west.acme.example/meshgate/identity',
         '  workload API /run/meshgate/workload.sock, 1 entry',
         'services (1):',
-        '  payments: http, 2 endpoints (127.0.0.1:8080, 127.0.0.1:8081), export yes (allow spiffe://*.acme.example/ns/shop/*), ' +
+        '  payments: http, 2 endpoints (127.0.0.1:8080, 127.0.0.1:8081), export yes (allow spiffe://*.acme.example/meshgate/gateway/*/*), ' +
           'failover local > region > any (overprovisioning 1.4), timeouts connect 1s / per-try 2s / request 10s, ' +
           'health check /healthz every 5s (timeout 1s, up after 2, down after 3)',
       ].join('\n'),

@@ -17,8 +17,8 @@ import { listen } from './local-listener.js';
 export const FEDERATION_MAX_STREAMS = 1_000;
 
 const REFUSED = 'meshgate_federation_refused_total';
-/** How far past the header limit HTTP/2 itself lets a block through to the counted check. */
-const HEADER_LIST_SLACK = 4;
+/** HTTP/2's own header limit is this many times ours, so that most oversized blocks reach the counted check. */
+const HEADER_LIST_MULTIPLE = 4;
 
 export interface FederationListenerOptions {
   readonly limits: LimitsConfig;
@@ -55,6 +55,8 @@ export class FederationListener {
       // Also the slowloris guard before the handshake completes.
       handshakeTimeout: limits.headersTimeoutMs,
     });
+    // Accept failures (EMFILE under a connection flood) must not end the process.
+    this.server.on('error', (err: Error) => opts.log.warn({ error: { message: err.message } }, 'federation listener error'));
     this.server.on('secureConnection', (socket: TLSSocket) => void this.accept(socket));
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       this.refused(handshakeFailure(err));
@@ -66,7 +68,7 @@ export class FederationListener {
       // HTTP/2 refuses what exceeds these itself, silently; the header limit
       // is checked per stream below too, where it can be counted, and
       // HTTP/2 applies SETTINGS only once a peer acknowledged them.
-      settings: { maxConcurrentStreams: FEDERATION_MAX_STREAMS, maxHeaderListSize: HEADER_LIST_SLACK * limits.maxHeaderBytes },
+      settings: { maxConcurrentStreams: FEDERATION_MAX_STREAMS, maxHeaderListSize: HEADER_LIST_MULTIPLE * limits.maxHeaderBytes },
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
     });
@@ -115,8 +117,11 @@ export class FederationListener {
       if (this.draining) return void socket.destroy();
       // The h2 server creates the session synchronously inside emit().
       this.handingOver = peer;
-      this.h2.emit('connection', socket);
-      this.handingOver = undefined;
+      try {
+        this.h2.emit('connection', socket);
+      } finally {
+        this.handingOver = undefined;
+      }
     } catch (err) {
       const reason = err instanceof PeerRefusedError ? err.reason : 'untrusted-chain';
       this.refused(reason);

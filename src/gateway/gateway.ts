@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DEFAULTS, type GatewayConfig, type HostPort } from '../config/index.js';
+import type { GatewayConfig, HostPort } from '../config/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { AdminServer } from './admin.js';
 import { HealthProber } from './health-prober.js';
@@ -87,7 +87,7 @@ export class Gateway {
       onExchange: (exchange, peer) => void this.router.handleFederated(exchange, peer),
     }));
     identity.onGatewaySvid(() => listener.reloadSvid());
-    this.pool = new RemoteGatewayPool({ svid, bundleFor, connectTimeoutMs: DEFAULTS.service.timeouts.connectMs });
+    this.pool = new RemoteGatewayPool({ svid, bundleFor });
     const bound = await listener.listen(this.config.listeners.federation);
     this.log.info({ listener: 'federation', address: endpointKey(bound), advertised: endpointKey(advertised(bound)) }, 'listening');
     return bound;

@@ -19,6 +19,10 @@ export function forwardOnSession(
   timeouts: TimeoutsConfig,
   onClosed?: () => void,
 ): Promise<UpstreamResponse> {
+  if (request.signal.aborted) {
+    onClosed?.();
+    return Promise.reject(new GatewayError('upstream-reset', 'the client went away before the request was sent', { endpoint: key }));
+  }
   let stream: ClientHttp2Stream;
   try {
     stream = session.request(headers, { endStream: request.body === undefined });
@@ -26,11 +30,14 @@ export function forwardOnSession(
     onClosed?.();
     return Promise.reject(new GatewayError('upstream-reset', `${key}: ${(err as Error).message}`, { endpoint: key }, { cause: err }));
   }
-  if (onClosed) stream.once('close', onClosed);
   const cancel = () => {
     if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
   };
   request.signal.addEventListener('abort', cancel, { once: true });
+  stream.once('close', () => {
+    request.signal.removeEventListener('abort', cancel);
+    onClosed?.();
+  });
   if (request.body) {
     // A failed upload shows up on the response side as a reset stream.
     pipeBody(request.body, stream, { end: true }).catch(() => cancel());

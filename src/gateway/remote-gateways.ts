@@ -20,7 +20,6 @@ export interface RemoteGateway {
 export interface RemoteGatewayPoolOptions {
   readonly svid: () => X509Svid;
   readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
-  readonly connectTimeoutMs: number;
   /** Sessions per remote replica; a second opens only when the first is full. */
   readonly maxSessions?: number;
   readonly random?: () => number;
@@ -56,7 +55,7 @@ export class RemoteGatewayPool {
   }
 
   async forward(target: RemoteGateway, headers: http2.OutgoingHttpHeaders, request: InboundRequest, timeouts: TimeoutsConfig): Promise<UpstreamResponse> {
-    const session = await this.session(target);
+    const session = await this.session(target, timeouts.connectMs);
     this.streams.set(session, this.activeStreams(session) + 1);
     const done = () => this.streams.set(session, this.activeStreams(session) - 1);
     return forwardOnSession(session, target.memberId, headers, request, timeouts, done);
@@ -92,7 +91,7 @@ export class RemoteGatewayPool {
     return best;
   }
 
-  private async session(target: RemoteGateway): Promise<ClientHttp2Session> {
+  private async session(target: RemoteGateway, connectMs: number): Promise<ClientHttp2Session> {
     const key = `${target.memberId}@${target.address}`;
     let replica = this.replicas.get(key);
     if (!replica) this.replicas.set(key, (replica = { sessions: [], connecting: undefined, failures: 0, retryAt: 0, lastError: undefined }));
@@ -105,15 +104,15 @@ export class RemoteGatewayPool {
       if (least) return least;
       throw new GatewayError('upstream-connect', `${target.memberId} is backed off after: ${replica.lastError}`, { gateway: target.memberId });
     }
-    const connecting = (replica.connecting = this.connect(target, replica).finally(() => (replica.connecting = undefined)));
+    const connecting = (replica.connecting = this.connect(target, replica, connectMs).finally(() => (replica.connecting = undefined)));
     // When a full session serves this request, nobody awaits the new connection: its failure is recorded, not thrown.
     connecting.catch(() => {});
     return least ?? connecting;
   }
 
-  private async connect(target: RemoteGateway, replica: Replica): Promise<ClientHttp2Session> {
+  private async connect(target: RemoteGateway, replica: Replica, connectMs: number): Promise<ClientHttp2Session> {
     try {
-      const session = await this.open(target);
+      const session = await this.open(target, connectMs);
       replica.failures = 0;
       replica.lastError = undefined;
       replica.sessions.push(session);
@@ -133,7 +132,7 @@ export class RemoteGatewayPool {
     }
   }
 
-  private open(target: RemoteGateway): Promise<ClientHttp2Session> {
+  private open(target: RemoteGateway, connectMs: number): Promise<ClientHttp2Session> {
     const { host, port } = splitAddress(target.address);
     const fail = (why: string, cause?: unknown) =>
       new GatewayError('upstream-connect', `cannot connect to gateway ${target.memberId} at ${target.address} (${why})`, { gateway: target.memberId }, { cause });
@@ -153,7 +152,7 @@ export class RemoteGatewayPool {
         socket.destroy();
         session?.destroy();
         reject(fail('timeout'));
-      }, this.opts.connectTimeoutMs);
+      }, connectMs);
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         reject(fail(err.code ?? err.message, err));

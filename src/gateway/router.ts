@@ -162,6 +162,11 @@ export class Router {
     const { request } = exchange;
     try {
       const response = await forward();
+      if (request.signal.aborted) {
+        // The client left while the request was on its way: nobody will read this answer.
+        response.cancel();
+        throw new GatewayError('upstream-reset', 'the client went away before the response');
+      }
       try {
         await exchange.relay(response);
         this.counters.add(counter, 'relayed');
@@ -217,7 +222,8 @@ export class Router {
         try {
           return await attempt();
         } catch (err) {
-          if (!isGatewayError(err) || err.code !== 'upstream-connect' || request.signal.aborted) throw err;
+          // Moving on is safe only while no byte of the body has been read.
+          if (!isGatewayError(err) || err.code !== 'upstream-connect' || request.signal.aborted || request.body?.readableDidRead) throw err;
           lastError = err;
         }
       }

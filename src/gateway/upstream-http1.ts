@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { HostPort, TimeoutsConfig } from '../config/index.js';
 import { GatewayError } from './errors.js';
@@ -28,6 +28,7 @@ export class Http1Upstream implements Upstream {
   }
 
   async forward(endpoint: HostPort, request: InboundRequest, timeouts: TimeoutsConfig): Promise<UpstreamResponse> {
+    if (request.signal.aborted) throw new GatewayError('upstream-reset', 'the client went away before the request was sent');
     // The request timeout bounds the wait for the response head; a long
     // download or stream is then bounded by bodyTimeout, an idle gap.
     const cancel = new AbortController();
@@ -39,6 +40,7 @@ export class Http1Upstream implements Upstream {
     // Cheaper than AbortSignal.any on every request.
     const onClientGone = () => cancel.abort();
     request.signal.addEventListener('abort', onClientGone, { once: true });
+    const forgetClient = () => request.signal.removeEventListener('abort', onClientGone);
     const headers: HeaderMap = { ...request.headers };
     if (request.authority) headers['host'] = request.authority;
     try {
@@ -47,14 +49,17 @@ export class Http1Upstream implements Upstream {
         path: request.path,
         method: request.method as 'GET',
         headers,
-        // undici destroys a request body once sent; an HTTP/2 stream
-        // destroyed that way would be reset before its response goes back.
-        body: request.body ? request.body.pipe(new PassThrough()) : null,
+        // An iterator, so that undici reads the body only once connected
+        // (a refused connect leaves it whole for the next target) and does
+        // not destroy it (an HTTP/2 stream destroyed so would be reset
+        // before its response goes back).
+        body: request.body ? Readable.from(request.body.iterator({ destroyOnReturn: false }), { objectMode: false }) : null,
         signal: cancel.signal,
         headersTimeout: timeouts.perTryMs,
         // Once streaming, only an idle gap this long ends the response.
         bodyTimeout: timeouts.requestMs,
       });
+      response.body.once('close', forgetClient);
       return {
         status: response.statusCode,
         headers: endToEndHeaders(response.headers),
@@ -64,6 +69,7 @@ export class Http1Upstream implements Upstream {
         cancel: () => cancel.abort(),
       };
     } catch (err) {
+      forgetClient();
       throw classify(err, endpoint, deadlineHit);
     } finally {
       clearTimeout(deadline);

@@ -107,8 +107,11 @@ describe('federation data plane', () => {
     };
     for (let i = 0; i < 5; i++) expect(await served()).toBe('a-hello');
 
-    // Every request succeeds through the change: a refused connect moves on to b before the checks notice.
+    // Every request succeeds through the change: a refused connect moves on to b before the checks
+    // notice, with the request body intact (nothing of it was read for the refused attempt).
     await localBackend.stop();
+    const post = await gw('a').request('hello', '/echo', { method: 'POST', body: Buffer.alloc(200_000, 1) });
+    expect([post.status, post.headers['x-backend'], post.json<{ bodyBytes: number }>().bodyBytes]).toEqual([200, 'b-hello', 200_000]);
     await waitUntil(async () => (await served()) === 'b-hello', { timeoutMs: 10_000, what: 'traffic served by b' });
     await waitUntil(async () => (await getJson<{ hello: Record<string, { state: string }> }>(`${gw('a').adminUrl}/debug/endpoints`)).hello[localBackend.address]?.state === 'unhealthy', {
       timeoutMs: 10_000,
