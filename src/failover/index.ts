@@ -13,3 +13,8 @@ export {
   type RoutePlan,
   type RouteTarget,
 } from './route-plan.js';
+export { chooseP2C, PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
+export { RetryBudget, type RetryBudgetView } from './retry-budget.js';
+export { OutlierEjection, type OutlierState, type OutlierView } from './outlier-ejection.js';
+export { pickTier, tierShares, type TierHealth, type TierShares } from './tier-weights.js';
+export { FailbackGate, type FailbackPhase, type FailbackView } from './failback.js';
