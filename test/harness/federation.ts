@@ -3,8 +3,10 @@
  * and one intermediate CA folder per cluster (DESIGN's shared-root model), and
  * the `identity:` config section each cluster's gateway needs to trust the others.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CertificateAuthority, writeCaDir } from '../../src/identity/index.js';
+import { runCli } from './gateway-process.js';
 
 const DAY = 24 * 3_600_000;
 
@@ -37,4 +39,18 @@ export async function sharedRootTrust(dir: string, clusters: readonly string[], 
     });
   }
   return out;
+}
+
+export interface SvidCredentials {
+  readonly key: string;
+  /** Leaf first, then the CA chain: what a TLS client presents. */
+  readonly cert: string;
+}
+
+/** An X509-SVID from `meshgate ca issue` on a CA folder, written under `dir`, as an operator would make one. */
+export async function issueSvid(caDir: string, spiffeId: string, dir: string): Promise<SvidCredentials> {
+  const out = path.join(dir, 'svid');
+  const result = await runCli(['ca', 'issue', '--ca', caDir, '--spiffe-id', spiffeId, '--out', out]);
+  if (result.code !== 0) throw new Error(`meshgate ca issue failed (${String(result.code)}): ${result.output}`);
+  return { key: await readFile(path.join(out, 'svid.key'), 'utf8'), cert: await readFile(path.join(out, 'svid.pem'), 'utf8') };
 }

@@ -97,7 +97,7 @@ export {
   writeConfig,
   type GatewayProcess,
 } from './gateway-process.js';
-export { sharedRootTrust, type ClusterTrust } from './federation.js';
+export { issueSvid, sharedRootTrust, type ClusterTrust, type SvidCredentials } from './federation.js';
 export {
   CONNECTION_PREFACE,
   connectRawH2,

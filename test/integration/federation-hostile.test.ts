@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
@@ -10,12 +10,14 @@ import {
   connectRawH2,
   gatewayConfig,
   getJson,
+  issueSvid,
   runCli,
   sharedRootTrust,
   useHarness,
   waitUntil,
   type ClusterTrust,
   type GatewayProcess,
+  type SvidCredentials,
 } from '../harness/index.js';
 
 const h = useHarness();
@@ -24,29 +26,19 @@ const run = promisify(execFile);
 const ALL_GATEWAYS = 'spiffe://*.test.example/meshgate/gateway/*/*';
 const TESTER_ID = 'spiffe://a.test.example/meshgate/gateway/a/tester';
 
-interface Credentials {
-  key: string;
-  cert: string;
-}
-
-/** An SVID issued by `meshgate ca issue` from a CA folder, as an operator would. */
-async function issue(caDir: string, spiffeId: string): Promise<Credentials> {
-  const out = path.join(await h.tempDir(), 'svid');
-  const result = await runCli(['ca', 'issue', '--ca', caDir, '--spiffe-id', spiffeId, '--out', out]);
-  expect(result.code, result.output).toBe(0);
-  return { key: await readFile(path.join(out, 'svid.key'), 'utf8'), cert: await readFile(path.join(out, 'svid.pem'), 'utf8') };
-}
+/** An SVID issued by `meshgate ca issue`. */
+const issue = async (caDir: string, spiffeId: string): Promise<SvidCredentials> => issueSvid(caDir, spiffeId, await h.tempDir());
 
 /** A leaf signed with openssl by another cluster's CA, claiming an ID of our domain: what a compromised cluster would try. */
-async function forgeWithCa(caDir: string, spiffeId: string): Promise<Credentials> {
+async function forgeWithCa(caDir: string, spiffeId: string): Promise<SvidCredentials> {
   const dir = await h.tempDir();
   const f = (name: string) => path.join(dir, name);
   await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/O=forged']);
   const ext = `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:${spiffeId}\n`;
-  await import('node:fs/promises').then((fs) => fs.writeFile(f('ext.cnf'), ext));
+  await writeFile(f('ext.cnf'), ext);
   const caChain = await readFile(path.join(caDir, 'ca.pem'), 'utf8');
   const caCert = caChain.slice(0, caChain.indexOf('-----END CERTIFICATE-----') + '-----END CERTIFICATE-----'.length) + '\n';
-  await import('node:fs/promises').then((fs) => fs.writeFile(f('ca-leaf.pem'), caCert));
+  await writeFile(f('ca-leaf.pem'), caCert);
   await run('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca-leaf.pem'), '-CAkey', path.join(caDir, 'ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('ext.cnf'), '-out', f('leaf.pem')]);
   return { key: await readFile(f('leaf.key'), 'utf8'), cert: (await readFile(f('leaf.pem'), 'utf8')) + caChain };
 }
@@ -63,7 +55,7 @@ const federationTarget = (gw: GatewayProcess) => {
 };
 
 /** One request on the federation port with the given client certificate, as a gateway would send it. */
-async function federatedGet(gw: GatewayProcess, creds: Credentials, headers: Record<string, string>) {
+async function federatedGet(gw: GatewayProcess, creds: SvidCredentials, headers: Record<string, string>) {
   const session = http2.connect(`https://${gw.federationAddress}`, { ...creds, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
   try {
     return await new Promise<{ status: number; error: string | undefined }>((resolve, reject) => {

@@ -1,12 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import http2 from 'node:http2';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   gatewayConfig,
   getJson,
-  runCli,
+  issueSvid,
   sharedRootTrust,
   useHarness,
   waitUntil,
@@ -213,7 +211,7 @@ describe('federation data plane', () => {
           req.on('data', (chunk: Buffer) => (uploaded += chunk.length));
           req.on('end', () => res.end(String(uploaded)));
         } else if (req.url === '/download-held') {
-          res.write(Buffer.alloc(MiB, 1));
+          (res as http.ServerResponse).write(Buffer.alloc(MiB, 1));
           releaseDownload = () => res.end(Buffer.alloc(MiB, 2));
         } else if (req.url === '/hang') {
           req.once('close', () => (hangClosed = true));
@@ -272,9 +270,7 @@ describe('federation data plane', () => {
       ['a', 'b'],
     );
     await seen(gw('a'), 'hello', 'b');
-    const out = path.join(await h.tempDir(), 'svid');
-    expect((await runCli(['ca', 'issue', '--ca', trust.get('a')!.caDir, '--spiffe-id', 'spiffe://a.test.example/meshgate/gateway/a/tester', '--out', out])).code).toBe(0);
-    const creds = { key: await readFile(path.join(out, 'svid.key'), 'utf8'), cert: await readFile(path.join(out, 'svid.pem'), 'utf8') };
+    const creds = await issueSvid(trust.get('a')!.caDir, 'spiffe://a.test.example/meshgate/gateway/a/tester', await h.tempDir());
     const connect = () => http2.connect(`https://${gw('b').federationAddress}`, { ...creds, rejectUnauthorized: false });
     const get = (session: http2.ClientHttp2Session) =>
       new Promise<number>((resolve, reject) => {
