@@ -89,6 +89,18 @@ describe('federation data plane', () => {
     // Nobody runs it: 404; c runs nothing and exports nothing.
     const unknown = await gw('a').request('nope', '/');
     expect([unknown.status, unknown.headers['meshgate-error']]).toEqual([404, 'unknown-service']);
+
+    // One pooled session to b's replica; once b is gone, a connect failure is recorded there.
+    type Remotes = Record<string, { sessions: number; failures: number; lastError?: string }>;
+    const remotes = () => getJson<Remotes>(`${gw('a').adminUrl}/debug/remotes`);
+    expect(Object.entries(await remotes()).map(([key, r]) => [key.split('@')[0], r.sessions])).toEqual([['b.r1', 1]]);
+    gw('b').process.kill('SIGKILL');
+    await waitUntil(async () => Object.values(await remotes())[0]?.sessions === 0, { timeoutMs: 10_000, what: 'the session to b to close' });
+    const gone = await gw('a').request('hello', '/echo');
+    expect([gone.status, gone.headers['meshgate-error']]).toEqual([502, 'upstream-connect']);
+    const [pooled] = Object.values(await remotes());
+    expect(pooled?.failures).toBeGreaterThanOrEqual(1);
+    expect(pooled?.lastError).toMatch(/ECONNREFUSED/);
   });
 
   it('serves a service run in two clusters locally while local is healthy, remotely once it is not, and locally again', async () => {
