@@ -18,3 +18,14 @@ export { RetryBudget, type RetryBudgetView } from './retry-budget.js';
 export { OutlierEjection, type OutlierState, type OutlierView } from './outlier-ejection.js';
 export { pickTier, tierShares, type TierHealth, type TierShares } from './tier-weights.js';
 export { FailbackGate, type FailbackPhase, type FailbackView } from './failback.js';
+export {
+  ServiceBalancer,
+  type BalancerEvent,
+  type BalancerSettings,
+  type Choice,
+  type EndpointCheck,
+  type Observation,
+  type RemoteCluster,
+  type RouteExplanation,
+  type Target,
+} from './service-balancer.js';

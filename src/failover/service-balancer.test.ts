@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { ServiceBalancer, type BalancerEvent, type BalancerSettings, type RemoteCluster } from './service-balancer.js';
+
+/** mulberry32: deterministic randomness (membership's copy is not part of its public face). */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ENDPOINTS = ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.4:80'];
+const settings = (over: Partial<BalancerSettings> = {}): BalancerSettings => ({
+  service: 'pay',
+  cluster: 'a',
+  region: 'us',
+  order: ['local', 'region', 'any'],
+  overprovisioning: 1.4,
+  endpoints: ENDPOINTS,
+  maxInFlightPerTarget: 1_000,
+  peakEwma: { decayMs: 10_000, defaultRttMs: 30 },
+  ejection: { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 },
+  retryBudget: { ratio: 0.2, minPerSecond: 10, windowMs: 10_000 },
+  failback: { holdMs: 10_000, rampMs: 10_000, jitterMs: 0 },
+  random: seeded(7),
+  now: 0,
+  ...over,
+});
+const remote = (cluster: string, over: Partial<RemoteCluster> = {}): RemoteCluster => ({
+  cluster,
+  region: 'us',
+  exported: true,
+  healthy: 2,
+  total: 2,
+  liveReplicas: 2,
+  stale: false,
+  replicas: [`${cluster}.r1`, `${cluster}.r2`],
+  ...over,
+});
+const ok = { rttMs: 5, failed: false, overloaded: false };
+
+/** Where `n` requests go, as fractions by tier name. */
+function split(b: ServiceBalancer, now: number, n = 2_000): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const c = b.choose(now);
+    const name = c ? c.tier : 'none';
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / n]));
+}
+
+describe('ServiceBalancer', () => {
+  it('keeps everything local while healthy and spills by the overprovisioning rule when half is down', () => {
+    const b = new ServiceBalancer(settings());
+    const down = new Set<string>();
+    const seen = () => ({ endpoints: (e: string) => ({ healthy: !down.has(e), reason: down.has(e) ? 'connect refused' : '200' }), remotes: [remote('b')] });
+    b.update(0, seen());
+    expect(split(b, 0)).toEqual({ local: 1 });
+    down.add(ENDPOINTS[0] as string).add(ENDPOINTS[1] as string);
+    b.update(1, seen());
+    // 2 of 4 healthy: 0.5 × 1.4 = 70 % stays, 30 % spills to the region tier.
+    const { local, region } = split(b, 1, 5_000);
+    expect(local).toBeGreaterThan(0.67);
+    expect(local).toBeLessThan(0.73);
+    expect(region).toBeCloseTo(1 - (local as number), 5);
+    expect(b.explain(1).tiers.map((t) => [t.name, t.share])).toEqual([
+      ['local', 0.7],
+      ['region', 0.3],
+    ]);
+  });
+
+  it('fails over at once, then fails back only after the hold and over the ramp, without flapping', () => {
+    const events: BalancerEvent[] = [];
+    const b = new ServiceBalancer(settings(), (e) => events.push(e));
+    let healthy = true;
+    const seen = () => ({ endpoints: () => ({ healthy, reason: healthy ? '200' : 'down' }), remotes: [remote('b')] });
+    b.update(0, seen());
+    healthy = false;
+    b.update(1_000, seen());
+    expect(split(b, 1_000)).toEqual({ region: 1 });
+    expect(events.map((e) => e.kind)).toEqual(['failover']);
+
+    healthy = true;
+    b.update(2_000, seen());
+    expect(split(b, 2_000)).toEqual({ region: 1 }); // holding
+    healthy = false; // a relapse inside the hold
+    b.update(9_000, seen());
+    healthy = true;
+    b.update(10_000, seen());
+    b.update(19_000, seen());
+    expect(split(b, 19_000)).toEqual({ region: 1 }); // the hold restarted at 10 s
+    b.update(25_000, seen()); // hold over at 20 s; half-way through the ramp
+    const mid = split(b, 25_000, 5_000);
+    expect(mid['local']).toBeGreaterThan(0.45);
+    expect(mid['local']).toBeLessThan(0.55);
+    b.update(30_001, seen());
+    expect(split(b, 30_001)).toEqual({ local: 1 });
+    expect(events.map((e) => e.kind)).toEqual(['failover', 'failback']);
+    expect(b.explain(30_001).failback.phase).toBe('steady');
+  });
+
+  it('ejects an endpoint after 5 failures, lets one probe through later, and takes it back', () => {
+    const events: BalancerEvent[] = [];
+    const b = new ServiceBalancer(settings({ endpoints: ['e1:80', 'e2:80'] }), (e) => events.push(e));
+    const seen = { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] };
+    b.update(0, seen);
+    for (let i = 0; i < 5; i++) {
+      b.start(i, 'local:e1:80');
+      b.finish(i, 'local:e1:80', { rttMs: 1, failed: true, overloaded: false }, 'upstream-reset');
+    }
+    expect(events.at(-1)).toMatchObject({ kind: 'ejection', target: 'local:e1:80', reason: '5 consecutive failures (last: upstream-reset)' });
+    b.update(10, seen);
+    for (let i = 0; i < 100; i++) expect(b.choose(10)?.key).toBe('local:e2:80');
+    expect(b.explain(10).tiers[0]?.targets[0]).toMatchObject({ usable: false, reason: 'ejected: 5 consecutive failures (last: upstream-reset)' });
+
+    b.update(30_010, seen);
+    expect(b.choose(30_010)).toMatchObject({ key: 'local:e1:80', why: 'half-open probe after ejection' });
+    expect(b.choose(30_010)?.key).toBe('local:e2:80'); // one probe at a time
+    b.finish(30_020, 'local:e1:80', ok);
+    expect(events.at(-1)).toMatchObject({ kind: 'return', target: 'local:e1:80' });
+  });
+
+  it('gives a slower endpoint less traffic', () => {
+    const b = new ServiceBalancer(settings({ endpoints: ['fast:80', 'slow:80'] }));
+    b.update(0, { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] });
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 2_000; i++) {
+      const now = i * 5;
+      const c = b.choose(now);
+      const key = c?.key as string;
+      counts[key] = (counts[key] ?? 0) + 1;
+      b.start(now, key);
+      b.finish(now, key, { ...ok, rttMs: key === 'local:slow:80' ? 50 : 5 });
+    }
+    expect((counts['local:fast:80'] ?? 0) / 2_000).toBeGreaterThan(0.8);
+  });
+
+  it('ejects one gateway replica without removing its cluster, and weighs the cluster down', () => {
+    const b = new ServiceBalancer(settings({ endpoints: [] }));
+    const seen = { endpoints: () => ({ healthy: true, reason: '' }), remotes: [remote('b', { healthy: 4, total: 4 })] };
+    for (let i = 0; i < 5; i++) b.finish(i, 'cluster:b', { rttMs: 1, failed: true, overloaded: false }, 'upstream-connect', 'b.r1');
+    b.update(10, seen);
+    const target = b.explain(10).tiers[0]?.targets[0];
+    expect(target).toMatchObject({ key: 'cluster:b', usable: true, healthy: 2, reason: '4/4 endpoints healthy, 1/2 replicas usable' });
+    expect(b.choose(10)?.target).toEqual({ kind: 'remote', cluster: 'b', replicas: ['b.r2'] });
+  });
+
+  it('bounds retries by the budget during an outage and says so once a second', () => {
+    const events: BalancerEvent[] = [];
+    const b = new ServiceBalancer(settings(), (e) => events.push(e));
+    let granted = 0;
+    let requests = 0;
+    for (let ms = 0; ms < 10_000; ms += 10) {
+      b.recordRequest(ms);
+      requests++;
+      if (b.tryRetry(ms)) granted++;
+    }
+    expect(granted).toBeLessThanOrEqual(0.2 * requests + 10 * 10);
+    expect(granted).toBeGreaterThan(100);
+    const exhausted = events.filter((e) => e.kind === 'budget-exhausted');
+    expect(exhausted.length).toBeGreaterThan(0);
+    expect(exhausted.length).toBeLessThanOrEqual(10);
+  });
+
+  it('uses every endpoint in panic, when nothing anywhere is healthy', () => {
+    const events: BalancerEvent[] = [];
+    const b = new ServiceBalancer(settings({ endpoints: ['e1:80'] }), (e) => events.push(e));
+    b.update(0, { endpoints: () => ({ healthy: false, reason: 'down' }), remotes: [remote('b', { healthy: 0 })] });
+    expect(b.choose(0)).toMatchObject({ key: 'local:e1:80', why: 'panic: using every endpoint' });
+    expect(events.map((e) => e.kind)).toContain('panic');
+  });
+});
