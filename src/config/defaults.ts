@@ -102,6 +102,14 @@ const defaults = {
 
   /** Decisions in failover/: balancing, ejection, retries, failback. */
   failover: {
+    /**
+     * Circuit breaking: past these, a target is passed over and a service
+     * sheds load with 503 `overloaded` instead of queueing without bound.
+     * Above the 1,000 streams one federation session may hold, so that one
+     * flooding peer cannot take a target from everyone else.
+     */
+    maxInFlightPerTarget: 5_000,
+    maxInFlightPerService: 20_000,
     /** linkerd2-proxy peak-EWMA. */
     peakEwma: {
       decayMs: 10 * SECOND,

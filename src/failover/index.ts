@@ -5,14 +5,6 @@ export {
   type EndpointHealthView,
   type HealthThresholds,
 } from './endpoint-health.js';
-export {
-  planRoute,
-  type LocalServiceState,
-  type RemoteServiceState,
-  type RouteQuestion,
-  type RoutePlan,
-  type RouteTarget,
-} from './route-plan.js';
 export { chooseP2C, PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
 export { RetryBudget, type RetryBudgetView } from './retry-budget.js';
 export { OutlierEjection, type OutlierState, type OutlierView } from './outlier-ejection.js';

@@ -125,6 +125,20 @@ describe('ServiceBalancer', () => {
     expect(events.at(-1)).toMatchObject({ kind: 'return', target: 'local:e1:80' });
   });
 
+  it('probes an ejected endpoint even while its tier gets no traffic, so the tier can come back', () => {
+    const b = new ServiceBalancer(settings({ endpoints: ['e1:80'] }));
+    const seen = { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [remote('b')] };
+    b.update(0, seen);
+    for (let i = 0; i < 5; i++) b.finish(i, 'local:e1:80', { rttMs: 1, failed: true, overloaded: false }, 'upstream-connect');
+    b.update(10, seen);
+    expect(split(b, 10)).toEqual({ region: 1 });
+    b.update(30_010, seen);
+    expect(b.choose(30_010)).toMatchObject({ key: 'local:e1:80', why: 'half-open probe after ejection' });
+    b.finish(30_011, 'local:e1:80', ok);
+    b.update(30_012, seen);
+    expect(b.explain(30_012).tiers[0]).toMatchObject({ name: 'local', healthyFraction: 1 });
+  });
+
   it('gives a slower endpoint less traffic', () => {
     const b = new ServiceBalancer(settings({ endpoints: ['fast:80', 'slow:80'] }));
     b.update(0, { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] });

@@ -14,7 +14,6 @@ import { FailbackGate, type FailbackView } from './failback.js';
 import { OutlierEjection, type OutlierView } from './outlier-ejection.js';
 import { chooseP2C, PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
 import { RetryBudget, type RetryBudgetView } from './retry-budget.js';
-import type { RemoteServiceState } from './route-plan.js';
 import { pickTier, tierShares } from './tier-weights.js';
 
 export interface BalancerSettings {
@@ -42,8 +41,18 @@ export interface EndpointCheck {
   readonly reason: string;
 }
 
-/** Another cluster as membership sees it, with the gateway replicas that could carry a request. */
-export interface RemoteCluster extends RemoteServiceState {
+/** Another cluster's view of the service, as membership sees it, with the gateway replicas that could carry a request. */
+export interface RemoteCluster {
+  readonly cluster: string;
+  readonly region?: string;
+  readonly exported: boolean;
+  readonly healthy: number;
+  readonly total: number;
+  /** Gateway replicas of that cluster we can send to now. */
+  readonly liveReplicas: number;
+  /** True when no live replica vouches for the numbers any more. */
+  readonly stale: boolean;
+  /** Their member ids. */
   readonly replicas: readonly string[];
 }
 
@@ -135,20 +144,38 @@ export class ServiceBalancer {
    * (the next tier with anything left when that one is exhausted), then the
    * cheaper of two by peak-EWMA, or an ejected target's single half-open probe.
    */
-  choose(now: number, tried: ReadonlySet<string> = new Set()): Choice | undefined {
+  choose(now: number, tried: ReadonlySet<string> = new Set(), localOnly = false): Choice | undefined {
     const start = pickTier(this.shares, this.settings.random());
     const all = [...this.tiers.keys()];
-    const order = start < 0 ? all : [start, ...all.filter((i) => i !== start)];
+    const order = (start < 0 ? all : [start, ...all.filter((i) => i !== start)]).filter(
+      (i) => !localOnly || this.tiers[i]?.targets.some((t) => t.target.kind === 'local'),
+    );
+    // A target whose ejection ran out gets its one probe request whatever its
+    // tier's share: a tier left with no traffic would otherwise never be
+    // probed, and never come back.
+    for (const i of order) {
+      const tier = this.tiers[i] as Tier;
+      const probe = tier.targets.find((t) => !tried.has(t.key) && this.ejections.get(t.key)?.state(now) === 'probing' && this.ejections.get(t.key)?.tryProbe(now));
+      if (probe) return this.choice(probe, tier, 'half-open probe after ejection');
+    }
     for (const i of order) {
       const tier = this.tiers[i] as Tier;
       const open = tier.targets.filter((t) => !tried.has(t.key) && this.cost(now, t.key).inFlight < this.settings.maxInFlightPerTarget);
-      const probe = open.find((t) => this.ejections.get(t.key)?.state(now) === 'probing' && this.ejections.get(t.key)?.tryProbe(now));
-      if (probe) return this.choice(probe, tier, 'half-open probe after ejection');
       const usable = this.panic && i === start ? open : open.filter((t) => t.usable);
       const best = chooseP2C(usable, (t) => this.cost(now, t.key).cost, this.settings.random);
       if (best) return this.choice(best, tier, this.panic ? 'panic: using every endpoint' : i === start ? `tier share ${pct(this.shares[i])}` : `tier ${this.tiers[start]?.name ?? '?'} exhausted`);
     }
     return undefined;
+  }
+
+  /** Whether a target (`local:<endpoint>` or `gateway:<memberId>`) is out of rotation by passive ejection. */
+  ejected(now: number, key: string): boolean {
+    return (this.ejections.get(key)?.state(now) ?? 'active') !== 'active';
+  }
+
+  /** Whether a usable target exists but every one is at its in-flight limit. */
+  saturated(): boolean {
+    return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || (this.ewma.get(x.key)?.view(0).inFlight ?? 0) >= this.settings.maxInFlightPerTarget));
   }
 
   /** A gateway replica of a remote target that is not ejected, rotating; undefined when all are. */
@@ -273,6 +300,10 @@ export class ServiceBalancer {
 
   private localState(now: number, endpoint: string, check: EndpointCheck): TargetState {
     const key = `local:${endpoint}`;
+    // Every target's estimate starts when it is first seen and decays from
+    // then on like the others'; one created at its first request would look
+    // dearer than a used one for ever.
+    this.ewmaOf(key, now);
     const ejection = this.ejections.get(key)?.view(now);
     const ejected = ejection !== undefined && ejection.state !== 'active';
     const usable = check.healthy && !ejected;
@@ -295,6 +326,7 @@ export class ServiceBalancer {
       : r.replicas.length === 0
         ? 'no live gateway replica'
         : `${r.healthy}/${r.total} endpoints healthy, ${replicas.length}/${r.replicas.length} replicas usable`;
+    this.ewmaOf(`cluster:${r.cluster}`, now);
     return { key: `cluster:${r.cluster}`, target: { kind: 'remote', cluster: r.cluster, replicas }, healthy, total: r.total, usable, reason };
   }
 

@@ -6,8 +6,8 @@ export interface AdminSources {
   /** Empty when ready; otherwise the reasons it is not. */
   notReadyReasons(): string[];
   metrics(): string;
-  /** `/debug/<name>` pages: JSON documents with stable field names. */
-  debug: Readonly<Record<string, () => unknown>>;
+  /** `/debug/<name>` pages: JSON documents with stable field names; some take query parameters. */
+  debug: Readonly<Record<string, (query: URLSearchParams) => unknown>>;
 }
 
 /** The operator's HTTP API: liveness, readiness and metrics. */
@@ -16,7 +16,7 @@ export class AdminServer {
 
   constructor(sources: AdminSources) {
     this.server = http.createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
+      const [path, search] = (req.url ?? '/').split('?');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return send(res, 405, { error: 'method-not-allowed' });
       }
@@ -35,7 +35,7 @@ export class AdminServer {
           const page = Object.hasOwn(sources.debug, name) ? sources.debug[name] : undefined;
           if (page) {
             try {
-              return send(res, 200, page());
+              return send(res, 200, page(new URLSearchParams(search ?? '')));
             } catch (err) {
               return send(res, 500, { error: 'internal', message: (err as Error).message });
             }

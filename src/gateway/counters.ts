@@ -35,5 +35,6 @@ export const GATEWAY_COUNTERS = {
   meshgate_client_errors_total: { help: 'Client connections or requests refused before routing, by reason.', label: 'reason' },
   meshgate_federation_requests_total: { help: 'Requests from other gateways answered on the federation listener, by outcome.', label: 'outcome' },
   meshgate_federation_refused_total: { help: 'Connections and streams refused on the federation listener, by reason.', label: 'reason' },
+  meshgate_failover_events_total: { help: 'Failover, failback, ejection, return, panic and budget-exhausted events, by kind.', label: 'kind' },
   meshgate_federation_denied_total: { help: 'Federated requests denied by a service\'s allow list, by caller SPIFFE ID.', label: 'caller' },
 } as const;

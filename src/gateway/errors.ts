@@ -8,6 +8,7 @@ export type GatewayErrorCode =
   | 'forbidden'
   | 'unknown-service'
   | 'no-healthy-endpoints'
+  | 'overloaded'
   | 'deadline-exceeded'
   | 'upstream-connect'
   | 'upstream-reset'
@@ -19,6 +20,7 @@ const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   forbidden: 403,
   'unknown-service': 404,
   'no-healthy-endpoints': 503,
+  overloaded: 503,
   'deadline-exceeded': 504,
   'upstream-connect': 502,
   'upstream-reset': 502,

@@ -7,10 +7,14 @@ import { IdentityRuntime } from './identity-runtime.js';
 import { MembershipRuntime } from './membership-runtime.js';
 import { Counters, GATEWAY_COUNTERS } from './counters.js';
 import { LocalListener } from './local-listener.js';
+import type { BalancerEvent } from '../failover/index.js';
+import { EventLog } from './event-log.js';
 import { FederationListener } from './federation-listener.js';
 import { RemoteGatewayPool } from './remote-gateways.js';
 import { Router } from './router.js';
 import { endpointKey } from './upstream.js';
+
+const PUBLISH_INTERVAL_MS = 1_000;
 
 export interface BoundAddresses {
   readonly local: HostPort;
@@ -22,6 +26,9 @@ export interface BoundAddresses {
 /** One gateway replica: its listeners, its proxy, and their orderly shutdown. */
 export class Gateway {
   private readonly counters = new Counters(GATEWAY_COUNTERS);
+  private readonly events = new EventLog();
+  private publishTimer: NodeJS.Timeout | undefined;
+  private lastPublished = '';
   private readonly router: Router;
   private readonly local: LocalListener;
   private federation: FederationListener | undefined;
@@ -38,7 +45,7 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     this.health = new HealthProber(Object.values(config.services), log, () => this.publishHealth());
-    this.router = new Router(config, this.health, log, this.counters);
+    this.router = new Router(config, this.health, log, this.counters, (event) => this.failoverEvent(event));
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.router.handleLocal(exchange));
     this.admin = new AdminServer({
       notReadyReasons: () => [...(this.bound ? [] : ['starting']), ...(this.draining ? ['draining'] : [])],
@@ -49,6 +56,8 @@ export class Gateway {
         members: () => this.membership?.members() ?? { configured: false },
         services: () => this.membership?.services() ?? { configured: false },
         remotes: () => this.pool?.status() ?? { configured: false },
+        routes: (query) => this.router.routes(query.get('service')),
+        events: (query) => ({ events: this.events.list(query.get('service')) }),
       },
     });
   }
@@ -69,6 +78,9 @@ export class Gateway {
       const membership = (this.membership = await MembershipRuntime.start(this.config, this.identity, endpointKey(advertised(federation)), this.log));
       this.router.connectFederation({ view: membership, pool: this.pool as RemoteGatewayPool });
       this.publishHealth();
+      // In-flight counts and latency change with every request: publish them at most once a second.
+      this.publishTimer = setInterval(() => this.publishHealth(), PUBLISH_INTERVAL_MS);
+      this.publishTimer.unref();
     }
     this.bound = true;
     this.log.info({ services: Object.keys(this.config.services) }, 'ready');
@@ -93,16 +105,32 @@ export class Gateway {
     return bound;
   }
 
-  /** This cluster's services as membership spreads them: endpoint counts from the active checks. */
+  /**
+   * This cluster's services as membership spreads them: endpoint counts from
+   * the active checks, requests in flight and the endpoints' latency from the
+   * data plane. Sent only when something changed.
+   */
   private publishHealth(): void {
     if (!this.membership) return;
     const services = Object.fromEntries(
       Object.values(this.config.services).map((service) => [
         service.name,
-        { ...this.health.counts(service), inFlight: 0, exported: service.export },
+        { ...this.router.localHealth(service), exported: service.export },
       ]),
     );
+    const text = JSON.stringify(services);
+    if (text === this.lastPublished) return;
+    this.lastPublished = text;
     this.membership.publish(services);
+  }
+
+  /** A failover decision: kept for /debug/events, logged, and counted. */
+  private failoverEvent(event: BalancerEvent): void {
+    this.events.add(event);
+    this.counters.add('meshgate_failover_events_total', event.kind);
+    const fields = { event: event.kind, service: event.service, target: event.target, reason: event.reason };
+    if (event.kind === 'failback' || event.kind === 'return') this.log.info(fields, 'failover event');
+    else this.log.warn(fields, 'failover event');
   }
 
   /**
@@ -126,6 +154,7 @@ export class Gateway {
     this.local.destroyAll();
     this.federation?.destroyAll();
     this.health.stop();
+    clearInterval(this.publishTimer);
     await Promise.all([this.router.close(), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');
     return finished;

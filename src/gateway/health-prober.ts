@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { request } from 'undici';
 import type { HealthCheckConfig, HostPort, ServiceConfig } from '../config/index.js';
-import { EndpointHealth, nextCheckAt, type EndpointHealthView } from '../failover/index.js';
+import { EndpointHealth, nextCheckAt, type EndpointCheck, type EndpointHealthView } from '../failover/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { endpointKey } from './upstream.js';
 
@@ -21,11 +21,6 @@ interface Target {
   readonly health: EndpointHealth;
   grpcClient?: HealthClient;
   timer?: NodeJS.Timeout;
-}
-
-export interface ServiceHealthCounts {
-  readonly healthy: number;
-  readonly total: number;
 }
 
 /**
@@ -63,17 +58,13 @@ export class HealthProber {
     await Promise.all(this.targets.map((t) => this.probe(t)));
   }
 
-  counts(service: ServiceConfig): ServiceHealthCounts {
-    const total = service.endpoints.length;
-    if (!service.healthCheck) return { healthy: total, total };
-    let healthy = 0;
-    for (const t of this.byService.get(service)?.values() ?? []) if (t.health.healthy) healthy++;
-    return { healthy, total };
-  }
-
-  isHealthy(service: ServiceConfig, endpoint: HostPort): boolean {
-    if (!service.healthCheck) return true;
-    return this.byService.get(service)?.get(endpointKey(endpoint))?.health.healthy ?? false;
+  /** The active checks' verdict on one endpoint; without `healthCheck` the config is the only truth. */
+  check(service: ServiceConfig, endpoint: HostPort): EndpointCheck {
+    if (!service.healthCheck) return { healthy: true, reason: 'no health check configured' };
+    const target = this.byService.get(service)?.get(endpointKey(endpoint));
+    if (!target) return { healthy: false, reason: 'not checked' };
+    const view = target.health.view();
+    return { healthy: target.health.healthy, reason: view.reason };
   }
 
   views(): Record<string, Record<string, EndpointHealthView>> {

@@ -16,7 +16,7 @@ import {
 } from '../membership/index.js';
 import { parseSpiffeBundle, serializeSpiffeBundle } from '../identity/index.js';
 import type { Logger } from '../telemetry/index.js';
-import type { RemoteServiceState } from '../failover/index.js';
+import type { RemoteCluster } from '../failover/index.js';
 import type { IdentityRuntime } from './identity-runtime.js';
 import type { RemoteGateway } from './remote-gateways.js';
 import { endpointKey } from './upstream.js';
@@ -35,7 +35,6 @@ const ROUTING_VIEW_TTL_MS = 100;
  * with the gateway's SVID and checked against the federated bundles.
  */
 export class MembershipRuntime {
-  private readonly rotation = new Map<string, number>();
   private routingView: { readonly at: number; readonly services: ServiceView; readonly members: readonly MemberState[] } | undefined;
 
   private constructor(
@@ -106,43 +105,39 @@ export class MembershipRuntime {
     this.membership.setLocalServices(services).catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'health publish failed'));
   }
 
-  /** Other clusters' health for one service, as the router weighs it. */
-  remotes(service: string): RemoteServiceState[] {
+  /** Other clusters' health for one service, with the gateway replicas that could carry a request. */
+  remotes(service: string): RemoteCluster[] {
     const { services, members } = this.view();
     const clusters = services.get(service);
     if (!clusters) return [];
-    const out: RemoteServiceState[] = [];
+    const out: RemoteCluster[] = [];
     for (const [cluster, health] of clusters) {
       if (cluster === this.cluster) continue;
       const region = members.find((m) => m.cluster === cluster && m.region !== undefined)?.region;
+      const replicas = this.routable(members, cluster).map((m) => m.id);
       out.push({
         cluster,
         ...(region !== undefined && { region }),
         exported: health.exported,
         healthy: health.healthy,
         total: health.total,
-        liveReplicas: this.routable(members, cluster).length,
+        liveReplicas: replicas.length,
         stale: health.stale,
+        replicas,
       });
     }
     return out;
   }
 
   /**
-   * A cluster's gateway replicas that may take requests: alive or only
-   * suspected (a gossip hiccup is not a data-plane failure), rotated so that
-   * successive requests start at different replicas.
+   * A gateway replica that may take requests: alive or only suspected (a
+   * gossip hiccup is not a data-plane failure), with where to dial it and
+   * the SPIFFE ID its certificate must prove.
    */
-  gateways(cluster: string): RemoteGateway[] {
-    const replicas = this.routable(this.view().members, cluster).map((m) => ({
-      memberId: m.id,
-      cluster: m.cluster,
-      address: m.federationAddr,
-      spiffeId: gatewaySpiffeId(m.trustDomain, m.cluster, m.id.slice(m.cluster.length + 1)),
-    }));
-    const start = this.rotation.get(cluster) ?? 0;
-    this.rotation.set(cluster, start + 1);
-    return replicas.map((_, i) => replicas[(start + i) % replicas.length] as RemoteGateway);
+  gateway(memberId: string): RemoteGateway | undefined {
+    const m = this.view().members.find((x) => x.id === memberId);
+    if (!m || !(m.status === 'alive' || m.status === 'suspect')) return undefined;
+    return { memberId: m.id, cluster: m.cluster, address: m.federationAddr, spiffeId: gatewaySpiffeId(m.trustDomain, m.cluster, m.id.slice(m.cluster.length + 1)) };
   }
 
   private view() {

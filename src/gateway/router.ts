@@ -1,11 +1,10 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { DEFAULTS, type GatewayConfig, type HostPort, type ServiceConfig, type TimeoutsConfig } from '../config/index.js';
-import { planRoute, type RemoteServiceState, type RouteTarget } from '../failover/index.js';
+import { ServiceBalancer, type BalancerEvent, type Choice, type EndpointCheck, type RemoteCluster, type RouteExplanation } from '../failover/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { serviceFromAuthority } from './authority.js';
 import { ServicePolicy } from './authorization.js';
 import type { Counters } from './counters.js';
-import { EndpointRotation } from './endpoint-rotation.js';
 import { GatewayError, isGatewayError } from './errors.js';
 import type { Exchange, InboundRequest, UpstreamResponse } from './exchange.js';
 import type { FederationPeer } from './federation-peer.js';
@@ -23,7 +22,7 @@ import {
 import type { RemoteGateway, RemoteGatewayPool } from './remote-gateways.js';
 import { H2cUpstream } from './upstream-h2c.js';
 import { Http1Upstream } from './upstream-http1.js';
-import type { Upstream } from './upstream.js';
+import { endpointKey, type Upstream } from './upstream.js';
 
 /**
  * How long a gateway waits beyond the budget it passed to a remote gateway:
@@ -32,24 +31,25 @@ import type { Upstream } from './upstream.js';
  */
 const REMOTE_GRACE_MS = 250;
 
+/** Methods a retry may repeat once the request reached an upstream (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
 interface LocalService {
   readonly service: ServiceConfig;
-  readonly endpoints: EndpointRotation;
+  readonly endpoints: ReadonlyMap<string, HostPort>;
   readonly upstream: Upstream;
   readonly policy: ServicePolicy;
 }
 
 /** What the router needs from active health checks. */
 export interface LocalHealth {
-  isHealthy(service: ServiceConfig, endpoint: HostPort): boolean;
-  counts(service: ServiceConfig): { healthy: number; total: number };
+  check(service: ServiceConfig, endpoint: HostPort): EndpointCheck;
 }
 
 /** What the router needs from membership: other clusters' view of a service, and their gateways. */
 export interface FederationView {
-  remotes(service: string): RemoteServiceState[];
-  /** Live gateway replicas of a cluster, in the order to try them. */
-  gateways(cluster: string): RemoteGateway[];
+  remotes(service: string): RemoteCluster[];
+  gateway(memberId: string): RemoteGateway | undefined;
 }
 
 export interface Federation {
@@ -64,14 +64,24 @@ interface Budget {
   readonly propagate: boolean;
 }
 
+/** One try's end, as the balancer learns it. */
+interface TryResult {
+  readonly response?: UpstreamResponse;
+  readonly error?: GatewayError;
+}
+
 /**
  * Decides where each request goes — this cluster's endpoints or another
- * cluster's gateway — and relays the answer. Requests from apps may go
- * anywhere; requests from other gateways are authorized per service and
- * served only here, so a request crosses at most one cluster boundary.
+ * cluster's gateway, by the failover part's ServiceBalancer — relays the
+ * answer, and feeds every outcome back. Requests from apps may go anywhere;
+ * requests from other gateways are authorized per service and served only
+ * here, so a request crosses at most one cluster boundary.
  */
 export class Router {
   private readonly services = new Map<string, LocalService>();
+  private readonly balancers = new Map<string, ServiceBalancer>();
+  private readonly inFlightByService = new Map<string, number>();
+  private readonly replicaTurn = new Map<string, number>();
   private federation: Federation | undefined;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -81,12 +91,14 @@ export class Router {
     private readonly health: LocalHealth,
     private readonly log: Logger,
     private readonly counters: Counters,
+    private readonly onEvent: (event: BalancerEvent) => void = () => {},
+    private readonly random: () => number = Math.random,
   ) {
     for (const service of Object.values(config.services)) {
       const connectMs = service.timeouts.connectMs;
       this.services.set(service.name, {
         service,
-        endpoints: new EndpointRotation(service.endpoints),
+        endpoints: new Map(service.endpoints.map((e) => [endpointKey(e), e])),
         upstream: service.protocol === 'grpc' ? new H2cUpstream(connectMs) : new Http1Upstream(connectMs),
         policy: new ServicePolicy(service),
       });
@@ -111,15 +123,12 @@ export class Router {
       dropGatewayHeaders(request.headers);
       const name = this.serviceName(request, request.authority);
       const local = this.services.get(name);
+      const remotes = this.federation?.view.remotes(name) ?? [];
+      if (!local && !remotes.some((r) => r.exported)) {
+        throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
+      }
       const budget = this.budget(request, local?.service.timeouts ?? DEFAULTS.service.timeouts);
-      const plan = planRoute({
-        local: local ? this.health.counts(local.service) : undefined,
-        remotes: this.federation?.view.remotes(name) ?? [],
-        region: this.config.region,
-        crossedCluster: false,
-      });
-      if (plan.kind !== 'targets') throw new GatewayError(plan.kind, `${name}: ${plan.reason}`, { service: name });
-      return this.tryTargets(plan.targets, name, local, request, budget);
+      return this.forward(name, local, remotes, request, budget, false);
     });
   }
 
@@ -141,10 +150,39 @@ export class Router {
       delete request.headers[HOP_HEADER];
       // The endpoint learns who called from what we verified, not from what was claimed.
       request.headers[SOURCE_HEADER] = sourceValue(peer.cluster, peer.spiffeId);
-      const plan = planRoute({ local: this.health.counts(local.service), remotes: [], region: this.config.region, crossedCluster: true });
-      if (plan.kind !== 'targets') throw new GatewayError(plan.kind, `${name}: ${plan.reason}`, { service: name });
-      return this.tryTargets(plan.targets, name, local, request, budget);
+      // A request that already crossed a cluster is never forwarded again.
+      return this.forward(name, local, this.federation?.view.remotes(name) ?? [], request, budget, true);
     });
+  }
+
+  /** /debug/routes?service=x, or every service the router has routed. */
+  routes(service: string | null): RouteExplanation | Record<string, RouteExplanation> | { error: string } {
+    const now = Date.now();
+    if (service) {
+      const balancer = this.balancerFor(service, this.services.get(service), this.federation?.view.remotes(service) ?? [], now);
+      return balancer.explain(now);
+    }
+    return Object.fromEntries([...this.balancers].map(([name, b]) => [name, b.explain(now)]));
+  }
+
+  /**
+   * This cluster's side of a service for membership's health record:
+   * endpoints passing their checks and not ejected, requests in flight, and
+   * the endpoints' peak-EWMA latency.
+   */
+  localHealth(service: ServiceConfig): { healthy: number; total: number; inFlight: number; latencyMs?: number } {
+    const now = Date.now();
+    const balancer = this.balancers.get(service.name);
+    const healthy = service.endpoints.filter(
+      (e) => this.health.check(service, e).healthy && !balancer?.ejected(now, `local:${endpointKey(e)}`),
+    ).length;
+    const latencyMs = balancer?.localLatencyMs(now);
+    return {
+      healthy,
+      total: service.endpoints.length,
+      inFlight: this.inFlightByService.get(service.name) ?? 0,
+      ...(latencyMs !== undefined && { latencyMs: Math.round(latencyMs * 10) / 10 }),
+    };
   }
 
   /** Resolves once no request is in flight. */
@@ -204,70 +242,176 @@ export class Router {
     return { deadline: Date.now() + Math.min(timeouts.requestMs, incoming ?? Infinity), propagate: incoming !== undefined };
   }
 
+  private balancerFor(name: string, local: LocalService | undefined, remotes: readonly RemoteCluster[], now: number): ServiceBalancer {
+    let balancer = this.balancers.get(name);
+    if (!balancer) {
+      const f = DEFAULTS.failover;
+      const failover = local?.service.failover ?? DEFAULTS.service.failover;
+      balancer = new ServiceBalancer(
+        {
+          service: name,
+          cluster: this.config.cluster,
+          region: this.config.region,
+          order: failover.order,
+          overprovisioning: failover.overprovisioning,
+          endpoints: local ? [...local.endpoints.keys()] : [],
+          maxInFlightPerTarget: f.maxInFlightPerTarget,
+          peakEwma: f.peakEwma,
+          ejection: f.outlierEjection,
+          retryBudget: { ratio: f.retryBudget.retryRatio, minPerSecond: f.retryBudget.minRetriesPerSecond, windowMs: f.retryBudget.windowMs },
+          failback: { holdMs: f.failback.holdMs, rampMs: f.failback.rampMs, jitterMs: f.failback.holdMs * f.failback.jitter },
+          random: this.random,
+          now,
+        },
+        this.onEvent,
+      );
+      this.balancers.set(name, balancer);
+    }
+    balancer.update(now, {
+      endpoints: (key) => (local ? this.health.check(local.service, local.endpoints.get(key) as HostPort) : { healthy: false, reason: 'not run here' }),
+      remotes,
+    });
+    return balancer;
+  }
+
   /**
-   * Tries each target in the plan's order. Only a failure to reach a target
-   * at all (nothing was sent) moves on to the next; anything else is the answer.
+   * Sends the request where the balancer says and retries by its rules: on a
+   * connect failure, a reset or a 503, at most twice, each time to another
+   * target (the next tier once a tier is exhausted), within the retry budget
+   * and the request's deadline, and never once a non-idempotent request or
+   * any part of a body reached an upstream.
    */
-  private async tryTargets(
-    targets: readonly RouteTarget[],
+  private async forward(
+    name: string,
+    local: LocalService | undefined,
+    remotes: readonly RemoteCluster[],
+    request: InboundRequest,
+    budget: Budget,
+    localOnly: boolean,
+  ): Promise<UpstreamResponse> {
+    const inFlight = (this.inFlightByService.get(name) ?? 0) + 1;
+    if (inFlight > DEFAULTS.failover.maxInFlightPerService) {
+      throw new GatewayError('overloaded', `${name} has ${inFlight - 1} requests in flight here`, { service: name });
+    }
+    this.inFlightByService.set(name, inFlight);
+    try {
+      const now = Date.now();
+      const balancer = this.balancerFor(name, local, remotes, now);
+      balancer.recordRequest(now);
+      const tried = new Set<string>();
+      let lastError: GatewayError | undefined;
+      for (let attempt = 0; attempt <= DEFAULTS.failover.retryBudget.maxRetriesPerRequest; attempt++) {
+        const choice = balancer.choose(Date.now(), tried, localOnly);
+        if (!choice) {
+          if (lastError) throw lastError;
+          const why = localOnly ? 'no healthy endpoint here (a federated request is never forwarded again)' : 'no healthy endpoint here or in any exporting cluster';
+          throw new GatewayError(balancer.saturated() ? 'overloaded' : 'no-healthy-endpoints', `${name}: ${why}`, { service: name });
+        }
+        tried.add(choice.key);
+        const result = await this.try(balancer, choice, name, local, request, budget);
+        if (result.response && (result.response.status !== 503 || !this.mayRetry(balancer, request, 'status-503', attempt))) return result.response;
+        if (result.response) {
+          result.response.cancel();
+          lastError = new GatewayError('upstream-reset', `${choice.key} answered 503`, { service: name });
+          continue;
+        }
+        lastError = result.error as GatewayError;
+        if (!this.mayRetry(balancer, request, lastError.code, attempt)) throw lastError;
+      }
+      throw lastError ?? new GatewayError('no-healthy-endpoints', `${name}: nothing to send to`, { service: name });
+    } finally {
+      this.inFlightByService.set(name, (this.inFlightByService.get(name) ?? 1) - 1);
+    }
+  }
+
+  private mayRetry(balancer: ServiceBalancer, request: InboundRequest, why: string, attempt: number): boolean {
+    if (attempt >= DEFAULTS.failover.retryBudget.maxRetriesPerRequest || request.signal.aborted) return false;
+    const bodyUntouched = !request.body?.readableDidRead;
+    const safe = why === 'upstream-connect' ? bodyUntouched : (why === 'upstream-reset' || why === 'status-503') && bodyUntouched && IDEMPOTENT.has(request.method);
+    return safe && balancer.tryRetry(Date.now());
+  }
+
+  /** One try at one target; for a remote cluster, its usable replicas in turn while none can be reached. */
+  private async try(
+    balancer: ServiceBalancer,
+    choice: Choice,
     name: string,
     local: LocalService | undefined,
     request: InboundRequest,
     budget: Budget,
-  ): Promise<UpstreamResponse> {
-    let lastError: GatewayError | undefined;
-    for (const target of targets) {
-      const attempts = target.kind === 'local' ? this.localAttempts(local as LocalService, request, budget) : this.remoteAttempts(target.cluster, name, request, budget);
-      for (const attempt of attempts) {
-        try {
-          return await attempt();
-        } catch (err) {
-          // Moving on is safe only while no byte of the body has been read.
-          if (!isGatewayError(err) || err.code !== 'upstream-connect' || request.signal.aborted || request.body?.readableDidRead) throw err;
-          lastError = err;
-        }
-      }
+  ): Promise<TryResult> {
+    const { target } = choice;
+    if (target.kind === 'local') {
+      const endpoint = local?.endpoints.get(target.endpoint) as HostPort;
+      return this.measured(balancer, choice.key, undefined, request, () => this.sendLocal(local as LocalService, endpoint, request, budget));
     }
-    throw lastError ?? new GatewayError('no-healthy-endpoints', `${name}: no endpoint or gateway to send to`, { service: name });
-  }
-
-  /** One attempt per healthy endpoint, starting where the rotation stands. */
-  private localAttempts(local: LocalService, request: InboundRequest, budget: Budget): (() => Promise<UpstreamResponse>)[] {
-    const { service } = local;
-    return local.endpoints
-      .order()
-      .filter((endpoint) => this.health.isHealthy(service, endpoint))
-      .map((endpoint) => () => {
-        const remaining = this.remaining(budget);
-        if (budget.propagate) setBudget(request.headers, remaining, isGrpc(request.headers));
-        const timeouts = { connectMs: service.timeouts.connectMs, perTryMs: Math.min(service.timeouts.perTryMs, remaining), requestMs: remaining };
-        return local.upstream.forward(endpoint, request, timeouts);
-      });
-  }
-
-  private remoteAttempts(cluster: string, name: string, request: InboundRequest, budget: Budget): (() => Promise<UpstreamResponse>)[] {
     const federation = this.federation;
-    if (!federation) return [];
-    return federation.view.gateways(cluster).map((gateway) => () => {
-      const remaining = this.remaining(budget);
-      const headers: OutgoingHttpHeaders = {
-        ...request.headers,
-        ':method': request.method,
-        ':path': request.path,
-        ':scheme': 'https',
-        ':authority': request.authority ?? name,
-        [SERVICE_HEADER]: name,
-        [HOP_HEADER]: this.config.cluster,
-        [SOURCE_HEADER]: sourceValue(this.config.cluster, undefined),
-      };
-      // gRPC calls without a deadline may stream for as long as they like:
-      // only a caller's own grpc-timeout goes on. HTTP always carries ours.
-      const grpc = isGrpc(request.headers);
-      if (budget.propagate || !grpc) setBudget(headers as Record<string, string>, remaining, grpc);
-      const connectMs = (this.services.get(name)?.service.timeouts ?? DEFAULTS.service.timeouts).connectMs;
-      const wait = remaining + REMOTE_GRACE_MS;
-      return federation.pool.forward(gateway, headers, request, { connectMs, perTryMs: wait, requestMs: wait });
-    });
+    const replicas = target.replicas.map((id) => federation?.view.gateway(id)).filter((g): g is RemoteGateway => g !== undefined);
+    const turn = this.replicaTurn.get(target.cluster) ?? 0;
+    this.replicaTurn.set(target.cluster, turn + 1);
+    let result: TryResult = { error: new GatewayError('upstream-connect', `no reachable gateway of ${target.cluster}`, { cluster: target.cluster }) };
+    for (let i = 0; i < replicas.length; i++) {
+      const gateway = replicas[(turn + i) % replicas.length] as RemoteGateway;
+      result = await this.measured(balancer, choice.key, gateway.memberId, request, () => this.sendRemote(federation as Federation, gateway, name, request, budget));
+      if (result.error?.code !== 'upstream-connect' || request.body?.readableDidRead) break;
+    }
+    return result;
+  }
+
+  /** Times a try to its response head and tells the balancer how it went. */
+  private async measured(
+    balancer: ServiceBalancer,
+    key: string,
+    replica: string | undefined,
+    request: InboundRequest,
+    send: () => Promise<UpstreamResponse>,
+  ): Promise<TryResult> {
+    const started = Date.now();
+    balancer.start(started, key);
+    try {
+      const response = await send();
+      const status = response.status;
+      // A gateway's own 5xx (or a 503 from anywhere) counts toward ejection; 429/503 make a target look loaded.
+      const failed = status === 503 || ((status === 502 || status === 504) && response.headers['meshgate-error'] !== undefined);
+      const overloaded = status === 429 || status === 503;
+      balancer.finish(Date.now(), key, { rttMs: Date.now() - started, failed, overloaded }, failed ? `status ${status}` : undefined, replica);
+      return { response };
+    } catch (err) {
+      const error = isGatewayError(err) ? err : new GatewayError('upstream-reset', 'unexpected proxy failure', {}, { cause: err });
+      // A client that went away says nothing about the target.
+      const targetFailed = !request.signal.aborted && (error.code === 'upstream-connect' || error.code === 'upstream-reset' || error.code === 'upstream-timeout');
+      balancer.finish(Date.now(), key, { rttMs: Date.now() - started, failed: targetFailed, overloaded: false }, targetFailed ? error.code : undefined, replica);
+      return { error };
+    }
+  }
+
+  private sendLocal(local: LocalService, endpoint: HostPort, request: InboundRequest, budget: Budget): Promise<UpstreamResponse> {
+    const { service } = local;
+    const remaining = this.remaining(budget);
+    if (budget.propagate) setBudget(request.headers, remaining, isGrpc(request.headers));
+    const timeouts = { connectMs: service.timeouts.connectMs, perTryMs: Math.min(service.timeouts.perTryMs, remaining), requestMs: remaining };
+    return local.upstream.forward(endpoint, request, timeouts);
+  }
+
+  private sendRemote(federation: Federation, gateway: RemoteGateway, name: string, request: InboundRequest, budget: Budget): Promise<UpstreamResponse> {
+    const remaining = this.remaining(budget);
+    const headers: OutgoingHttpHeaders = {
+      ...request.headers,
+      ':method': request.method,
+      ':path': request.path,
+      ':scheme': 'https',
+      ':authority': request.authority ?? name,
+      [SERVICE_HEADER]: name,
+      [HOP_HEADER]: this.config.cluster,
+      [SOURCE_HEADER]: sourceValue(this.config.cluster, undefined),
+    };
+    // gRPC calls without a deadline may stream for as long as they like:
+    // only a caller's own grpc-timeout goes on. HTTP always carries ours.
+    const grpc = isGrpc(request.headers);
+    if (budget.propagate || !grpc) setBudget(headers as Record<string, string>, remaining, grpc);
+    const connectMs = (this.services.get(name)?.service.timeouts ?? DEFAULTS.service.timeouts).connectMs;
+    const wait = remaining + REMOTE_GRACE_MS;
+    return federation.pool.forward(gateway, headers, request, { connectMs, perTryMs: wait, requestMs: wait });
   }
 
   private remaining(budget: Budget): number {

@@ -114,7 +114,10 @@ describe('federation port under hostile input', () => {
       async () => (await getJson<{ services: Record<string, Record<string, { healthy: number }>> }>(`${a.adminUrl}/debug/services`)).services['hello']?.['b']?.healthy === 1,
       { timeoutMs: 30_000, what: "b's hello seen by a" },
     );
-    const legit = async () => expect((await a.request('hello', '/echo')).status).toBe(200);
+    const legit = async () => {
+      const res = await a.request('hello', '/echo');
+      expect(res.status, res.text()).toBe(200);
+    };
     await legit();
 
     const tester = await issue(trust.get('a')!.caDir, TESTER_ID);

@@ -129,9 +129,23 @@ describe('federation data plane', () => {
     });
     for (let i = 0; i < 5; i++) expect(await served()).toBe('b-hello');
 
+    // Failback: the endpoint is probed back in, held healthy for 10 s, and traffic ramps home over 10 s.
     await localBackend.restart();
-    await waitUntil(async () => (await served()) === 'a-hello', { timeoutMs: 15_000, what: 'traffic back home' });
+    type Routes = { failback: { phase: string }; tiers: { name: string; share: number }[] };
+    const routes = () => getJson<Routes>(`${gw('a').adminUrl}/debug/routes?service=hello`);
+    await waitUntil(async () => (await served()) === 'a-hello' && (await routes()).failback.phase === 'steady', {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'traffic back home after the hold and the ramp',
+    });
     for (let i = 0; i < 5; i++) expect(await served()).toBe('a-hello');
+    expect((await routes()).tiers.map((t) => [t.name, t.share])).toEqual([
+      ['local', 1],
+      ['any', 0],
+    ]);
+    const events = (await getJson<{ events: { kind: string }[] }>(`${gw('a').adminUrl}/debug/events?service=hello`)).events.map((e) => e.kind);
+    expect(events).toContain('failover');
+    expect(events.at(-1)).toBe('failback');
   });
 
   it('authorizes on the callee by the caller gateway SPIFFE ID: allow, deny (403, counted) and not exported', async () => {
