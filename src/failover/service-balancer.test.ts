@@ -139,6 +139,21 @@ describe('ServiceBalancer', () => {
     expect(b.explain(30_012).tiers[0]).toMatchObject({ name: 'local', healthyFraction: 1 });
   });
 
+  it('takes back an ejected endpoint once its active check goes from failing to passing', () => {
+    const events: BalancerEvent[] = [];
+    const b = new ServiceBalancer(settings({ endpoints: ['e1:80', 'e2:80'] }), (e) => events.push(e));
+    let up = true;
+    const seen = () => ({ endpoints: (e: string) => ({ healthy: e === 'e2:80' || up, reason: up ? '200' : 'refused' }), remotes: [] });
+    b.update(0, seen());
+    for (let i = 0; i < 5; i++) b.finish(i, 'local:e1:80', { rttMs: 1, failed: true, overloaded: false }, 'upstream-connect');
+    up = false;
+    b.update(10, seen());
+    up = true;
+    b.update(2_000, seen());
+    expect(events.at(-1)).toMatchObject({ kind: 'return', target: 'local:e1:80', reason: 'active check passed again: 200' });
+    expect(b.explain(2_000).tiers[0]?.targets[0]).toMatchObject({ usable: true });
+  });
+
   it('gives a slower endpoint less traffic', () => {
     const b = new ServiceBalancer(settings({ endpoints: ['fast:80', 'slow:80'] }));
     b.update(0, { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] });

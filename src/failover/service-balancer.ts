@@ -101,6 +101,8 @@ interface Tier {
 export class ServiceBalancer {
   private readonly ewma = new Map<string, PeakEwma>();
   private readonly ejections = new Map<string, OutlierEjection>();
+  /** Each local endpoint's last active-check verdict, to see it come back. */
+  private readonly lastCheck = new Map<string, boolean>();
   private readonly gate: FailbackGate;
   private readonly budget: RetryBudget;
   private tiers: Tier[] = [];
@@ -276,16 +278,21 @@ export class ServiceBalancer {
     const tiers: Tier[] = [];
     const remotesFor = (keep: (r: RemoteCluster) => boolean) =>
       seen.remotes.filter((r) => r.exported && r.cluster !== cluster && !claimed.has(r.cluster) && keep(r)).map((r) => this.remoteState(now, r));
+    // `region` and `any` include this cluster unless an earlier tier took it:
+    // `order: [any]` puts every cluster in one tier, compared by latency alone.
+    const localUnclaimed = (): TargetState[] => {
+      if (claimed.has(cluster)) return [];
+      claimed.add(cluster);
+      return this.settings.endpoints.map((e) => this.localState(now, e, seen.endpoints(e)));
+    };
     for (const entry of order) {
       let targets: TargetState[];
       if (entry === 'local' || entry === cluster) {
-        if (claimed.has(cluster)) continue;
-        claimed.add(cluster);
-        targets = this.settings.endpoints.map((e) => this.localState(now, e, seen.endpoints(e)));
+        targets = localUnclaimed();
       } else if (entry === 'region') {
-        targets = region === undefined ? [] : remotesFor((r) => r.region === region);
+        targets = region === undefined ? [] : [...localUnclaimed(), ...remotesFor((r) => r.region === region)];
       } else if (entry === 'any') {
-        targets = remotesFor(() => true);
+        targets = [...localUnclaimed(), ...remotesFor(() => true)];
       } else {
         targets = remotesFor((r) => r.cluster === entry);
       }
@@ -300,6 +307,15 @@ export class ServiceBalancer {
 
   private localState(now: number, endpoint: string, check: EndpointCheck): TargetState {
     const key = `local:${endpoint}`;
+    // Like Envoy's successful_active_health_check_uneject_host: an endpoint
+    // the active checks saw go down and come back is back, without waiting
+    // out an ejection earned while it was down.
+    const wasHealthy = this.lastCheck.get(key);
+    this.lastCheck.set(key, check.healthy);
+    if (wasHealthy === false && check.healthy && this.ejected(now, key)) {
+      this.ejections.delete(key);
+      this.event(now, 'return', key, `active check passed again: ${check.reason}`);
+    }
     // Every target's estimate starts when it is first seen and decays from
     // then on like the others'; one created at its first request would look
     // dearer than a used one for ever.

@@ -28,6 +28,12 @@ export interface UpstreamResponse {
   trailers(): HeaderMap | undefined;
   /** Tears the upstream request down, e.g. when the client went away. */
   cancel(): void;
+  /**
+   * When the request went out on an established connection, if known: the
+   * round trip the balancer learns excludes setting up a session (a TLS
+   * handshake to a remote gateway would otherwise read as a slow target).
+   */
+  readonly sentAt?: number;
 }
 
 /** One request/response pair on the client side of the gateway. */

@@ -42,7 +42,7 @@ export function forwardOnSession(
     // A failed upload shows up on the response side as a reset stream.
     pipeBody(request.body, stream, { end: true }).catch(() => cancel());
   }
-  return awaitResponse(stream, key, timeouts, cancel);
+  return awaitResponse(stream, key, timeouts, cancel, Date.now());
 }
 
 function awaitResponse(
@@ -50,6 +50,7 @@ function awaitResponse(
   key: string,
   timeouts: TimeoutsConfig,
   cancel: () => void,
+  sentAt: number,
 ): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     let trailers: HeaderMap | undefined;
@@ -82,6 +83,7 @@ function awaitResponse(
         body: stream,
         trailers: () => trailers,
         cancel,
+        sentAt,
       });
     });
   });

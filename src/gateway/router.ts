@@ -300,24 +300,29 @@ export class Router {
       balancer.recordRequest(now);
       const tried = new Set<string>();
       let lastError: GatewayError | undefined;
+      // A 503 is kept until another target is found: if none is, it is the answer.
+      let unavailable: UpstreamResponse | undefined;
       for (let attempt = 0; attempt <= DEFAULTS.failover.retryBudget.maxRetriesPerRequest; attempt++) {
         const choice = balancer.choose(Date.now(), tried, localOnly);
         if (!choice) {
+          if (unavailable) return unavailable;
           if (lastError) throw lastError;
           const why = localOnly ? 'no healthy endpoint here (a federated request is never forwarded again)' : 'no healthy endpoint here or in any exporting cluster';
           throw new GatewayError(balancer.saturated() ? 'overloaded' : 'no-healthy-endpoints', `${name}: ${why}`, { service: name });
         }
+        unavailable?.cancel();
+        unavailable = undefined;
         tried.add(choice.key);
         const result = await this.try(balancer, choice, name, local, request, budget);
-        if (result.response && (result.response.status !== 503 || !this.mayRetry(balancer, request, 'status-503', attempt))) return result.response;
         if (result.response) {
-          result.response.cancel();
-          lastError = new GatewayError('upstream-reset', `${choice.key} answered 503`, { service: name });
+          if (result.response.status !== 503 || !this.mayRetry(balancer, request, 'status-503', attempt)) return result.response;
+          unavailable = result.response;
           continue;
         }
         lastError = result.error as GatewayError;
         if (!this.mayRetry(balancer, request, lastError.code, attempt)) throw lastError;
       }
+      if (unavailable) return unavailable;
       throw lastError ?? new GatewayError('no-healthy-endpoints', `${name}: nothing to send to`, { service: name });
     } finally {
       this.inFlightByService.set(name, (this.inFlightByService.get(name) ?? 1) - 1);
@@ -374,7 +379,7 @@ export class Router {
       // A gateway's own 5xx (or a 503 from anywhere) counts toward ejection; 429/503 make a target look loaded.
       const failed = status === 503 || ((status === 502 || status === 504) && response.headers['meshgate-error'] !== undefined);
       const overloaded = status === 429 || status === 503;
-      balancer.finish(Date.now(), key, { rttMs: Date.now() - started, failed, overloaded }, failed ? `status ${status}` : undefined, replica);
+      balancer.finish(Date.now(), key, { rttMs: Date.now() - (response.sentAt ?? started), failed, overloaded }, failed ? `status ${status}` : undefined, replica);
       return { response };
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError('upstream-reset', 'unexpected proxy failure', {}, { cause: err });

@@ -115,3 +115,4 @@ export {
   type RawH2Connection,
   type SendHeadersOptions,
 } from './h2-raw.js';
+export { ALL_GATEWAYS, metricValue, startFederation, waitForService, type FederationOptions } from './clusters.js';

@@ -2,66 +2,27 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { describe, expect, it } from 'vitest';
 import {
-  gatewayConfig,
+  ALL_GATEWAYS,
   getJson,
   issueSvid,
-  sharedRootTrust,
+  metricValue,
+  startFederation,
   useHarness,
+  waitForService,
   waitUntil,
-  type ClusterTrust,
-  type GatewayProcess,
   type HttpBackend,
 } from '../harness/index.js';
 
 const h = useHarness();
 
-const ALL_GATEWAYS = 'spiffe://*.test.example/meshgate/gateway/*/*';
-
-interface ServicesView {
-  services: Record<string, Record<string, { healthy: number; total: number; stale: boolean }>>;
-}
-
-/** Three clusters on a NATS super-cluster, gateways from the CLI; `services(cluster)` says what each runs. */
-async function federation(
+/** Three clusters (or `clusters`); `services(cluster)` says what each runs. */
+const federation = (
   services: (cluster: string) => Record<string, unknown>,
-  identityExtra: (cluster: string) => Record<string, unknown> = () => ({}),
+  identity: (cluster: string) => Record<string, unknown> = () => ({}),
   clusters = ['a', 'b', 'c'],
-) {
-  const nats = await h.natsSuperCluster(clusters);
-  const trust = await sharedRootTrust(await h.tempDir(), clusters);
-  const gateways = new Map<string, GatewayProcess>();
-  await Promise.all(
-    clusters.map(async (cluster) => {
-      const config = gatewayConfig(services(cluster), {
-        cluster,
-        replica: 'r1',
-        nats: { servers: [nats.server(cluster).url] },
-        identity: (trust.get(cluster) as ClusterTrust).identity(identityExtra(cluster)),
-      });
-      gateways.set(cluster, await h.gateway(config));
-    }),
-  );
-  const gw = (cluster: string) => gateways.get(cluster) as GatewayProcess;
-  return { gw, trust };
-}
-
-/** Waits until `viewer` sees `service` in `cluster` with `healthy` healthy endpoints. */
-async function seen(viewer: GatewayProcess, service: string, cluster: string, healthy: (n: number) => boolean = (n) => n > 0) {
-  await waitUntil(
-    async () => {
-      const view = await getJson<ServicesView>(`${viewer.adminUrl}/debug/services`);
-      const entry = view.services[service]?.[cluster];
-      return entry !== undefined && !entry.stale && healthy(entry.healthy);
-    },
-    { timeoutMs: 30_000, what: `${service} in ${cluster} as seen by the viewer` },
-  );
-}
-
-const metric = async (gw: GatewayProcess, name: string, label: string): Promise<number> => {
-  const text = (await (await fetch(`${gw.adminUrl}/metrics`)).text()).split('\n');
-  const line = text.find((l) => l.startsWith(`${name}{`) && l.includes(`="${label}"}`));
-  return line ? Number(line.split(' ').pop()) : 0;
-};
+) => startFederation(h, { services, identity, clusters });
+const seen = waitForService;
+const metric = metricValue;
 
 const echo = (body: Buffer) => JSON.parse(body.toString()) as { method: string; path: string; headers: Record<string, string> };
 
