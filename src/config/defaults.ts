@@ -50,6 +50,8 @@ const defaults = {
        */
       overprovisioning: 1.4,
       order: ['local', 'region', 'any'],
+      /** A non-idempotent request that reached an upstream is never retried, whatever this says. */
+      retryOn: ['connect-failure', 'reset', '503'],
     },
     /** Connect / per-try / whole-request budget. */
     timeouts: {

@@ -3,6 +3,7 @@
  */
 export type {
   FailoverConfig,
+  RetryCondition,
   FailoverTier,
   FederatedDomainConfig,
   GatewayConfig,

@@ -99,7 +99,7 @@ describe('parseConfig: valid files', () => {
           healthCheck: { path: '/healthz', intervalMs: 5_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3 },
           export: true,
           allow: ['spiffe://*.acme.example/meshgate/gateway/*/*'],
-          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'] },
+          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'] },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
         },
       },
@@ -141,7 +141,7 @@ describe('parseConfig: valid files', () => {
           endpoints: [],
           export: false,
           allow: [],
-          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'] },
+          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'] },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
         },
       },
@@ -158,7 +158,7 @@ services:
     protocol: grpc
     endpoints: ["ledger-0.ledger:9090"]
     healthCheck: { path: /ready, interval: 2s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 5 }
-    failover: { overprovisioning: 1, order: [local, eu-west] }
+    failover: { overprovisioning: 1, order: [local, eu-west], retryOn: [connect-failure, 503] }
     timeouts: { connect: 250ms, perTry: 1.5s, request: 1m }
 `),
     );
@@ -175,7 +175,7 @@ services:
       healthCheck: { path: '/ready', intervalMs: 2_000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 5 },
       export: false,
       allow: [],
-      failover: { overprovisioning: 1, order: ['local', 'eu-west'] },
+      failover: { overprovisioning: 1, order: ['local', 'eu-west'], retryOn: ['connect-failure', '503'] },
       timeouts: { connectMs: 250, perTryMs: 1_500, requestMs: 60_000 },
     });
   });
@@ -249,6 +249,7 @@ describe('parseConfig: each rule, with its message', () => {
     [payments('export: yes'), 'config error: services.payments.export: must be true or false, not a string ("yes")'],
     [payments('allow: ["*.acme.example"]'), 'config error: services.payments.allow[0]: "*.acme.example" is not a SPIFFE ID pattern (it must start with "spiffe://")'],
     [payments('failover: { overprovisioning: 0.9 }'), 'config error: services.payments.failover.overprovisioning: 0.9 must be a number of 1 or more (1.4 spills at 71.4 % healthy)'],
+    [payments('failover: { retryOn: [timeout] }'), 'config error: services.payments.failover.retryOn[0]: "timeout" is not a retry condition (use connect-failure, reset, 503)'],
     [payments('failover: { order: [] }'), 'config error: services.payments.failover.order: must list at least one tier (local, region, any or a cluster name)'],
     [payments('failover: { order: [local, "eu west"] }'), 'config error: services.payments.failover.order[1]: "eu west" is not a tier (use local, region, any or a cluster name)'],
     [payments('failover: { order: [local, any, local] }'), 'config error: services.payments.failover.order[2]: "local" is listed twice (also at [0])'],

@@ -82,6 +82,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
       failover: {
         overprovisioning: s.failover?.overprovisioning ?? d.failover.overprovisioning,
         order: s.failover?.order ?? d.failover.order,
+        retryOn: s.failover?.retryOn ?? d.failover.retryOn,
       },
       timeouts: {
         connectMs: s.timeouts?.connect ?? d.timeouts.connectMs,

@@ -283,6 +283,7 @@ const healthCheck = section({
 const failover = section({
   overprovisioning: leaf(v.overprovisioning).optional(),
   order: list(leaf(v.tier), { nonEmpty: 'must list at least one tier (local, region, any or a cluster name)', uniqueBy: str }).optional(),
+  retryOn: list(leaf(v.retryCondition), { uniqueBy: str }).optional(),
 });
 
 const endpointKey = (x: unknown): string | undefined => {

@@ -113,10 +113,14 @@ export interface HealthCheckConfig {
   readonly unhealthyThreshold: number;
 }
 
+export type RetryCondition = 'connect-failure' | 'reset' | '503';
+
 export interface FailoverConfig {
   readonly overprovisioning: number;
   /** Tiers in order of preference: tier keywords or cluster names. */
   readonly order: readonly string[];
+  /** Failed tries that may be retried (within the budget and the idempotency rules). */
+  readonly retryOn: readonly RetryCondition[];
 }
 
 export interface TimeoutsConfig {

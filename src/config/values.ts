@@ -7,7 +7,7 @@
 import { type Check, fail, ok, quote, typeError } from './check.js';
 import { checkDuration } from './duration.js';
 import { checkHostPort } from './hostport.js';
-import type { HostPort, ServiceProtocol } from './types.js';
+import type { RetryCondition, HostPort, ServiceProtocol } from './types.js';
 
 export type Checker<T> = (value: unknown) => Check<T>;
 
@@ -153,6 +153,14 @@ export const overprovisioning: Checker<number> = (v) => {
 export const protocol: Checker<ServiceProtocol> = (v) => {
   if (v === 'http' || v === 'grpc') return ok(v);
   return typeof v === 'string' ? fail(`${quote(v)} is not a protocol (use http or grpc)`) : typeError('http or grpc', v);
+};
+
+export const RETRY_CONDITIONS = ['connect-failure', 'reset', '503'] as const;
+/** What a failed try may be retried on. */
+export const retryCondition: Checker<RetryCondition> = (v) => {
+  if (typeof v === 'number' && v === 503) return ok('503');
+  if (typeof v === 'string' && (RETRY_CONDITIONS as readonly string[]).includes(v)) return ok(v as RetryCondition);
+  return fail(`${quote(String(v))} is not a retry condition (use ${RETRY_CONDITIONS.join(', ')})`);
 };
 
 export const TIERS = ['local', 'region', 'any'] as const;

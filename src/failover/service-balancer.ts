@@ -39,6 +39,8 @@ export interface BalancerSettings {
 export interface EndpointCheck {
   readonly healthy: boolean;
   readonly reason: string;
+  /** When the check's verdict last changed; undefined when not checked. */
+  readonly since?: number;
 }
 
 /** Another cluster's view of the service, as membership sees it, with the gateway replicas that could carry a request. */
@@ -52,6 +54,8 @@ export interface RemoteCluster {
   readonly liveReplicas: number;
   /** True when no live replica vouches for the numbers any more. */
   readonly stale: boolean;
+  /** How old the numbers are, by the local clock. */
+  readonly ageMs?: number;
   /** Their member ids. */
   readonly replicas: readonly string[];
 }
@@ -89,6 +93,8 @@ interface TargetState {
   total: number;
   usable: boolean;
   reason: string;
+  /** When the health this state rests on was observed (check change, or membership record). */
+  since: number | undefined;
 }
 
 interface Tier {
@@ -246,6 +252,7 @@ export class ServiceBalancer {
           healthy: t.healthy,
           total: t.total,
           reason: t.reason,
+          ...(t.since !== undefined && { ageMs: Math.max(0, now - t.since) }),
           load: this.cost(now, t.key),
           ...(this.ejections.get(t.key) && { ejection: this.ejections.get(t.key)?.view(now) }),
           ...(t.target.kind === 'remote' && {
@@ -324,7 +331,7 @@ export class ServiceBalancer {
     const ejected = ejection !== undefined && ejection.state !== 'active';
     const usable = check.healthy && !ejected;
     const reason = !check.healthy ? `active check: ${check.reason}` : ejected ? `ejected: ${ejection.reason}` : `healthy: ${check.reason}`;
-    return { key, target: { kind: 'local', endpoint }, healthy: usable ? 1 : 0, total: 1, usable, reason };
+    return { key, target: { kind: 'local', endpoint }, healthy: usable ? 1 : 0, total: 1, usable, reason, since: ejected ? ejection.since : check.since };
   }
 
   /**
@@ -343,7 +350,8 @@ export class ServiceBalancer {
         ? 'no live gateway replica'
         : `${r.healthy}/${r.total} endpoints healthy, ${replicas.length}/${r.replicas.length} replicas usable`;
     this.ewmaOf(`cluster:${r.cluster}`, now);
-    return { key: `cluster:${r.cluster}`, target: { kind: 'remote', cluster: r.cluster, replicas }, healthy, total: r.total, usable, reason };
+    const since = r.ageMs === undefined ? undefined : now - r.ageMs;
+    return { key: `cluster:${r.cluster}`, target: { kind: 'remote', cluster: r.cluster, replicas }, healthy, total: r.total, usable, reason, since };
   }
 
   /**
@@ -391,6 +399,8 @@ export interface RouteExplanation {
       readonly healthy: number;
       readonly total: number;
       readonly reason: string;
+      /** Age of the health behind `usable`/`reason`: since the check or ejection changed, or of the membership record. */
+      readonly ageMs?: number;
       readonly load: PeakEwmaView;
       readonly ejection?: OutlierView | undefined;
       readonly replicas?: readonly { readonly id: string; readonly ejection?: OutlierView | undefined }[];

@@ -64,7 +64,7 @@ export class HealthProber {
     const target = this.byService.get(service)?.get(endpointKey(endpoint));
     if (!target) return { healthy: false, reason: 'not checked' };
     const view = target.health.view();
-    return { healthy: target.health.healthy, reason: view.reason };
+    return { healthy: target.health.healthy, reason: view.reason, ...(view.since !== undefined && { since: view.since }) };
   }
 
   views(): Record<string, Record<string, EndpointHealthView>> {

@@ -123,6 +123,7 @@ export class MembershipRuntime {
         total: health.total,
         liveReplicas: replicas.length,
         stale: health.stale,
+        ageMs: health.ageMs,
         replicas,
       });
     }

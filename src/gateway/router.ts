@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { DEFAULTS, type GatewayConfig, type HostPort, type ServiceConfig, type TimeoutsConfig } from '../config/index.js';
+import { Readable } from 'node:stream';
+import { DEFAULTS, type GatewayConfig, type HostPort, type RetryCondition, type ServiceConfig, type TimeoutsConfig } from '../config/index.js';
 import { ServiceBalancer, type BalancerEvent, type Choice, type EndpointCheck, type RemoteCluster, type RouteExplanation } from '../failover/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { serviceFromAuthority } from './authority.js';
@@ -63,6 +64,26 @@ interface Budget {
   /** Passed on to the next hop only when the caller set one. */
   readonly propagate: boolean;
 }
+
+/** Bodies up to this size are read before the first try, so that a retry can send them again (linkerd's limit). */
+const REPLAYABLE_BODY_BYTES = 64 * 1024;
+
+/** A request as the retry logic holds it: with its body in memory when it was small enough. */
+interface TryRequest extends InboundRequest {
+  readonly buffered: Buffer | undefined;
+}
+
+async function bufferSmallBody(request: InboundRequest): Promise<TryRequest> {
+  const length = Number(headerValue(request.headers, 'content-length') ?? NaN);
+  if (!request.body || !(length >= 0 && length <= REPLAYABLE_BODY_BYTES)) return { ...request, buffered: undefined };
+  const chunks: Buffer[] = [];
+  // Not destroyed at the end: an HTTP/2 stream destroyed so would be reset before its response.
+  for await (const chunk of request.body.iterator({ destroyOnReturn: false })) chunks.push(chunk as Buffer);
+  return { ...request, buffered: Buffer.concat(chunks) };
+}
+
+/** The request for one try: a buffered body is sent afresh each time. */
+const forTry = (request: TryRequest): InboundRequest => (request.buffered ? { ...request, body: Readable.from([request.buffered]) } : request);
 
 /** One try's end, as the balancer learns it. */
 interface TryResult {
@@ -285,7 +306,7 @@ export class Router {
     name: string,
     local: LocalService | undefined,
     remotes: readonly RemoteCluster[],
-    request: InboundRequest,
+    inbound: InboundRequest,
     budget: Budget,
     localOnly: boolean,
   ): Promise<UpstreamResponse> {
@@ -298,6 +319,8 @@ export class Router {
       const now = Date.now();
       const balancer = this.balancerFor(name, local, remotes, now);
       balancer.recordRequest(now);
+      const retryOn = (local?.service.failover ?? DEFAULTS.service.failover).retryOn;
+      const request = await bufferSmallBody(inbound);
       const tried = new Set<string>();
       let lastError: GatewayError | undefined;
       // A 503 is kept until another target is found: if none is, it is the answer.
@@ -313,14 +336,14 @@ export class Router {
         unavailable?.cancel();
         unavailable = undefined;
         tried.add(choice.key);
-        const result = await this.try(balancer, choice, name, local, request, budget);
+        const result = await this.try(balancer, choice, name, local, forTry(request), budget);
         if (result.response) {
-          if (result.response.status !== 503 || !this.mayRetry(balancer, request, 'status-503', attempt)) return result.response;
+          if (result.response.status !== 503 || !this.mayRetry(balancer, request, '503', attempt, retryOn)) return result.response;
           unavailable = result.response;
           continue;
         }
         lastError = result.error as GatewayError;
-        if (!this.mayRetry(balancer, request, lastError.code, attempt)) throw lastError;
+        if (!this.mayRetry(balancer, request, lastError.code, attempt, retryOn)) throw lastError;
       }
       if (unavailable) return unavailable;
       throw lastError ?? new GatewayError('no-healthy-endpoints', `${name}: nothing to send to`, { service: name });
@@ -329,10 +352,18 @@ export class Router {
     }
   }
 
-  private mayRetry(balancer: ServiceBalancer, request: InboundRequest, why: string, attempt: number): boolean {
+  /**
+   * A failed try is retried only on a condition the service's `retryOn`
+   * names, while the body can still be sent whole (untouched, or buffered),
+   * and — once the request may have reached an upstream — only for an
+   * idempotent method; then only within the budget.
+   */
+  private mayRetry(balancer: ServiceBalancer, request: TryRequest, why: 'upstream-connect' | 'upstream-reset' | '503' | string, attempt: number, retryOn: readonly RetryCondition[]): boolean {
     if (attempt >= DEFAULTS.failover.retryBudget.maxRetriesPerRequest || request.signal.aborted) return false;
-    const bodyUntouched = !request.body?.readableDidRead;
-    const safe = why === 'upstream-connect' ? bodyUntouched : (why === 'upstream-reset' || why === 'status-503') && bodyUntouched && IDEMPOTENT.has(request.method);
+    const condition: RetryCondition | undefined = why === 'upstream-connect' ? 'connect-failure' : why === 'upstream-reset' ? 'reset' : why === '503' ? '503' : undefined;
+    if (!condition || !retryOn.includes(condition)) return false;
+    const resendable = request.buffered !== undefined || !request.body?.readableDidRead;
+    const safe = resendable && (condition === 'connect-failure' || IDEMPOTENT.has(request.method));
     return safe && balancer.tryRetry(Date.now());
   }
 

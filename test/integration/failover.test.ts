@@ -181,6 +181,22 @@ describe('failover', () => {
     for (let i = 0; i < 10; i++) expect((await gw.request('svc', '/echo')).status).toBe(200);
   });
 
+  it('(e) an idempotent PUT with a small body is retried with the whole body; retryOn can switch resets off', async () => {
+    const dying = await h.httpBackend({ name: 'dying', handler: (req) => req.resume().on('end', () => (req.socket as { destroy(): void }).destroy()) });
+    const good = await h.httpBackend({ name: 'good' });
+    const services = (retryOn?: string[]) => ({ svc: { endpoints: [dying.address, good.address], ...(retryOn && { failover: { retryOn } }) } });
+    const gw = await h.gateway(gatewayConfig(services()));
+    const body = 'x'.repeat(10_000);
+    for (let i = 0; i < 10; i++) {
+      const res = await gw.request('svc', '/echo', { method: 'PUT', body });
+      expect([res.status, res.json<{ bodyBytes: number }>().bodyBytes]).toEqual([200, 10_000]);
+    }
+    const strict = await h.gateway(gatewayConfig(services(['connect-failure'])));
+    const statuses = new Set<number>();
+    for (let i = 0; i < 20; i++) statuses.add((await strict.request('svc', '/echo')).status);
+    expect(statuses).toEqual(new Set([200, 502]));
+  });
+
   it('(f) every endpoint failing does not raise upstream load above the retry budget', async () => {
     let upstream = 0;
     const failing = async (name: string) =>
