@@ -196,6 +196,19 @@ describe('ServiceBalancer', () => {
     expect(exhausted.length).toBeLessThanOrEqual(10);
   });
 
+  it('passes over a target at its in-flight limit, and says the service is saturated when all are', () => {
+    const b = new ServiceBalancer(settings({ endpoints: ['e1:80', 'e2:80'], maxInFlightPerTarget: 2 }));
+    b.update(0, { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] });
+    b.start(0, 'local:e1:80');
+    b.start(0, 'local:e1:80');
+    for (let i = 0; i < 20; i++) expect(b.choose(0)?.key).toBe('local:e2:80');
+    expect(b.saturated(0)).toBe(false);
+    b.start(0, 'local:e2:80');
+    b.start(0, 'local:e2:80');
+    expect(b.choose(0)).toBeUndefined();
+    expect(b.saturated(0)).toBe(true);
+  });
+
   it('uses every endpoint in panic, when nothing anywhere is healthy', () => {
     const events: BalancerEvent[] = [];
     const b = new ServiceBalancer(settings({ endpoints: ['e1:80'] }), (e) => events.push(e));

@@ -182,8 +182,8 @@ export class ServiceBalancer {
   }
 
   /** Whether a usable target exists but every one is at its in-flight limit. */
-  saturated(): boolean {
-    return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || (this.ewma.get(x.key)?.view(0).inFlight ?? 0) >= this.settings.maxInFlightPerTarget));
+  saturated(now: number): boolean {
+    return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || this.cost(now, x.key).inFlight >= this.settings.maxInFlightPerTarget));
   }
 
   /** A gateway replica of a remote target that is not ejected, rotating; undefined when all are. */

@@ -331,7 +331,7 @@ export class Router {
           if (unavailable) return unavailable;
           if (lastError) throw lastError;
           const why = localOnly ? 'no healthy endpoint here (a federated request is never forwarded again)' : 'no healthy endpoint here or in any exporting cluster';
-          throw new GatewayError(balancer.saturated() ? 'overloaded' : 'no-healthy-endpoints', `${name}: ${why}`, { service: name });
+          throw new GatewayError(balancer.saturated(Date.now()) ? 'overloaded' : 'no-healthy-endpoints', `${name}: ${why}`, { service: name });
         }
         unavailable?.cancel();
         unavailable = undefined;
