@@ -186,7 +186,7 @@ export class ServiceBalancer {
     return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || this.cost(now, x.key).inFlight >= this.settings.maxInFlightPerTarget));
   }
 
-  /** A gateway replica of a remote target that is not ejected, rotating; undefined when all are. */
+  /** Whether a remote gateway replica is in rotation (not ejected; a probing one is let back in). */
   replicaUsable(now: number, memberId: string): boolean {
     const state = this.ejections.get(`gateway:${memberId}`)?.state(now) ?? 'active';
     return state !== 'ejected';
