@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ServiceBalancer, type BalancerEvent, type BalancerSettings, type RemoteCluster } from './service-balancer.js';
+import { ServiceBalancer, type BalancerEvent, type BalancerSettings, type Pick, type RemoteCluster, type Target } from './service-balancer.js';
 
 /** mulberry32: deterministic randomness (membership's copy is not part of its public face). */
 function seeded(seed: number): () => number {
@@ -42,13 +42,36 @@ const remote = (cluster: string, over: Partial<RemoteCluster> = {}): RemoteClust
   ...over,
 });
 const ok = { rttMs: 5, failed: false, overloaded: false };
+const failed = { rttMs: 1, failed: true, overloaded: false };
+
+/** A target as tests name it: `local:<endpoint>` or `<cluster>/<replica>`. */
+const label = (t: Target | undefined): string | undefined => (t === undefined ? undefined : t.kind === 'local' ? `local:${t.endpoint}` : `${t.cluster}/${t.replica}`);
+
+/** The pick of the target named `want`: the others are excluded as tried (and finish at once, fine). */
+function pickOf(b: ServiceBalancer, now: number, want: string): Pick {
+  const tried = new Set<Target>();
+  for (let i = 0; i < 50; i++) {
+    const p = b.pick(now, tried);
+    if (!p) break;
+    if (label(p.target) === want) return p;
+    tried.add(p.target);
+    p.done(now, ok);
+  }
+  throw new Error(`${want} never picked`);
+}
+
+/** `n` failed tries on the target named `want`. */
+function failOn(b: ServiceBalancer, from: number, want: string, failure: string, n = 5): void {
+  for (let i = 0; i < n; i++) pickOf(b, from + i, want).done(from + i, failed, failure);
+}
 
 /** Where `n` requests go, as fractions by tier name. */
 function split(b: ServiceBalancer, now: number, n = 2_000): Record<string, number> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const c = b.choose(now);
+    const c = b.pick(now);
     const name = c ? c.tier : 'none';
+    c?.done(now, ok);
     counts[name] = (counts[name] ?? 0) + 1;
   }
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / n]));
@@ -109,19 +132,18 @@ describe('ServiceBalancer', () => {
     const b = new ServiceBalancer(settings({ endpoints: ['e1:80', 'e2:80'] }), (e) => events.push(e));
     const seen = { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] };
     b.update(0, seen);
-    for (let i = 0; i < 5; i++) {
-      b.start(i, 'local:e1:80');
-      b.finish(i, 'local:e1:80', { rttMs: 1, failed: true, overloaded: false }, 'upstream-reset');
-    }
+    failOn(b, 0, 'local:e1:80', 'upstream-reset');
     expect(events.at(-1)).toMatchObject({ kind: 'ejection', target: 'local:e1:80', reason: '5 consecutive failures (last: upstream-reset)' });
-    b.update(10, seen);
-    for (let i = 0; i < 100; i++) expect(b.choose(10)?.key).toBe('local:e2:80');
+    // The ejection took effect in the snapshot at once, without waiting for an update.
+    for (let i = 0; i < 100; i++) expect(label(b.pick(10)?.target)).toBe('local:e2:80');
     expect(b.explain(10).tiers[0]?.targets[0]).toMatchObject({ usable: false, reason: 'ejected: 5 consecutive failures (last: upstream-reset)' });
 
     b.update(30_010, seen);
-    expect(b.choose(30_010)).toMatchObject({ key: 'local:e1:80', why: 'half-open probe after ejection' });
-    expect(b.choose(30_010)?.key).toBe('local:e2:80'); // one probe at a time
-    b.finish(30_020, 'local:e1:80', ok);
+    const probe = b.pick(30_010);
+    expect(probe).toMatchObject({ why: 'half-open probe after ejection' });
+    expect(label(probe?.target)).toBe('local:e1:80');
+    expect(label(b.pick(30_010)?.target)).toBe('local:e2:80'); // one probe at a time
+    probe?.done(30_020, ok);
     expect(events.at(-1)).toMatchObject({ kind: 'return', target: 'local:e1:80' });
   });
 
@@ -129,12 +151,14 @@ describe('ServiceBalancer', () => {
     const b = new ServiceBalancer(settings({ endpoints: ['e1:80'] }));
     const seen = { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [remote('b')] };
     b.update(0, seen);
-    for (let i = 0; i < 5; i++) b.finish(i, 'local:e1:80', { rttMs: 1, failed: true, overloaded: false }, 'upstream-connect');
+    failOn(b, 0, 'local:e1:80', 'upstream-connect');
     b.update(10, seen);
     expect(split(b, 10)).toEqual({ region: 1 });
     b.update(30_010, seen);
-    expect(b.choose(30_010)).toMatchObject({ key: 'local:e1:80', why: 'half-open probe after ejection' });
-    b.finish(30_011, 'local:e1:80', ok);
+    const probe = b.pick(30_010);
+    expect(probe).toMatchObject({ why: 'half-open probe after ejection' });
+    expect(label(probe?.target)).toBe('local:e1:80');
+    probe?.done(30_011, ok);
     b.update(30_012, seen);
     expect(b.explain(30_012).tiers[0]).toMatchObject({ name: 'local', healthyFraction: 1 });
   });
@@ -145,7 +169,7 @@ describe('ServiceBalancer', () => {
     let up = true;
     const seen = () => ({ endpoints: (e: string) => ({ healthy: e === 'e2:80' || up, reason: up ? '200' : 'refused' }), remotes: [] });
     b.update(0, seen());
-    for (let i = 0; i < 5; i++) b.finish(i, 'local:e1:80', { rttMs: 1, failed: true, overloaded: false }, 'upstream-connect');
+    failOn(b, 0, 'local:e1:80', 'upstream-connect');
     up = false;
     b.update(10, seen());
     up = true;
@@ -160,11 +184,10 @@ describe('ServiceBalancer', () => {
     const counts: Record<string, number> = {};
     for (let i = 0; i < 2_000; i++) {
       const now = i * 5;
-      const c = b.choose(now);
-      const key = c?.key as string;
+      const c = b.pick(now) as Pick;
+      const key = label(c.target) as string;
       counts[key] = (counts[key] ?? 0) + 1;
-      b.start(now, key);
-      b.finish(now, key, { ...ok, rttMs: key === 'local:slow:80' ? 50 : 5 });
+      c.done(now, { ...ok, rttMs: key === 'local:slow:80' ? 50 : 5 });
     }
     expect((counts['local:fast:80'] ?? 0) / 2_000).toBeGreaterThan(0.8);
   });
@@ -172,11 +195,31 @@ describe('ServiceBalancer', () => {
   it('ejects one gateway replica without removing its cluster, and weighs the cluster down', () => {
     const b = new ServiceBalancer(settings({ endpoints: [] }));
     const seen = { endpoints: () => ({ healthy: true, reason: '' }), remotes: [remote('b', { healthy: 4, total: 4 })] };
-    for (let i = 0; i < 5; i++) b.finish(i, 'cluster:b', { rttMs: 1, failed: true, overloaded: false }, 'upstream-connect', 'b.r1');
+    b.update(0, seen);
+    failOn(b, 0, 'b/b.r1', 'upstream-connect');
     b.update(10, seen);
     const target = b.explain(10).tiers[0]?.targets[0];
     expect(target).toMatchObject({ key: 'cluster:b', usable: true, healthy: 2, reason: '4/4 endpoints healthy, 1/2 replicas usable' });
-    expect(b.choose(10)?.target).toEqual({ kind: 'remote', cluster: 'b', replicas: ['b.r2'] });
+    for (let i = 0; i < 20; i++) expect(label(b.pick(10)?.target)).toBe('b/b.r2');
+  });
+
+  it('never leaves a healthy cluster unusable because every replica was ejected', () => {
+    const b = new ServiceBalancer(settings({ endpoints: [] }));
+    const seen = { endpoints: () => ({ healthy: true, reason: '' }), remotes: [remote('b', { healthy: 1, total: 1, replicas: ['b.r1'] })] };
+    b.update(0, seen);
+    failOn(b, 0, 'b/b.r1', 'upstream-reset');
+    b.update(10, seen);
+    expect(b.explain(10).tiers[0]?.targets[0]).toMatchObject({ usable: true, reason: '1/1 endpoints healthy, every replica ejected: using all 1 anyway' });
+    expect(label(b.pick(10)?.target)).toBe('b/b.r1');
+  });
+
+  it('moves to another replica of the same cluster when one was tried', () => {
+    const b = new ServiceBalancer(settings({ endpoints: [] }));
+    b.update(0, { endpoints: () => ({ healthy: true, reason: '' }), remotes: [remote('b')] });
+    const first = b.pick(0) as Pick;
+    const second = b.pick(0, new Set([first.target])) as Pick;
+    expect(second.target).not.toBe(first.target);
+    expect(b.pick(0, new Set([first.target, second.target]))).toBeUndefined();
   });
 
   it('bounds retries by the budget during an outage and says so once a second', () => {
@@ -199,13 +242,18 @@ describe('ServiceBalancer', () => {
   it('passes over a target at its in-flight limit, and says the service is saturated when all are', () => {
     const b = new ServiceBalancer(settings({ endpoints: ['e1:80', 'e2:80'], maxInFlightPerTarget: 2 }));
     b.update(0, { endpoints: () => ({ healthy: true, reason: '200' }), remotes: [] });
-    b.start(0, 'local:e1:80');
-    b.start(0, 'local:e1:80');
-    for (let i = 0; i < 20; i++) expect(b.choose(0)?.key).toBe('local:e2:80');
+    // Picks left open are requests in flight.
+    pickOf(b, 0, 'local:e1:80');
+    pickOf(b, 0, 'local:e1:80');
+    for (let i = 0; i < 20; i++) {
+      const p = b.pick(0);
+      expect(label(p?.target)).toBe('local:e2:80');
+      p?.done(0, ok);
+    }
     expect(b.saturated(0)).toBe(false);
-    b.start(0, 'local:e2:80');
-    b.start(0, 'local:e2:80');
-    expect(b.choose(0)).toBeUndefined();
+    b.pick(0);
+    b.pick(0);
+    expect(b.pick(0)).toBeUndefined();
     expect(b.saturated(0)).toBe(true);
   });
 
@@ -213,7 +261,9 @@ describe('ServiceBalancer', () => {
     const events: BalancerEvent[] = [];
     const b = new ServiceBalancer(settings({ endpoints: ['e1:80'] }), (e) => events.push(e));
     b.update(0, { endpoints: () => ({ healthy: false, reason: 'down' }), remotes: [remote('b', { healthy: 0 })] });
-    expect(b.choose(0)).toMatchObject({ key: 'local:e1:80', why: 'panic: using every endpoint' });
+    const p = b.pick(0);
+    expect(p).toMatchObject({ why: 'panic: using every endpoint' });
+    expect(label(p?.target)).toBe('local:e1:80');
     expect(events.map((e) => e.kind)).toContain('panic');
   });
 });

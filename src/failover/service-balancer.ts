@@ -12,7 +12,7 @@
  */
 import { FailbackGate, type FailbackView } from './failback.js';
 import { OutlierEjection, type OutlierView } from './outlier-ejection.js';
-import { chooseP2C, PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
+import { PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
 import { RetryBudget, type RetryBudgetView } from './retry-budget.js';
 import { pickTier, tierShares } from './tier-weights.js';
 
@@ -65,14 +65,35 @@ export interface Observation {
   readonly remotes: readonly RemoteCluster[];
 }
 
-export type Target = { readonly kind: 'local'; readonly endpoint: string } | { readonly kind: 'remote'; readonly cluster: string; readonly replicas: readonly string[] };
+/** One of this cluster's endpoints, by its host:port. */
+export interface LocalTarget {
+  readonly kind: 'local';
+  readonly endpoint: string;
+}
 
-export interface Choice {
+/** One gateway replica of another cluster: requests for the cluster go through one of them. */
+export interface ReplicaTarget {
+  readonly kind: 'remote';
+  readonly cluster: string;
+  /** The replica's member id. */
+  readonly replica: string;
+}
+
+/** Where one try goes. The same object stands for the same target for the balancer's life, so tried-sets hold targets. */
+export type Target = LocalTarget | ReplicaTarget;
+
+/** A target chosen for one try, with how to report the try's end. */
+export interface Pick {
   readonly target: Target;
-  /** Identifies the target in start/finish and in tried-sets: `local:<endpoint>` or `cluster:<name>`. */
-  readonly key: string;
   readonly tier: string;
   readonly why: string;
+  /**
+   * The try ended. `failure` names a failure that counts toward ejection
+   * (connect error, reset, timeout, a gateway's 5xx); leave it out for a
+   * success, or for an end that says nothing about the target (the client
+   * left, the peer closed the session on purpose).
+   */
+  done(now: number, outcome: RequestOutcome, failure?: string): void;
 }
 
 export type BalancerEventKind = 'failover' | 'failback' | 'ejection' | 'return' | 'panic' | 'budget-exhausted';
@@ -86,8 +107,15 @@ export interface BalancerEvent {
 }
 
 interface TargetState {
+  /** Names the target in /debug/routes and events: `local:<endpoint>` or `cluster:<name>`. */
   readonly key: string;
-  readonly target: Target;
+  readonly kind: 'local' | 'remote';
+  /** For a local endpoint, its target; for a cluster, none (its replicas are the targets). */
+  readonly local: LocalTarget | undefined;
+  /** For a cluster: the replicas usable now, in a stable order. */
+  replicas: ReplicaTarget[];
+  /** Rotates requests over the replicas. */
+  turn: number;
   /** healthy units (endpoints) this target contributes, after ejections */
   healthy: number;
   total: number;
@@ -95,11 +123,15 @@ interface TargetState {
   reason: string;
   /** When the health this state rests on was observed (check change, or membership record). */
   since: number | undefined;
+  /** Every replica membership lists, usable or not, for /debug/routes. */
+  allReplicas: readonly string[];
 }
 
 interface Tier {
   readonly name: string;
   readonly targets: TargetState[];
+  /** Whether any target is a local endpoint: only those serve a request that already crossed a cluster. */
+  readonly hasLocal: boolean;
   healthyFraction: number;
 }
 
@@ -109,6 +141,11 @@ export class ServiceBalancer {
   private readonly ejections = new Map<string, OutlierEjection>();
   /** Each local endpoint's last active-check verdict, to see it come back. */
   private readonly lastCheck = new Map<string, boolean>();
+  /** Targets by key, kept across refreshes so that a target keeps its identity. */
+  private readonly states = new Map<string, TargetState>();
+  private readonly replicaTargets = new Map<string, ReplicaTarget>();
+  /** The key of each target's estimate: the endpoint's own, or for a replica its cluster's. */
+  private readonly keys = new Map<Target, string>();
   private readonly gate: FailbackGate;
   private readonly budget: RetryBudget;
   private tiers: Tier[] = [];
@@ -118,6 +155,7 @@ export class ServiceBalancer {
   /** The lowest share the preferred tier had since it was last fully back. */
   private preferredFloor: number | undefined;
   private lastBudgetEvent = -Infinity;
+  private lastSeen: Observation | undefined;
 
   constructor(
     private readonly settings: BalancerSettings,
@@ -127,9 +165,17 @@ export class ServiceBalancer {
     this.budget = new RetryBudget(settings.retryBudget);
   }
 
-  /** Recomputes tiers and shares from the latest checks and membership view. */
+  /**
+   * Recomputes tiers and shares from the latest checks and membership view:
+   * the routing snapshot every pick reads until the next update.
+   */
   update(now: number, seen: Observation): void {
+    this.lastSeen = seen;
     this.tiers = this.buildTiers(now, seen);
+    if (this.tiers.length === 0) {
+      this.shares = [];
+      return;
+    }
     const { shares, panic } = tierShares(
       this.tiers.map((t) => ({ name: t.name, healthyFraction: t.healthyFraction, endpoints: t.targets.reduce((n, s) => n + s.total, 0) })),
       this.settings.overprovisioning,
@@ -148,71 +194,47 @@ export class ServiceBalancer {
   }
 
   /**
-   * The next target for a request, never one in `tried`: a tier by its share
+   * The next target for a try, never one in `tried`: a tier by its share
    * (the next tier with anything left when that one is exhausted), then the
-   * cheaper of two by peak-EWMA, or an ejected target's single half-open probe.
+   * cheaper of two by peak-EWMA, or an ejected target's single half-open
+   * probe. Reads the snapshot only: nothing is rebuilt per request.
    */
-  choose(now: number, tried: ReadonlySet<string> = new Set(), localOnly = false): Choice | undefined {
+  pick(now: number, tried: ReadonlySet<Target> = EMPTY, localOnly = false): Pick | undefined {
+    const tiers = this.tiers;
+    if (tiers.length === 0) return undefined;
     const start = pickTier(this.shares, this.settings.random());
-    const all = [...this.tiers.keys()];
-    const order = (start < 0 ? all : [start, ...all.filter((i) => i !== start)]).filter(
-      (i) => !localOnly || this.tiers[i]?.targets.some((t) => t.target.kind === 'local'),
-    );
     // A target whose ejection ran out gets its one probe request whatever its
     // tier's share: a tier left with no traffic would otherwise never be
     // probed, and never come back.
-    for (const i of order) {
-      const tier = this.tiers[i] as Tier;
-      const probe = tier.targets.find((t) => !tried.has(t.key) && this.ejections.get(t.key)?.state(now) === 'probing' && this.ejections.get(t.key)?.tryProbe(now));
-      if (probe) return this.choice(probe, tier, 'half-open probe after ejection');
+    if (this.ejections.size > 0) {
+      for (let n = 0; n < tiers.length; n++) {
+        const tier = tiers[n === 0 ? Math.max(0, start) : n <= start ? n - 1 : n] as Tier;
+        if (localOnly && !tier.hasLocal) continue;
+        const probe = this.probeIn(now, tier, tried);
+        if (probe) return probe;
+      }
     }
-    for (const i of order) {
-      const tier = this.tiers[i] as Tier;
-      const open = tier.targets.filter((t) => !tried.has(t.key) && this.cost(now, t.key).inFlight < this.settings.maxInFlightPerTarget);
-      const usable = this.panic && i === start ? open : open.filter((t) => t.usable);
-      const best = chooseP2C(usable, (t) => this.cost(now, t.key).cost, this.settings.random);
-      if (best) return this.choice(best, tier, this.panic ? 'panic: using every endpoint' : i === start ? `tier share ${pct(this.shares[i])}` : `tier ${this.tiers[start]?.name ?? '?'} exhausted`);
+    for (let n = 0; n < tiers.length; n++) {
+      const i = n === 0 ? Math.max(0, start) : n <= start ? n - 1 : n;
+      const tier = tiers[i] as Tier;
+      if (localOnly && !tier.hasLocal) continue;
+      const best = this.cheaperOfTwo(now, tier, tried, this.panic && i === start, localOnly);
+      if (best) {
+        const why = this.panic ? 'panic: using every endpoint' : i === start ? `tier share ${pct(this.shares[i])}` : `tier ${tiers[start]?.name ?? '?'} exhausted`;
+        return this.pickOf(now, best, tier, why);
+      }
     }
     return undefined;
   }
 
-  /** Whether a target (`local:<endpoint>` or `gateway:<memberId>`) is out of rotation by passive ejection. */
-  ejected(now: number, key: string): boolean {
-    return (this.ejections.get(key)?.state(now) ?? 'active') !== 'active';
+  /** Whether a local endpoint is out of rotation by passive ejection. */
+  endpointEjected(now: number, endpoint: string): boolean {
+    return (this.ejections.get(`local:${endpoint}`)?.state(now) ?? 'active') !== 'active';
   }
 
   /** Whether a usable target exists but every one is at its in-flight limit. */
   saturated(now: number): boolean {
     return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || this.cost(now, x.key).inFlight >= this.settings.maxInFlightPerTarget));
-  }
-
-  /** Whether a remote gateway replica is in rotation (not ejected; a probing one is let back in). */
-  replicaUsable(now: number, memberId: string): boolean {
-    const state = this.ejections.get(`gateway:${memberId}`)?.state(now) ?? 'active';
-    return state !== 'ejected';
-  }
-
-  start(now: number, key: string): void {
-    this.ewmaOf(key, now).start(now);
-  }
-
-  /**
-   * A finished try. `failure` names a failure that counts toward ejection
-   * (connect error, reset, timeout, a gateway's 5xx); `replica` is the remote
-   * gateway that carried it, ejected on its own, never the whole cluster.
-   */
-  finish(now: number, key: string, outcome: RequestOutcome, failure?: string, replica?: string): void {
-    this.ewmaOf(key, now).finish(now, outcome);
-    const ejectionKey = replica ? `gateway:${replica}` : key.startsWith('local:') ? key : undefined;
-    if (!ejectionKey) return;
-    let ejection = this.ejections.get(ejectionKey);
-    if (!ejection) this.ejections.set(ejectionKey, (ejection = new OutlierEjection(this.settings.ejection)));
-    const before = ejection.state(now);
-    if (ejection.record(now, failure === undefined, failure)) {
-      const after = ejection.state(now);
-      if (after === 'ejected') this.event(now, 'ejection', ejectionKey, ejection.view(now).reason);
-      else if (after === 'active' && before !== 'active') this.event(now, 'return', ejectionKey, 'half-open probe succeeded');
-    }
   }
 
   /** Counts an original request for the budget. */
@@ -231,10 +253,24 @@ export class ServiceBalancer {
     return false;
   }
 
+  /** Whether the snapshot depends on the time alone: a failback hold or ramp, or an ejection running out. */
+  timeDependent(now: number): boolean {
+    if (this.gate.allowedShare(now) < 1) return true;
+    for (const e of this.ejections.values()) if (e.state(now) !== 'active') return true;
+    return false;
+  }
+
   /** Mean peak-EWMA RTT of the local endpoints, for membership's health record. */
   localLatencyMs(now: number): number | undefined {
-    const rtts = this.settings.endpoints.map((e) => this.ewma.get(`local:${e}`)?.view(now).rttMs).filter((v): v is number => v !== undefined);
-    return rtts.length === 0 ? undefined : rtts.reduce((a, b) => a + b, 0) / rtts.length;
+    let sum = 0;
+    let n = 0;
+    for (const e of this.settings.endpoints) {
+      const ewma = this.ewma.get(`local:${e}`);
+      if (!ewma) continue;
+      sum += ewma.view(now).rttMs;
+      n++;
+    }
+    return n === 0 ? undefined : sum / n;
   }
 
   /** /debug/routes: every tier and target with its weight, health, EWMA, in-flight and ejection, each with a reason. */
@@ -255,8 +291,12 @@ export class ServiceBalancer {
           ...(t.since !== undefined && { ageMs: Math.max(0, now - t.since) }),
           load: this.cost(now, t.key),
           ...(this.ejections.get(t.key) && { ejection: this.ejections.get(t.key)?.view(now) }),
-          ...(t.target.kind === 'remote' && {
-            replicas: t.target.replicas.map((r) => ({ id: r, ...(this.ejections.get(`gateway:${r}`) && { ejection: this.ejections.get(`gateway:${r}`)?.view(now) }) })),
+          ...(t.kind === 'remote' && {
+            replicas: t.allReplicas.map((r) => ({
+              id: r,
+              usable: t.replicas.some((x) => x.replica === r),
+              ...(this.ejections.get(`gateway:${r}`) && { ejection: this.ejections.get(`gateway:${r}`)?.view(now) }),
+            })),
           }),
         })),
       })),
@@ -265,8 +305,101 @@ export class ServiceBalancer {
     };
   }
 
-  private choice(t: TargetState, tier: Tier, why: string): Choice {
-    return { target: t.target, key: t.key, tier: tier.name, why };
+  private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>): Pick | undefined {
+    for (const t of tier.targets) {
+      if (t.local) {
+        if (!tried.has(t.local) && this.probing(now, t.key)) return this.pickOf(now, t.local, tier, 'half-open probe after ejection');
+        continue;
+      }
+      for (const r of t.replicas) {
+        if (!tried.has(r) && this.probing(now, `gateway:${r.replica}`)) return this.pickOf(now, r, tier, 'half-open probe after ejection');
+      }
+    }
+    return undefined;
+  }
+
+  private probing(now: number, key: string): boolean {
+    const e = this.ejections.get(key);
+    return e !== undefined && e.state(now) === 'probing' && e.tryProbe(now);
+  }
+
+  /** Power of two choices over the tier's open targets, without building a candidate list. */
+  private cheaperOfTwo(now: number, tier: Tier, tried: ReadonlySet<Target>, anyHealth: boolean, localOnly: boolean): Target | undefined {
+    let count = 0;
+    for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, localOnly)) count++;
+    if (count === 0) return undefined;
+    const random = this.settings.random;
+    let a: TargetState | undefined;
+    let b: TargetState | undefined;
+    if (count === 1) {
+      for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, localOnly)) a = t;
+    } else {
+      const i = Math.min(count - 1, Math.floor(random() * count));
+      let j = Math.min(count - 2, Math.floor(random() * (count - 1)));
+      if (j >= i) j++;
+      let k = 0;
+      for (const t of tier.targets) {
+        if (!this.open(now, t, tried, anyHealth, localOnly)) continue;
+        if (k === i) a = t;
+        if (k === j) b = t;
+        k++;
+      }
+      if (b && a && this.cost(now, b.key).cost < this.cost(now, a.key).cost) a = b;
+    }
+    if (!a) return undefined;
+    if (a.local) return a.local;
+    // Replicas in turn, skipping those already tried for this request.
+    const n = a.replicas.length;
+    for (let step = 0; step < n; step++) {
+      const r = a.replicas[(a.turn + step) % n] as ReplicaTarget;
+      if (tried.has(r)) continue;
+      a.turn = (a.turn + step + 1) % n;
+      return r;
+    }
+    return undefined;
+  }
+
+  private open(now: number, t: TargetState, tried: ReadonlySet<Target>, anyHealth: boolean, localOnly: boolean): boolean {
+    if (!anyHealth && !t.usable) return false;
+    if (t.local) return !tried.has(t.local) && this.cost(now, t.key).inFlight < this.settings.maxInFlightPerTarget;
+    if (localOnly) return false;
+    if (this.cost(now, t.key).inFlight >= this.settings.maxInFlightPerTarget) return false;
+    for (const r of t.replicas) if (!tried.has(r)) return true;
+    return false;
+  }
+
+  private pickOf(now: number, target: Target, tier: Tier, why: string): Pick {
+    const key = this.keys.get(target) as string;
+    this.ewmaOf(key, now).start(now);
+    return {
+      target,
+      tier: tier.name,
+      why,
+      done: (now, outcome, failure) => this.finish(now, key, outcome, failure, target.kind === 'remote' ? target.replica : undefined),
+    };
+  }
+
+  /**
+   * A finished try: the target's estimate learns the round trip; an endpoint,
+   * or for a cluster the one replica that carried it (never the whole
+   * cluster), moves towards ejection on a failure.
+   */
+  private finish(now: number, key: string, outcome: RequestOutcome, failure: string | undefined, replica: string | undefined): void {
+    this.ewmaOf(key, now).finish(now, outcome);
+    const ejectionKey = replica ? `gateway:${replica}` : key;
+    let ejection = this.ejections.get(ejectionKey);
+    if (!ejection) {
+      if (failure === undefined) return;
+      this.ejections.set(ejectionKey, (ejection = new OutlierEjection(this.settings.ejection)));
+    }
+    const before = ejection.state(now);
+    if (ejection.record(now, failure === undefined, failure)) {
+      const after = ejection.state(now);
+      if (after === 'ejected') this.event(now, 'ejection', ejectionKey, ejection.view(now).reason);
+      else if (after === 'active' && before !== 'active') this.event(now, 'return', ejectionKey, 'half-open probe succeeded');
+      // An ejection or a return changes the snapshot now, not at the next refresh.
+      if (this.lastSeen) this.update(now, this.lastSeen);
+    }
   }
 
   private cost(now: number, key: string): PeakEwmaView {
@@ -303,13 +436,22 @@ export class ServiceBalancer {
       } else {
         targets = remotesFor((r) => r.cluster === entry);
       }
-      for (const t of targets) if (t.target.kind === 'remote') claimed.add(t.target.cluster);
+      for (const t of targets) if (t.kind === 'remote') claimed.add(t.key.slice('cluster:'.length));
       if (targets.length === 0) continue;
       const total = targets.reduce((n, t) => n + t.total, 0);
       const healthy = targets.reduce((n, t) => n + t.healthy, 0);
-      tiers.push({ name: entry, targets, healthyFraction: total === 0 ? 0 : Math.min(1, healthy / total) });
+      tiers.push({ name: entry, targets, hasLocal: targets.some((t) => t.kind === 'local'), healthyFraction: total === 0 ? 0 : Math.min(1, healthy / total) });
     }
     return tiers;
+  }
+
+  private stateOf(key: string, kind: 'local' | 'remote', local: LocalTarget | undefined): TargetState {
+    let state = this.states.get(key);
+    if (!state) {
+      state = { key, kind, local, replicas: [], turn: 0, healthy: 0, total: 0, usable: false, reason: '', since: undefined, allReplicas: [] };
+      this.states.set(key, state);
+    }
+    return state;
   }
 
   private localState(now: number, endpoint: string, check: EndpointCheck): TargetState {
@@ -319,7 +461,7 @@ export class ServiceBalancer {
     // out an ejection earned while it was down.
     const wasHealthy = this.lastCheck.get(key);
     this.lastCheck.set(key, check.healthy);
-    if (wasHealthy === false && check.healthy && this.ejected(now, key)) {
+    if (wasHealthy === false && check.healthy && this.endpointEjected(now, endpoint)) {
       this.ejections.delete(key);
       this.event(now, 'return', key, `active check passed again: ${check.reason}`);
     }
@@ -330,28 +472,60 @@ export class ServiceBalancer {
     const ejection = this.ejections.get(key)?.view(now);
     const ejected = ejection !== undefined && ejection.state !== 'active';
     const usable = check.healthy && !ejected;
-    const reason = !check.healthy ? `active check: ${check.reason}` : ejected ? `ejected: ${ejection.reason}` : `healthy: ${check.reason}`;
-    return { key, target: { kind: 'local', endpoint }, healthy: usable ? 1 : 0, total: 1, usable, reason, since: ejected ? ejection.since : check.since };
+    let state = this.states.get(key);
+    if (!state) {
+      const target: LocalTarget = { kind: 'local', endpoint };
+      this.keys.set(target, key);
+      state = this.stateOf(key, 'local', target);
+    }
+    state.healthy = usable ? 1 : 0;
+    state.total = 1;
+    state.usable = usable;
+    state.reason = !check.healthy ? `active check: ${check.reason}` : ejected ? `ejected: ${ejection.reason}` : `healthy: ${check.reason}`;
+    state.since = ejected ? ejection.since : check.since;
+    return state;
   }
 
   /**
    * A cluster weighs its healthy endpoints scaled by the share of its live
    * gateway replicas not ejected: one bad replica never removes a cluster,
-   * and a stale record counts for nothing.
+   * and a stale record counts for nothing. When every replica is ejected
+   * while the cluster reports healthy endpoints, they are all used anyway:
+   * ejections are about one replica against the others, and a cluster must
+   * not be lost because its only replica had a bad moment.
    */
   private remoteState(now: number, r: RemoteCluster): TargetState {
-    const replicas = r.replicas.filter((id) => this.replicaUsable(now, id));
-    const replicaShare = r.replicas.length === 0 ? 0 : replicas.length / r.replicas.length;
-    const healthy = r.stale ? 0 : r.healthy * replicaShare;
-    const usable = healthy > 0;
-    const reason = r.stale
+    const key = `cluster:${r.cluster}`;
+    const state = this.stateOf(key, 'remote', undefined);
+    const usableIds = r.replicas.filter((id) => (this.ejections.get(`gateway:${id}`)?.state(now) ?? 'active') !== 'ejected');
+    const replicaPanic = usableIds.length === 0 && r.replicas.length > 0 && !r.stale && r.healthy > 0;
+    const ids = replicaPanic ? r.replicas : usableIds;
+    const replicaShare = r.replicas.length === 0 ? 0 : replicaPanic ? 1 : usableIds.length / r.replicas.length;
+    state.replicas = ids.map((id) => this.replicaTarget(r.cluster, id));
+    state.allReplicas = r.replicas;
+    state.healthy = r.stale ? 0 : r.healthy * replicaShare;
+    state.total = r.total;
+    state.usable = state.healthy > 0 && state.replicas.length > 0;
+    state.reason = r.stale
       ? 'stale health record'
       : r.replicas.length === 0
         ? 'no live gateway replica'
-        : `${r.healthy}/${r.total} endpoints healthy, ${replicas.length}/${r.replicas.length} replicas usable`;
-    this.ewmaOf(`cluster:${r.cluster}`, now);
-    const since = r.ageMs === undefined ? undefined : now - r.ageMs;
-    return { key: `cluster:${r.cluster}`, target: { kind: 'remote', cluster: r.cluster, replicas }, healthy, total: r.total, usable, reason, since };
+        : replicaPanic
+          ? `${r.healthy}/${r.total} endpoints healthy, every replica ejected: using all ${r.replicas.length} anyway`
+          : `${r.healthy}/${r.total} endpoints healthy, ${usableIds.length}/${r.replicas.length} replicas usable`;
+    state.since = r.ageMs === undefined ? undefined : now - r.ageMs;
+    this.ewmaOf(key, now);
+    return state;
+  }
+
+  private replicaTarget(cluster: string, replica: string): ReplicaTarget {
+    const id = `${cluster}/${replica}`;
+    let target = this.replicaTargets.get(id);
+    if (!target) {
+      this.replicaTargets.set(id, (target = { kind: 'remote', cluster, replica }));
+      this.keys.set(target, `cluster:${cluster}`);
+    }
+    return target;
   }
 
   /**
@@ -403,12 +577,13 @@ export interface RouteExplanation {
       readonly ageMs?: number;
       readonly load: PeakEwmaView;
       readonly ejection?: OutlierView | undefined;
-      readonly replicas?: readonly { readonly id: string; readonly ejection?: OutlierView | undefined }[];
+      readonly replicas?: readonly { readonly id: string; readonly usable: boolean; readonly ejection?: OutlierView | undefined }[];
     }[];
   }[];
   readonly failback: FailbackView;
   readonly retryBudget: RetryBudgetView;
 }
 
+const EMPTY: ReadonlySet<Target> = new Set();
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 const pct = (x: number | undefined): string => `${Math.round((x ?? 0) * 100)}%`;

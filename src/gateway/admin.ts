@@ -35,7 +35,10 @@ export class AdminServer {
           const page = Object.hasOwn(sources.debug, name) ? sources.debug[name] : undefined;
           if (page) {
             try {
-              return send(res, 200, page(new URLSearchParams(search ?? '')));
+              const body = page(new URLSearchParams(search ?? ''));
+              // A page asked about something that does not exist (a service nobody runs) says so.
+              if (body === undefined) return send(res, 404, { error: 'not-found', path });
+              return send(res, 200, body);
             } catch (err) {
               return send(res, 500, { error: 'internal', message: (err as Error).message });
             }

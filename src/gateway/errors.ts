@@ -13,7 +13,9 @@ export type GatewayErrorCode =
   | 'upstream-connect'
   | 'upstream-reset'
   | 'upstream-timeout'
-  | 'draining';
+  | 'draining'
+  /** The client went away; never sent (nobody is there to read it), only counted, as nginx's 499. */
+  | 'client-gone';
 
 const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   'bad-request': 400,
@@ -26,21 +28,44 @@ const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   'upstream-reset': 502,
   'upstream-timeout': 504,
   draining: 503,
+  'client-gone': 499,
 };
+
+export interface GatewayErrorOptions extends ErrorOptions {
+  /**
+   * The upstream never processed the request (HTTP/2 REFUSED_STREAM, or a
+   * stream above a GOAWAY's last stream id; RFC 9113 §8.7): any method may
+   * be sent again.
+   */
+  readonly unprocessed?: boolean;
+  /**
+   * The peer ended the session on purpose (it sent GOAWAY): it is alive,
+   * so the failure says nothing about its health.
+   */
+  readonly peerClosed?: boolean;
+}
 
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';
   readonly status: number;
+  readonly unprocessed: boolean;
+  readonly peerClosed: boolean;
 
   constructor(
     readonly code: GatewayErrorCode,
     message: string,
     readonly context: Readonly<Record<string, unknown>> = {},
-    options?: ErrorOptions,
+    options?: GatewayErrorOptions,
   ) {
     super(message, options);
     this.status = STATUS[code];
+    this.unprocessed = options?.unprocessed ?? false;
+    this.peerClosed = options?.peerClosed ?? false;
   }
 }
 
 export const isGatewayError = (err: unknown): err is GatewayError => err instanceof GatewayError;
+
+/** Any failure as a GatewayError: what is not one already is an unexpected reset. */
+export const asGatewayError = (err: unknown): GatewayError =>
+  isGatewayError(err) ? err : new GatewayError('upstream-reset', 'unexpected proxy failure', {}, { cause: err });

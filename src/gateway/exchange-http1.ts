@@ -1,15 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { appendForwardedFor, endToEndHeaders } from './headers.js';
-import { pipeBody } from './pipe-body.js';
-import type { Exchange, InboundRequest, UpstreamResponse } from './exchange.js';
+import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from './exchange.js';
 import type { GatewayError } from './errors.js';
 
 export function http1Exchange(req: IncomingMessage, res: ServerResponse, draining: () => boolean): Exchange {
   const headers = endToEndHeaders(req.headers);
   appendForwardedFor(headers, req.socket.remoteAddress);
-  const aborted = new AbortController();
+  const client = new ClientLink();
   res.once('close', () => {
-    if (!res.writableFinished) aborted.abort(new Error('client went away'));
+    if (!res.writableFinished) client.leave();
   });
 
   const request: InboundRequest = {
@@ -20,34 +19,30 @@ export function http1Exchange(req: IncomingMessage, res: ServerResponse, drainin
     headers,
     body: hasBody(req) ? req : undefined,
     clientAddress: req.socket.remoteAddress,
-    signal: aborted.signal,
-  };
-
-  const closeIfDraining = () => {
-    if (draining()) res.shouldKeepAlive = false;
+    client,
   };
 
   return {
     request,
     async relay(upstream: UpstreamResponse) {
-      closeIfDraining();
+      if (draining()) res.shouldKeepAlive = false;
       res.writeHead(upstream.status, upstream.headers);
       if (upstream.endStream) {
         res.end();
         return;
       }
-      await pipeBody(upstream.body, res, { end: false });
-      const trailers = upstream.trailers();
-      if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers);
+      const trailers = await upstream.relayBody(res);
+      if (trailers) res.addTrailers(trailers);
       // Done only once the last bytes are handed to the socket.
-      await new Promise<void>((resolve) => res.end(() => resolve()));
+      if (res.writableFinished) return;
+      await new Promise<void>((resolve) => res.end(resolve));
     },
     fail(error: GatewayError) {
       if (res.headersSent) {
         res.destroy(error);
         return;
       }
-      closeIfDraining();
+      if (draining()) res.shouldKeepAlive = false;
       const body = JSON.stringify({ error: error.code, message: error.message });
       res.writeHead(error.status, {
         'content-type': 'application/json',

@@ -1,18 +1,15 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { appendForwardedFor, endToEndHeaders } from './headers.js';
-import { pipeBody } from './pipe-body.js';
-import type { Exchange, InboundRequest, UpstreamResponse } from './exchange.js';
+import { appendForwardedFor, endToEndHeaders, type HeaderMap } from './headers.js';
+import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from './exchange.js';
 import type { GatewayError } from './errors.js';
 
 export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHttpHeaders, flags: number): Exchange {
   const headers = endToEndHeaders(rawHeaders);
   const clientAddress = stream.session?.socket?.remoteAddress;
   appendForwardedFor(headers, clientAddress);
-  const aborted = new AbortController();
+  const client = new ClientLink();
   stream.once('close', () => {
-    if (!stream.writableFinished || stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-      aborted.abort(new Error(`client stream closed (code ${stream.rstCode})`));
-    }
+    if (!stream.writableFinished || stream.rstCode !== constants.NGHTTP2_NO_ERROR) client.leave();
   });
   // Errors on the client's stream surface through 'close'; without a
   // listener an RST from the client would crash the process.
@@ -26,7 +23,7 @@ export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHtt
     headers,
     body: flags & constants.NGHTTP2_FLAG_END_STREAM ? undefined : stream,
     clientAddress,
-    signal: aborted.signal,
+    client,
   };
 
   return {
@@ -38,18 +35,24 @@ export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHtt
         stream.respond(responseHeaders, { endStream: true });
         return;
       }
-      // Trailers are known only after the body, so always ask for the
-      // chance to send them; an empty trailer block ends a stream validly.
-      stream.respond(responseHeaders, { waitForTrailers: true });
-      stream.once('wantTrailers', () => {
-        try {
-          stream.sendTrailers(upstream.trailers() ?? {});
-        } catch {
-          // Trailers HTTP/2 cannot carry: end the stream as an error, never the process.
-          stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-        }
-      });
-      await pipeBody(upstream.body, stream, { end: true });
+      // Only when trailers may come is the stream held open for them: an
+      // empty trailer block ends a stream validly but costs a frame.
+      let trailers: HeaderMap | undefined;
+      if (upstream.trailersExpected) {
+        stream.respond(responseHeaders, { waitForTrailers: true });
+        stream.once('wantTrailers', () => {
+          try {
+            stream.sendTrailers(trailers ?? {});
+          } catch {
+            // Trailers HTTP/2 cannot carry: end the stream as an error, never the process.
+            stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+          }
+        });
+      } else {
+        stream.respond(responseHeaders);
+      }
+      trailers = await upstream.relayBody(stream);
+      stream.end();
       // Done only once the trailers are out, or a drain right after would cut them off.
       if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
     },

@@ -11,10 +11,15 @@ import type { BalancerEvent } from '../failover/index.js';
 import { EventLog } from './event-log.js';
 import { FederationListener } from './federation-listener.js';
 import { RemoteGatewayPool } from './remote-gateways.js';
-import { Router } from './router.js';
-import { endpointKey } from './upstream.js';
+import { RemoteForwarder } from './remote-forwarder.js';
+import { Admission, RequestPipeline, RouteTable } from './proxy/index.js';
+import { Http1Endpoint } from './upstream-http1.js';
+import { H2cEndpoint } from './upstream-h2c.js';
+import { DEFAULTS, formatHostPort as endpointKey, type ServiceConfig } from '../config/index.js';
 
 const PUBLISH_INTERVAL_MS = 1_000;
+/** Routing snapshots follow membership's own snapshot, which is at most this old. */
+const ROUTE_REFRESH_MS = 100;
 
 export interface BoundAddresses {
   readonly local: HostPort;
@@ -29,7 +34,11 @@ export class Gateway {
   private readonly events = new EventLog();
   private publishTimer: NodeJS.Timeout | undefined;
   private lastPublished = '';
-  private readonly router: Router;
+  private readonly routes: RouteTable;
+  private readonly admission: Admission;
+  private readonly pipeline: RequestPipeline;
+  private readonly endpoints: (Http1Endpoint | H2cEndpoint)[] = [];
+  private routeTimer: NodeJS.Timeout | undefined;
   private readonly local: LocalListener;
   private federation: FederationListener | undefined;
   private pool: RemoteGatewayPool | undefined;
@@ -44,9 +53,36 @@ export class Gateway {
     private readonly config: GatewayConfig,
     private readonly log: Logger,
   ) {
-    this.health = new HealthProber(Object.values(config.services), log, () => this.publishHealth());
-    this.router = new Router(config, this.health, log, this.counters, (event) => this.failoverEvent(event));
-    this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.router.handleLocal(exchange));
+    this.health = new HealthProber(Object.values(config.services), log, () => this.healthChanged());
+    const f = DEFAULTS.failover;
+    this.admission = new Admission(f.maxInFlightPerService);
+    this.routes = new RouteTable({
+      cluster: config.cluster,
+      region: config.region,
+      services: Object.values(config.services),
+      defaults: DEFAULTS.service,
+      balancer: {
+        maxInFlightPerTarget: f.maxInFlightPerTarget,
+        peakEwma: f.peakEwma,
+        ejection: f.outlierEjection,
+        retryBudget: { ratio: f.retryBudget.retryRatio, minPerSecond: f.retryBudget.minRetriesPerSecond, windowMs: f.retryBudget.windowMs },
+        failback: { holdMs: f.failback.holdMs, rampMs: f.failback.rampMs, jitterMs: f.failback.holdMs * f.failback.jitter },
+      },
+      health: this.health,
+      endpointForwarder: (service, endpoint) => this.endpointForwarder(service, endpoint),
+      remoteForwarder: new RemoteForwarder(config.cluster, { forward: (...args) => (this.pool as RemoteGatewayPool).forward(...args) }, (id) => this.membership?.gateway(id)),
+      onEvent: (event) => this.failoverEvent(event),
+      random: Math.random,
+    });
+    this.pipeline = new RequestPipeline({
+      routes: this.routes,
+      admission: this.admission,
+      retry: { maxRetriesPerRequest: f.retryBudget.maxRetriesPerRequest },
+      counters: this.counters,
+      log,
+      now: Date.now,
+    });
+    this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.pipeline.handleLocal(exchange));
     this.admin = new AdminServer({
       notReadyReasons: () => [...(this.bound ? [] : ['starting']), ...(this.draining ? ['draining'] : [])],
       metrics: () => this.counters.toPrometheus(),
@@ -56,7 +92,7 @@ export class Gateway {
         members: () => this.membership?.members() ?? { configured: false },
         services: () => this.membership?.services() ?? { configured: false },
         remotes: () => this.pool?.status() ?? { configured: false },
-        routes: (query) => this.router.routes(query.get('service')),
+        routes: (query) => this.pipeline.routes(query.get('service')),
         events: (query) => ({ events: this.events.list(query.get('service')) }),
       },
     });
@@ -74,9 +110,11 @@ export class Gateway {
       federation = await this.startFederation(identity);
     }
     await this.health.start();
+    this.routeTimer = setInterval(() => this.routes.refresh(Date.now(), this.membership !== undefined), ROUTE_REFRESH_MS);
+    this.routeTimer.unref();
     if (this.config.nats && this.identity && federation) {
       const membership = (this.membership = await MembershipRuntime.start(this.config, this.identity, endpointKey(advertised(federation)), this.log));
-      this.router.connectFederation({ view: membership, pool: this.pool as RemoteGatewayPool });
+      this.routes.connectFederation(membership);
       this.publishHealth();
       // In-flight counts and latency change with every request: publish them at most once a second.
       this.publishTimer = setInterval(() => this.publishHealth(), PUBLISH_INTERVAL_MS);
@@ -96,7 +134,7 @@ export class Gateway {
       log: this.log,
       svid,
       bundleFor,
-      onExchange: (exchange, peer) => void this.router.handleFederated(exchange, peer),
+      onExchange: (exchange, peer) => void this.pipeline.handleFederated(exchange, peer),
     }));
     identity.onGatewaySvid(() => listener.reloadSvid());
     this.pool = new RemoteGatewayPool({ svid, bundleFor });
@@ -115,13 +153,26 @@ export class Gateway {
     const services = Object.fromEntries(
       Object.values(this.config.services).map((service) => [
         service.name,
-        { ...this.router.localHealth(service), exported: service.export },
+        { ...this.routes.localHealth(service, Date.now()), exported: service.export },
       ]),
     );
     const text = JSON.stringify(services);
     if (text === this.lastPublished) return;
     this.lastPublished = text;
     this.membership.publish(services);
+  }
+
+  private endpointForwarder(service: ServiceConfig, endpoint: string): Http1Endpoint | H2cEndpoint {
+    const address = service.endpoints.find((e) => endpointKey(e) === endpoint) as ServiceConfig['endpoints'][number];
+    const forwarder = service.protocol === 'grpc' ? new H2cEndpoint(address, service.timeouts.connectMs) : new Http1Endpoint(address, service.timeouts.connectMs);
+    this.endpoints.push(forwarder);
+    return forwarder;
+  }
+
+  /** An endpoint's active check changed: routes see it at once, and so do the other clusters. */
+  private healthChanged(): void {
+    this.routes.refresh(Date.now(), true);
+    this.publishHealth();
   }
 
   /** A failover decision: kept for /debug/events, logged, and counted. */
@@ -139,23 +190,25 @@ export class Gateway {
    */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    this.log.info({ inFlight: this.router.inFlight, timeoutMs }, 'draining');
+    this.log.info({ inFlight: this.admission.inFlight, timeoutMs }, 'draining');
     // Leave first, so peers stop choosing this replica while it finishes its requests.
     await this.membership?.leave().catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'leave failed'));
     this.local.startDrain();
     this.federation?.startDrain();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      this.router.idle().then(() => true),
+      this.admission.idle().then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
     ]);
     clearTimeout(timer);
-    if (!finished) this.log.warn({ inFlight: this.router.inFlight }, 'drain timeout: closing remaining requests');
+    if (!finished) this.log.warn({ inFlight: this.admission.inFlight }, 'drain timeout: closing remaining requests');
     this.local.destroyAll();
     this.federation?.destroyAll();
     this.health.stop();
     clearInterval(this.publishTimer);
-    await Promise.all([this.router.close(), this.admin.close(), this.identity?.close()]);
+    clearInterval(this.routeTimer);
+    this.pool?.close();
+    await Promise.all([...this.endpoints.map((e) => e.close()), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');
     return finished;
   }

@@ -42,6 +42,21 @@ export function endToEndHeaders(headers: IncomingHttpHeaders | OutgoingHttpHeade
   return out;
 }
 
+/**
+ * Removes hop-by-hop headers in place from a header object the proxy owns
+ * (a response head an upstream client parsed for us), saving a copy.
+ */
+export function stripHopByHop(headers: HeaderMap): HeaderMap {
+  const connection = headers['connection'];
+  if (connection !== undefined) for (const name of connectionTokens(connection)) delete headers[name];
+  for (const name of HOP_BY_HOP) {
+    if (headers[name] === undefined) continue;
+    if (name === 'te' && String(headers[name]).toLowerCase().includes('trailers')) headers['te'] = 'trailers';
+    else delete headers[name];
+  }
+  return headers;
+}
+
 function connectionTokens(value: unknown): Set<string> {
   const tokens = new Set<string>();
   const values = Array.isArray(value) ? value : value === undefined ? [] : [value];

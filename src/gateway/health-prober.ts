@@ -5,7 +5,7 @@ import { request } from 'undici';
 import type { HealthCheckConfig, HostPort, ServiceConfig } from '../config/index.js';
 import { EndpointHealth, nextCheckAt, type EndpointCheck, type EndpointHealthView } from '../failover/index.js';
 import type { Logger } from '../telemetry/index.js';
-import { endpointKey } from './upstream.js';
+import { formatHostPort as endpointKey } from '../config/index.js';
 
 const HEALTH_PROTO = fileURLToPath(new URL('./health.proto', import.meta.url));
 

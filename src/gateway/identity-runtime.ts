@@ -9,7 +9,7 @@ import {
   type X509Svid,
 } from '../identity/index.js';
 import type { Logger } from '../telemetry/index.js';
-import { endpointKey } from './upstream.js';
+import { formatHostPort as endpointKey } from '../config/index.js';
 
 /** The SPIFFE IDs meshgate gives itself. */
 export const gatewaySpiffeId = (config: GatewayConfig, identity: IdentityConfig): string =>

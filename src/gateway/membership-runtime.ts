@@ -19,7 +19,7 @@ import type { Logger } from '../telemetry/index.js';
 import type { RemoteCluster } from '../failover/index.js';
 import type { IdentityRuntime } from './identity-runtime.js';
 import type { RemoteGateway } from './remote-gateways.js';
-import { endpointKey } from './upstream.js';
+import { formatHostPort as endpointKey } from '../config/index.js';
 
 const clock = { now: () => Date.now() };
 

@@ -5,7 +5,8 @@ import { tlsMaterial, type TrustBundle, type X509Svid } from '../identity/index.
 import { GatewayError } from './errors.js';
 import type { InboundRequest, UpstreamResponse } from './exchange.js';
 import { verifyGatewayPeer } from './federation-peer.js';
-import { forwardOnSession } from './h2-forward.js';
+import { forwardOnSession, watchGoaway } from './h2-forward.js';
+import { ResetAllowance } from './reset-allowance.js';
 
 /** A replica of another cluster's gateway, as membership announced it. */
 export interface RemoteGateway {
@@ -24,6 +25,10 @@ export interface RemoteGatewayPoolOptions {
   readonly maxSessions?: number;
   readonly random?: () => number;
 }
+
+/** Half of nghttp2's default allowance (1,000 resets, 33 a second): a session retires well before its peer would end it. */
+const RESET_BURST = 500;
+const RESETS_PER_SECOND = 16;
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
@@ -46,6 +51,7 @@ export class RemoteGatewayPool {
   private readonly replicas = new Map<string, Replica>();
   /** Streams open per session: HTTP/2 limits them, and Node does not expose the count. */
   private readonly streams = new WeakMap<ClientHttp2Session, number>();
+  private readonly resets = new WeakMap<ClientHttp2Session, ResetAllowance>();
   private readonly maxSessions: number;
   private readonly random: () => number;
 
@@ -57,7 +63,10 @@ export class RemoteGatewayPool {
   async forward(target: RemoteGateway, headers: http2.OutgoingHttpHeaders, request: InboundRequest, timeouts: TimeoutsConfig): Promise<UpstreamResponse> {
     const session = await this.session(target, timeouts.connectMs);
     this.streams.set(session, this.activeStreams(session) + 1);
-    const done = () => this.streams.set(session, this.activeStreams(session) - 1);
+    const done = (cancelled: boolean) => {
+      this.streams.set(session, this.activeStreams(session) - 1);
+      if (cancelled && !this.resets.get(session)?.spend(Date.now())) this.retire(session);
+    };
     return forwardOnSession(session, target.memberId, headers, request, timeouts, done);
   }
 
@@ -79,6 +88,21 @@ export class RemoteGatewayPool {
 
   close(): void {
     for (const replica of this.replicas.values()) for (const session of replica.sessions.splice(0)) session.close();
+  }
+
+  /**
+   * A session that has sent as many resets as its peer tolerates takes no
+   * new streams: the next request opens a fresh session, and this one ends
+   * gracefully once its streams are done.
+   */
+  private retire(session: ClientHttp2Session): void {
+    for (const replica of this.replicas.values()) {
+      const i = replica.sessions.indexOf(session);
+      if (i === -1) continue;
+      replica.sessions.splice(i, 1);
+      session.close();
+      return;
+    }
   }
 
   private activeStreams(session: ClientHttp2Session): number {
@@ -164,6 +188,8 @@ export class RemoteGatewayPool {
             if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN ${String(socket.alpnProtocol)}`);
             session = http2.connect(`https://${target.address}`, { createConnection: () => socket });
             session.on('error', () => {});
+            watchGoaway(session);
+            this.resets.set(session, new ResetAllowance(RESET_BURST, RESETS_PER_SECOND, Date.now()));
             // Streams go out only once the peer's limits are known: before
             // that, Node would send more than it allows and see them refused.
             session.once('remoteSettings', () => {

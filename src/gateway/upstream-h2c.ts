@@ -1,47 +1,60 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
-import type { HostPort, TimeoutsConfig } from '../config/index.js';
+import { formatHostPort, type HostPort } from '../config/index.js';
 import { GatewayError } from './errors.js';
 import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import { forwardOnSession } from './h2-forward.js';
-import { endpointKey, type Upstream } from './upstream.js';
+import type { Forwarder, TryContext } from './forwarder.js';
+import { forwardOnSession, watchGoaway } from './h2-forward.js';
+import { isGrpc, setBudget } from './propagation.js';
 
 /**
- * Cleartext HTTP/2 (prior knowledge) to endpoints, as gRPC servers expect:
- * one multiplexed session per endpoint, replaced when it closes or fails.
+ * One endpoint reached over cleartext HTTP/2 (prior knowledge), as gRPC
+ * servers expect: one multiplexed session, replaced when it closes or fails.
  */
-export class H2cUpstream implements Upstream {
-  private readonly sessions = new Map<string, Promise<ClientHttp2Session>>();
+export class H2cEndpoint implements Forwarder {
+  readonly key: string;
+  private session: Promise<ClientHttp2Session> | undefined;
 
-  constructor(private readonly connectTimeoutMs: number) {}
+  constructor(
+    endpoint: HostPort,
+    private readonly connectTimeoutMs: number,
+  ) {
+    this.key = formatHostPort(endpoint);
+  }
 
-  async forward(endpoint: HostPort, request: InboundRequest, timeouts: TimeoutsConfig): Promise<UpstreamResponse> {
-    const session = await this.session(endpoint);
+  async forward(request: InboundRequest, context: TryContext): Promise<UpstreamResponse> {
+    const session = await this.connected();
     const headers: http2.OutgoingHttpHeaders = {
       ...request.headers,
       ':method': request.method,
       ':path': request.path,
       ':scheme': 'http',
-      ':authority': request.authority ?? endpointKey(endpoint),
+      ':authority': request.authority ?? this.key,
     };
-    return forwardOnSession(session, endpointKey(endpoint), headers, request, timeouts);
+    delete headers['host'];
+    if (context.propagateDeadline) setBudget(headers as Record<string, string>, context.budgetMs, isGrpc(request.headers));
+    return forwardOnSession(session, this.key, headers, request, context.timeouts);
   }
 
-  private session(endpoint: HostPort): Promise<ClientHttp2Session> {
-    const key = endpointKey(endpoint);
-    let pending = this.sessions.get(key);
-    if (!pending) {
-      const forget = () => {
-        if (this.sessions.get(key) === pending) this.sessions.delete(key);
-      };
-      pending = this.connect(key, forget);
-      this.sessions.set(key, pending);
+  async close(): Promise<void> {
+    const pending = this.session;
+    this.session = undefined;
+    (await pending?.catch(() => undefined))?.close();
+  }
+
+  private connected(): Promise<ClientHttp2Session> {
+    if (!this.session) {
+      const pending = (this.session = this.connect(() => {
+        if (this.session === pending) this.session = undefined;
+      }));
     }
-    return pending;
+    return this.session;
   }
 
-  private connect(key: string, forget: () => void): Promise<ClientHttp2Session> {
+  private connect(forget: () => void): Promise<ClientHttp2Session> {
+    const key = this.key;
     return new Promise((resolve, reject) => {
       const session = http2.connect(`http://${key}`);
+      watchGoaway(session);
       const timer = setTimeout(() => {
         forget();
         session.destroy();
@@ -65,11 +78,5 @@ export class H2cUpstream implements Upstream {
         forget();
       });
     });
-  }
-
-  async close(): Promise<void> {
-    const sessions = await Promise.allSettled(this.sessions.values());
-    this.sessions.clear();
-    for (const s of sessions) if (s.status === 'fulfilled') s.value.close();
   }
 }

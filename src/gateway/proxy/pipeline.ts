@@ -1,0 +1,165 @@
+import type { Pick, RouteExplanation } from '../../failover/index.js';
+import type { Logger } from '../../telemetry/index.js';
+import { serviceFromAuthority } from '../authority.js';
+import type { Counters } from '../counters.js';
+import { asGatewayError, GatewayError } from '../errors.js';
+import type { Exchange, InboundRequest, UpstreamResponse } from '../exchange.js';
+import type { FederationPeer } from '../federation-peer.js';
+import type { TryContext } from '../forwarder.js';
+import { dropGatewayHeaders, headerValue, HOP_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../propagation.js';
+import type { Admission } from './admission.js';
+import { budgetFor, remainingMs, type Budget } from './deadline.js';
+import { RetryingSender, type RetrySettings } from './retry.js';
+import type { RouteTable, ServiceRoute } from './route-table.js';
+
+/**
+ * How long a gateway waits beyond the budget it passed to a remote gateway:
+ * the callee, which enforces that budget at its endpoint, should be the one
+ * to answer 504, so that the answer says where the time went.
+ */
+const REMOTE_GRACE_MS = 250;
+
+export interface PipelineOptions {
+  readonly routes: RouteTable;
+  readonly admission: Admission;
+  readonly retry: RetrySettings;
+  readonly counters: Counters;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+/** The request as it moves through the layers. */
+interface Call {
+  readonly request: InboundRequest;
+  readonly route: ServiceRoute;
+  readonly budget: Budget;
+}
+
+/**
+ * The request path, as layers each doing one job: admission (in-flight
+ * limits), authorization (federated requests only), the deadline, retries
+ * with body replay over the balancer's picks, and the forward itself
+ * through the picked target's forwarder; then the relay of the answer and
+ * one count per request by outcome.
+ */
+export class RequestPipeline {
+  private readonly sender: RetryingSender;
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.sender = new RetryingSender(opts.retry, opts.now);
+  }
+
+  /** A request from an app on the local listener. */
+  handleLocal(exchange: Exchange): Promise<void> {
+    return this.run(exchange, 'meshgate_requests_total', () => {
+      const { request } = exchange;
+      // Only gateways assert these; an app that sends them is not believed.
+      dropGatewayHeaders(request.headers);
+      const name = serviceName(request, request.authority);
+      const route = this.opts.routes.route(name, this.opts.now());
+      if (!route || (!route.config && !route.exportedElsewhere)) {
+        throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
+      }
+      return this.admitted(request, route, false);
+    });
+  }
+
+  /** A request from another cluster's gateway, already authenticated as `peer`. */
+  handleFederated(exchange: Exchange, peer: FederationPeer): Promise<void> {
+    return this.run(exchange, 'meshgate_federation_requests_total', () => {
+      const { request } = exchange;
+      const name = serviceName(request, headerValue(request.headers, SERVICE_HEADER) ?? request.authority);
+      const route = this.opts.routes.route(name, this.opts.now());
+      if (!route?.policy) throw new GatewayError('unknown-service', `no service named "${name}" in this cluster`, { service: name });
+      const verdict = route.policy.authorize(peer.spiffeId);
+      if (!verdict.allowed) {
+        this.opts.counters.add('meshgate_federation_denied_total', peer.spiffeId);
+        this.opts.log.warn({ service: name, caller: peer.spiffeId, reason: verdict.reason }, 'federated request denied');
+        throw new GatewayError('forbidden', verdict.reason, { service: name, caller: peer.spiffeId });
+      }
+      delete request.headers[SERVICE_HEADER];
+      delete request.headers[HOP_HEADER];
+      // The endpoint learns who called from what we verified, not from what was claimed.
+      request.headers[SOURCE_HEADER] = sourceValue(peer.cluster, peer.spiffeId);
+      return this.admitted(request, route, true);
+    });
+  }
+
+  /** /debug/routes?service=x (undefined for a name nobody serves), or every route in use. */
+  routes(service: string | null): RouteExplanation | Record<string, RouteExplanation> | undefined {
+    const now = this.opts.now();
+    return service ? this.opts.routes.explain(service, now) : this.opts.routes.explainAll(now);
+  }
+
+  private async admitted(request: InboundRequest, route: ServiceRoute, localOnly: boolean): Promise<UpstreamResponse> {
+    const { admission } = this.opts;
+    admission.admit(route);
+    try {
+      const call: Call = { request, route, budget: budgetFor(request.headers, route.timeouts, this.opts.now()) };
+      return await this.sender.send(route, request, localOnly, (pick, tryRequest) => this.forward(call, pick, tryRequest));
+    } finally {
+      admission.release(route);
+    }
+  }
+
+  /** The innermost layer: one try through the picked target's forwarder, within what is left of the budget. */
+  private forward(call: Call, pick: Pick, request: InboundRequest): Promise<UpstreamResponse> {
+    const { route } = call;
+    const remaining = remainingMs(call.budget, this.opts.now());
+    const { timeouts } = route;
+    const remote = pick.target.kind === 'remote';
+    const wait = remaining + REMOTE_GRACE_MS;
+    const context: TryContext = {
+      service: route.name,
+      target: pick.target,
+      timeouts: remote
+        ? { connectMs: timeouts.connectMs, perTryMs: wait, requestMs: wait }
+        : { connectMs: timeouts.connectMs, perTryMs: Math.min(timeouts.perTryMs, remaining), requestMs: remaining },
+      budgetMs: remaining,
+      propagateDeadline: call.budget.propagate,
+    };
+    return route.forwarderFor(pick.target).forward(request, context);
+  }
+
+  private async run(exchange: Exchange, counter: string, respond: () => Promise<UpstreamResponse>): Promise<void> {
+    const { admission, counters, log } = this.opts;
+    admission.enter();
+    const { request } = exchange;
+    try {
+      const response = await respond();
+      if (request.client.gone) {
+        // The client left while the request was on its way: nobody will read this answer.
+        response.cancel();
+        throw new GatewayError('client-gone', 'the client went away before the response');
+      }
+      try {
+        await exchange.relay(response);
+        counters.add(counter, 'relayed');
+      } catch (err) {
+        response.cancel();
+        throw new GatewayError(request.client.gone ? 'client-gone' : 'upstream-reset', 'relaying the response broke off', {}, { cause: err });
+      }
+    } catch (err) {
+      const error = asGatewayError(err);
+      const gone = request.client.gone || error.code === 'client-gone';
+      counters.add(counter, gone ? 'client-gone' : error.code);
+      if (!gone) {
+        const fields = { error: { code: error.code, message: error.message }, authority: request.authority, path: request.path, ...error.context };
+        if (error.status >= 500) log.warn(fields, 'request failed');
+        else log.debug(fields, 'request refused');
+      }
+      exchange.fail(error);
+    } finally {
+      admission.leave();
+    }
+  }
+}
+
+function serviceName(request: InboundRequest, authority: string | undefined): string {
+  if (request.method === 'CONNECT' || !request.path.startsWith('/')) {
+    throw new GatewayError('bad-request', `${request.method} ${request.path.slice(0, 100)} is not a request the gateway forwards`);
+  }
+  const name = serviceFromAuthority(authority);
+  if (!name) throw new GatewayError('bad-request', 'the request names no service in Host or :authority');
+  return name;
+}

@@ -1,0 +1,198 @@
+import { formatHostPort, type HostPort, type RetryCondition, type ServiceConfig, type TimeoutsConfig } from '../../config/index.js';
+import { ServiceBalancer, type BalancerEvent, type BalancerSettings, type EndpointCheck, type RemoteCluster, type RouteExplanation, type Target } from '../../failover/index.js';
+import { ServicePolicy } from '../authorization.js';
+import type { Forwarder } from '../forwarder.js';
+
+/** What the route table needs from active health checks. */
+export interface LocalHealth {
+  check(service: ServiceConfig, endpoint: HostPort): EndpointCheck;
+}
+
+/** What it needs from membership: other clusters' view of a service. */
+export interface FederationView {
+  remotes(service: string): RemoteCluster[];
+}
+
+/** Failover settings that are the same for every service (from the config's defaults). */
+export type SharedBalancerSettings = Omit<BalancerSettings, 'service' | 'cluster' | 'region' | 'order' | 'overprovisioning' | 'endpoints' | 'random' | 'now'>;
+
+export interface RouteTableOptions {
+  readonly cluster: string;
+  readonly region: string | undefined;
+  readonly services: readonly ServiceConfig[];
+  /** For services this cluster does not run: their order, timeouts and retry conditions. */
+  readonly defaults: Pick<ServiceConfig, 'failover' | 'timeouts'>;
+  readonly balancer: SharedBalancerSettings;
+  readonly health: LocalHealth;
+  /** One forwarder per local endpoint, made once. */
+  readonly endpointForwarder: (service: ServiceConfig, endpoint: string) => Forwarder;
+  /** Carries a try to another cluster's gateway replica (the try's target says which). */
+  readonly remoteForwarder: Forwarder;
+  readonly onEvent: (event: BalancerEvent) => void;
+  readonly random: () => number;
+}
+
+/** Everything a request for one service needs, resolved once per service, not per request. */
+export interface ServiceRoute {
+  readonly name: string;
+  /** Undefined when this cluster does not run the service. */
+  readonly config: ServiceConfig | undefined;
+  readonly policy: ServicePolicy | undefined;
+  readonly timeouts: TimeoutsConfig;
+  readonly retryOn: readonly RetryCondition[];
+  readonly balancer: ServiceBalancer;
+  /** Requests in flight here for the service. */
+  inFlight: number;
+  /** When a request last asked for the route: routes nobody uses are not refreshed on the timer. */
+  usedAt: number;
+  /** Whether another cluster exports it (as of the last refresh). */
+  exportedElsewhere: boolean;
+  forwarderFor(target: Target): Forwarder;
+}
+
+/** How long a route without requests keeps being refreshed on the timer. */
+const IDLE_AFTER_MS = 10_000;
+
+/**
+ * The routing snapshots of every service: each route's balancer is
+ * refreshed when endpoint health, membership or ejections change (and on a
+ * short timer while a failback ramp or an ejection depends on time alone),
+ * never per request. A request looks its route up and picks.
+ */
+export class RouteTable {
+  private readonly routes = new Map<string, ServiceRoute>();
+  private federation: FederationView | undefined;
+  private readonly endpointForwarders = new Map<string, Map<string, Forwarder>>();
+  private readonly endpointAddresses = new Map<string, HostPort>();
+
+  constructor(private readonly opts: RouteTableOptions) {
+    for (const service of opts.services) {
+      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), opts.endpointForwarder(service, formatHostPort(e))]));
+      this.endpointForwarders.set(service.name, forwarders);
+      for (const e of service.endpoints) this.endpointAddresses.set(formatHostPort(e), e);
+    }
+  }
+
+  connectFederation(view: FederationView): void {
+    this.federation = view;
+    this.refresh(Date.now(), true);
+  }
+
+  /**
+   * The route for a service this cluster runs or another cluster exports,
+   * made on first use; undefined for a name nobody serves (so a stream of
+   * made-up names creates nothing).
+   */
+  route(name: string, now: number): ServiceRoute | undefined {
+    let route = this.routes.get(name);
+    if (!route) {
+      const config = this.opts.services.find((s) => s.name === name);
+      const remotes = this.federation?.remotes(name) ?? [];
+      if (!config && !remotes.some((r) => r.exported)) return undefined;
+      route = this.create(name, config, now);
+      this.routes.set(name, route);
+      this.refreshRoute(route, now);
+    }
+    route.usedAt = now;
+    return route;
+  }
+
+  /** /debug/routes for one service, without creating anything: undefined for an unknown name. */
+  explain(name: string, now: number): RouteExplanation | undefined {
+    const route = this.routes.get(name);
+    if (route) return route.balancer.explain(now);
+    const config = this.opts.services.find((s) => s.name === name);
+    const remotes = this.federation?.remotes(name) ?? [];
+    if (!config && !remotes.some((r) => r.exported)) return undefined;
+    // Explained from a throwaway route: reading the admin API creates no state.
+    const scratch = this.create(name, config, now);
+    this.refreshRoute(scratch, now);
+    return scratch.balancer.explain(now);
+  }
+
+  explainAll(now: number): Record<string, RouteExplanation> {
+    const out: Record<string, RouteExplanation> = {};
+    for (const [name, route] of this.routes) out[name] = route.balancer.explain(now);
+    return out;
+  }
+
+  /**
+   * This cluster's side of a service for membership's health record:
+   * endpoints passing their checks and not ejected, requests in flight, and
+   * the endpoints' peak-EWMA latency.
+   */
+  localHealth(service: ServiceConfig, now: number): { healthy: number; total: number; inFlight: number; latencyMs?: number } {
+    const route = this.routes.get(service.name);
+    let healthy = 0;
+    for (const e of service.endpoints) {
+      if (this.opts.health.check(service, e).healthy && !route?.balancer.endpointEjected(now, formatHostPort(e))) healthy++;
+    }
+    const latencyMs = route?.balancer.localLatencyMs(now);
+    return {
+      healthy,
+      total: service.endpoints.length,
+      inFlight: route?.inFlight ?? 0,
+      ...(latencyMs !== undefined && { latencyMs: Math.round(latencyMs * 10) / 10 }),
+    };
+  }
+
+  /**
+   * Rebuilds the snapshots of routes in use: on the timer (`all` false) only
+   * those whose inputs may have moved with time; on a health or membership
+   * change (`all` true) every route in use.
+   */
+  refresh(now: number, all: boolean): void {
+    for (const [name, route] of this.routes) {
+      if (now - route.usedAt > IDLE_AFTER_MS && !route.config) {
+        // A remote-only route nobody asked for lately: dropped, rebuilt on demand.
+        if (route.inFlight === 0) this.routes.delete(name);
+        continue;
+      }
+      if (all || route.balancer.timeDependent(now)) this.refreshRoute(route, now);
+    }
+  }
+
+  private refreshRoute(route: ServiceRoute, now: number): void {
+    const remotes = this.federation?.remotes(route.name) ?? [];
+    route.exportedElsewhere = remotes.some((r) => r.exported);
+    const config = route.config;
+    route.balancer.update(now, {
+      endpoints: (endpoint) => (config ? this.opts.health.check(config, this.endpointAddresses.get(endpoint) as HostPort) : { healthy: false, reason: 'not run here' }),
+      remotes,
+    });
+  }
+
+  private create(name: string, config: ServiceConfig | undefined, now: number): ServiceRoute {
+    const { opts } = this;
+    const failover = config?.failover ?? opts.defaults.failover;
+    const forwarders = this.endpointForwarders.get(name);
+    const balancer = new ServiceBalancer(
+      {
+        ...opts.balancer,
+        service: name,
+        cluster: opts.cluster,
+        region: opts.region,
+        order: failover.order,
+        overprovisioning: failover.overprovisioning,
+        endpoints: forwarders ? [...forwarders.keys()] : [],
+        random: opts.random,
+        now,
+      },
+      opts.onEvent,
+    );
+    const remote = opts.remoteForwarder;
+    return {
+      name,
+      config,
+      policy: config ? new ServicePolicy(config) : undefined,
+      timeouts: config?.timeouts ?? opts.defaults.timeouts,
+      retryOn: failover.retryOn,
+      balancer,
+      inFlight: 0,
+      usedAt: now,
+      exportedElsewhere: false,
+      forwarderFor: (target) => (target.kind === 'local' ? (forwarders?.get(target.endpoint) as Forwarder) : remote),
+    };
+  }
+}
+
