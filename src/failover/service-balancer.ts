@@ -156,6 +156,7 @@ export class ServiceBalancer {
   private preferredFloor: number | undefined;
   private lastBudgetEvent = -Infinity;
   private lastSeen: Observation | undefined;
+  private movingWithTime = false;
 
   constructor(
     private readonly settings: BalancerSettings,
@@ -174,6 +175,7 @@ export class ServiceBalancer {
     this.tiers = this.buildTiers(now, seen);
     if (this.tiers.length === 0) {
       this.shares = [];
+      this.movingWithTime = false;
       return;
     }
     const { shares, panic } = tierShares(
@@ -191,6 +193,7 @@ export class ServiceBalancer {
       this.event(now, full ? 'failback' : 'failover', this.tiers[0]?.name, full ? `all traffic back on ${this.tiers[0]?.name}` : `traffic now ${split}`);
     }
     this.preferredFull = full;
+    this.movingWithTime = this.gate.allowedShare(now) < 1 || [...this.ejections.values()].some((e) => e.state(now) !== 'active');
   }
 
   /**
@@ -253,11 +256,14 @@ export class ServiceBalancer {
     return false;
   }
 
-  /** Whether the snapshot depends on the time alone: a failback hold or ramp, or an ejection running out. */
-  timeDependent(now: number): boolean {
-    if (this.gate.allowedShare(now) < 1) return true;
-    for (const e of this.ejections.values()) if (e.state(now) !== 'active') return true;
-    return false;
+  /**
+   * Whether the snapshot was taken while something moved with time alone (a
+   * failback hold or ramp, an ejection running out), so that it must be
+   * refreshed even when nothing else changes; the refresh after it settled
+   * clears this.
+   */
+  timeDependent(): boolean {
+    return this.movingWithTime;
   }
 
   /** Mean peak-EWMA RTT of the local endpoints, for membership's health record. */

@@ -148,7 +148,7 @@ export class RouteTable {
         if (route.inFlight === 0) this.routes.delete(name);
         continue;
       }
-      if (all || route.balancer.timeDependent(now)) this.refreshRoute(route, now);
+      if (all || route.balancer.timeDependent()) this.refreshRoute(route, now);
     }
   }
 
