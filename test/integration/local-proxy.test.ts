@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import { describe, expect, it } from 'vitest';
-import { gatewayConfig, useHarness, type GrpcCallError } from '../harness/index.js';
+import { gatewayConfig, getJson, httpRequest, useHarness, type GrpcCallError } from '../harness/index.js';
 
 const h = useHarness();
 
@@ -103,6 +103,19 @@ describe('local proxy - errors the gateway answers itself', () => {
     const res = await gw.request('nosuch', '/');
     expect(res.status).toBe(404);
     expect(res.headers['meshgate-error']).toBe('unknown-service');
+  });
+
+  it('admin reads create no state: /debug/routes for names nobody serves answers 404 and keeps nothing', async () => {
+    const backend = await h.httpBackend();
+    const gw = await h.gateway(gatewayConfig({ web: { endpoints: [backend.address] } }));
+    for (let i = 0; i < 200; i++) {
+      const res = await httpRequest(`${gw.adminUrl}/debug/routes?service=made-up-${i}`);
+      expect(res.status).toBe(404);
+      expect((await gw.request(`made-up-${i}`, '/')).status).toBe(404);
+    }
+    expect((await httpRequest(`${gw.adminUrl}/debug/routes?service=web`)).status).toBe(200);
+    const all = await getJson<Record<string, unknown>>(`${gw.adminUrl}/debug/routes`);
+    expect(Object.keys(all).filter((name) => name.startsWith('made-up'))).toEqual([]);
   });
 
   it('502 upstream-connect when the endpoint refuses connections', async () => {
