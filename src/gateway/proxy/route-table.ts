@@ -45,6 +45,8 @@ export interface ServiceRoute {
   inFlight: number;
   /** When a request last asked for the route: routes nobody uses are not refreshed on the timer. */
   usedAt: number;
+  /** When its snapshot was last rebuilt. */
+  refreshedAt: number;
   /** Whether another cluster exports it (as of the last refresh). */
   exportedElsewhere: boolean;
   forwarderFor(target: Target): Forwarder;
@@ -52,6 +54,8 @@ export interface ServiceRoute {
 
 /** How long a route without requests keeps being refreshed on the timer. */
 const IDLE_AFTER_MS = 10_000;
+/** A route that was idle is rebuilt on its next request when its snapshot is older than this. */
+const STALE_AFTER_MS = 100;
 
 /**
  * The routing snapshots of every service: each route's balancer is
@@ -61,11 +65,13 @@ const IDLE_AFTER_MS = 10_000;
  */
 export class RouteTable {
   private readonly routes = new Map<string, ServiceRoute>();
+  private readonly configs: ReadonlyMap<string, ServiceConfig>;
   private federation: FederationView | undefined;
   private readonly endpointForwarders = new Map<string, Map<string, Forwarder>>();
   private readonly endpointAddresses = new Map<string, HostPort>();
 
   constructor(private readonly opts: RouteTableOptions) {
+    this.configs = new Map(opts.services.map((s) => [s.name, s]));
     for (const service of opts.services) {
       const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), opts.endpointForwarder(service, formatHostPort(e))]));
       this.endpointForwarders.set(service.name, forwarders);
@@ -86,11 +92,14 @@ export class RouteTable {
   route(name: string, now: number): ServiceRoute | undefined {
     let route = this.routes.get(name);
     if (!route) {
-      const config = this.opts.services.find((s) => s.name === name);
+      const config = this.configs.get(name);
       const remotes = this.federation?.remotes(name) ?? [];
       if (!config && !remotes.some((r) => r.exported)) return undefined;
       route = this.create(name, config, now);
       this.routes.set(name, route);
+      this.refreshRoute(route, now);
+    } else if (now - route.refreshedAt > STALE_AFTER_MS && now - route.usedAt > IDLE_AFTER_MS) {
+      // Idle routes are left alone by the timer; the first request after a pause brings the snapshot up to date.
       this.refreshRoute(route, now);
     }
     route.usedAt = now;
@@ -101,7 +110,7 @@ export class RouteTable {
   explain(name: string, now: number): RouteExplanation | undefined {
     const route = this.routes.get(name);
     if (route) return route.balancer.explain(now);
-    const config = this.opts.services.find((s) => s.name === name);
+    const config = this.configs.get(name);
     const remotes = this.federation?.remotes(name) ?? [];
     if (!config && !remotes.some((r) => r.exported)) return undefined;
     // Explained from a throwaway route: reading the admin API creates no state.
@@ -143,9 +152,9 @@ export class RouteTable {
    */
   refresh(now: number, all: boolean): void {
     for (const [name, route] of this.routes) {
-      if (now - route.usedAt > IDLE_AFTER_MS && !route.config) {
-        // A remote-only route nobody asked for lately: dropped, rebuilt on demand.
-        if (route.inFlight === 0) this.routes.delete(name);
+      if (now - route.usedAt > IDLE_AFTER_MS) {
+        // A remote-only route nobody asked for lately is dropped (rebuilt on demand); a local one waits for its next request.
+        if (!route.config && route.inFlight === 0) this.routes.delete(name);
         continue;
       }
       if (all || route.balancer.timeDependent()) this.refreshRoute(route, now);
@@ -153,6 +162,7 @@ export class RouteTable {
   }
 
   private refreshRoute(route: ServiceRoute, now: number): void {
+    route.refreshedAt = now;
     const remotes = this.federation?.remotes(route.name) ?? [];
     route.exportedElsewhere = remotes.some((r) => r.exported);
     const config = route.config;
@@ -190,6 +200,7 @@ export class RouteTable {
       balancer,
       inFlight: 0,
       usedAt: now,
+      refreshedAt: now,
       exportedElsewhere: false,
       forwarderFor: (target) => (target.kind === 'local' ? (forwarders?.get(target.endpoint) as Forwarder) : remote),
     };
