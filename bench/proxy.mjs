@@ -388,7 +388,7 @@ function table(results, rows) {
   const notes = saturated.map((r) => `${NAMES[r.id]} saturates below ${RATE_TEXT} req/s (${f(r.rps, 0)} with wrk), so hey achieved ${f(r.achieved, 0)}: its latency at ${RATE_TEXT} req/s is mostly queueing.`);
   const behind = short.filter((r) => !saturated.includes(r));
   if (behind.length) {
-    notes.push(`hey fell short of ${RATE_TEXT} req/s on ${behind.map((r) => `${NAMES[r.id]} (${f(r.achieved, 0)})`).join(', ')} although these paths saturate far above it: its workers wait for each response and the shared machine delays their timers.`);
+    notes.push(`hey fell short of ${RATE_TEXT} req/s on ${behind.map((r) => `${NAMES[r.id]} (${f(r.achieved, 0)})`).join(', ')} although wrk saturates these paths above it: its workers wait for each response and the shared machine delays their timers.`);
   }
   return { text: lines.join('\n'), notes };
 }
