@@ -47,6 +47,8 @@ export class FederationListener {
   constructor(private readonly opts: FederationListenerOptions) {
     const { limits } = opts;
     this.server = tls.createServer({
+      // Many small HTTP/2 frames per session: Nagle would hold each behind the last ACK.
+      noDelay: true,
       ...this.secureContextOptions(),
       ALPNProtocols: ['h2'],
       requestCert: true,

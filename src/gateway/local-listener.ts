@@ -54,7 +54,8 @@ export class LocalListener {
     );
     this.h2.on('sessionError', () => this.counters.add('meshgate_client_errors_total', 'h2-session-error'));
 
-    this.server = net.createServer((socket) => this.sniff(socket));
+    // Node's HTTP server turns Nagle off on the sockets it accepts; these are accepted here, so here too.
+    this.server = net.createServer({ noDelay: true }, (socket) => this.sniff(socket));
   }
 
   async listen(address: HostPort): Promise<HostPort> {

@@ -181,6 +181,8 @@ export class RemoteGatewayPool {
         clearTimeout(timer);
         reject(fail(err.code ?? err.message, err));
       });
+      // Many small HTTP/2 frames per session: Nagle would hold each behind the last ACK.
+      socket.setNoDelay(true);
       socket.once('secureConnect', () => {
         verifyGatewayPeer(socket, this.opts.bundleFor, new Date())
           .then((peer) => {

@@ -54,6 +54,7 @@ export class H2cEndpoint implements Forwarder {
     const key = this.key;
     return new Promise((resolve, reject) => {
       const session = http2.connect(`http://${key}`);
+      session.once('connect', () => session.socket?.setNoDelay(true));
       watchGoaway(session);
       const timer = setTimeout(() => {
         forget();
