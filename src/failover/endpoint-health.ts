@@ -18,6 +18,10 @@ export interface EndpointHealthView {
   /** When the state last changed; undefined while unknown. */
   readonly since: number | undefined;
   readonly lastCheckedAt: number | undefined;
+  /** Changes between healthy and unhealthy (the first verdict is not one). */
+  readonly flaps: number;
+  /** Checks that said nothing about the endpoint (see probeTimeout) and were not counted. */
+  readonly inconclusive: number;
 }
 
 export class EndpointHealth {
@@ -27,6 +31,8 @@ export class EndpointHealth {
   private reason = 'not checked yet';
   private since: number | undefined;
   private lastCheckedAt: number | undefined;
+  private flaps = 0;
+  private inconclusive = 0;
 
   constructor(private readonly thresholds: HealthThresholds) {}
 
@@ -54,9 +60,17 @@ export class EndpointHealth {
             ? 'unhealthy'
             : this.state;
     if (next === this.state) return false;
+    if (this.state !== 'unknown') this.flaps++;
     this.state = next;
     this.since = now;
     return true;
+  }
+
+  /** A check that could not tell (our own event loop stalled): noted, but neither a pass nor a failure. */
+  recordInconclusive(reason: string, now: number): void {
+    this.lastCheckedAt = now;
+    this.reason = reason;
+    this.inconclusive++;
   }
 
   get healthy(): boolean {
@@ -64,11 +78,42 @@ export class EndpointHealth {
   }
 
   view(): EndpointHealthView {
-    return { state: this.state, reason: this.reason, since: this.since, lastCheckedAt: this.lastCheckedAt };
+    return {
+      state: this.state,
+      reason: this.reason,
+      since: this.since,
+      lastCheckedAt: this.lastCheckedAt,
+      flaps: this.flaps,
+      inconclusive: this.inconclusive,
+    };
   }
 }
 
-/** When the next check of an endpoint is due: the interval ± 10 % jitter, so probes of many endpoints spread out. */
-export function nextCheckAt(now: number, intervalMs: number, random: () => number): number {
-  return now + intervalMs * (0.9 + 0.2 * random());
+/**
+ * How far past its timeout a probe may be stretched while our own event loop
+ * was stalled, before it is given up as inconclusive.
+ */
+export const MAX_PROBE_STRETCH = 3;
+
+export type ProbeTimeoutVerdict =
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'extend'; readonly waitMs: number }
+  | { readonly kind: 'inconclusive'; readonly stalledMs: number };
+
+/**
+ * What a probe's timer firing means. The endpoint is owed `timeoutMs` of time
+ * in which this process was actually listening: while the event loop is
+ * stalled (GC, a burst of work) an answer can sit unread in the socket, and a
+ * timer that fires late runs before that socket is read. So a timeout is a
+ * failure only once the endpoint has had its full budget of responsive time;
+ * until then the probe waits for the rest, up to MAX_PROBE_STRETCH × the
+ * timeout, after which it says nothing either way. Times are monotonic ms.
+ */
+export function probeTimeout(startedAt: number, now: number, stalledMs: number, timeoutMs: number): ProbeTimeoutVerdict {
+  const elapsed = now - startedAt;
+  const owed = timeoutMs - (elapsed - Math.min(stalledMs, elapsed));
+  if (owed <= 0) return { kind: 'failed' };
+  const left = MAX_PROBE_STRETCH * timeoutMs - elapsed;
+  if (left <= 0) return { kind: 'inconclusive', stalledMs };
+  return { kind: 'extend', waitMs: Math.min(owed, left) };
 }

@@ -1,10 +1,14 @@
 export {
   EndpointHealth,
-  nextCheckAt,
+  MAX_PROBE_STRETCH,
+  probeTimeout,
   type EndpointHealthState,
   type EndpointHealthView,
   type HealthThresholds,
+  type ProbeTimeoutVerdict,
 } from './endpoint-health.js';
+export { planProbes, probeKey, type CheckRequest, type PlannedProbe, type ProbeCheck, type ProbePlan } from './probe-plan.js';
+export { ProbeSchedule, type ScheduledProbe } from './probe-schedule.js';
 export { chooseP2C, PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
 export { RetryBudget, type RetryBudgetView } from './retry-budget.js';
 export { OutlierEjection, type OutlierState, type OutlierView } from './outlier-ejection.js';

@@ -1,38 +1,70 @@
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { request } from 'undici';
-import type { HealthCheckConfig, HostPort, ServiceConfig } from '../config/index.js';
-import { EndpointHealth, nextCheckAt, type EndpointCheck, type EndpointHealthView } from '../failover/index.js';
+import { Agent, request } from 'undici';
+import type { HostPort, ServiceConfig } from '../config/index.js';
+import {
+  EndpointHealth,
+  MAX_PROBE_STRETCH,
+  planProbes,
+  ProbeSchedule,
+  probeTimeout,
+  type CheckRequest,
+  type EndpointCheck,
+  type EndpointHealthView,
+  type PlannedProbe,
+} from '../failover/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { formatHostPort as endpointKey } from '../config/index.js';
+import { LoopStallMeter } from './loop-stall-meter.js';
+
 
 const HEALTH_PROTO = fileURLToPath(new URL('./health.proto', import.meta.url));
 
+/** Probes running at once; more due at the same moment wait their turn. */
+const MAX_PROBES_IN_FLIGHT = 32;
+
 type HealthClient = grpc.Client & {
-  Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+  Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): grpc.ClientUnaryCall;
 };
 let healthClientConstructor: grpc.ServiceClientConstructor | undefined;
 
-interface Target {
-  readonly service: ServiceConfig;
-  readonly check: HealthCheckConfig;
-  readonly endpoint: string;
+interface Probe {
+  readonly plan: PlannedProbe;
   readonly health: EndpointHealth;
-  grpcClient?: HealthClient;
-  timer?: NodeJS.Timeout;
+  /** What check() answers, replaced on every result: the router asks per request and per endpoint. */
+  verdict: EndpointCheck;
+  /** A probe still running when its next slot comes is not started twice. */
+  running: boolean;
 }
+
+type Outcome = { readonly kind: 'pass' | 'fail' | 'inconclusive'; readonly reason: string };
+
+class ProbeFailure extends Error {}
 
 /**
  * Active health checks of this cluster's endpoints: HTTP GET of the
  * service's health path (2xx passes), or grpc.health.v1 Check for gRPC
- * services (SERVING passes). Services without `healthCheck` are not probed
+ * services (SERVING passes). One probe per distinct (endpoint, check): the
+ * services that share both share its verdict. Probes are spread over their
+ * interval, at most MAX_PROBES_IN_FLIGHT at a time, over one kept-alive
+ * connection per endpoint. Services without `healthCheck` are not probed
  * and their endpoints count as healthy: the config is then the only truth.
  */
 export class HealthProber {
-  private readonly targets: Target[] = [];
-  /** The router asks per request: service → endpoint key → its target. */
-  private readonly byService = new Map<ServiceConfig, Map<string, Target>>();
+  private readonly probes = new Map<string, Probe>();
+  /** service → endpoint key → its probe */
+  private readonly byService = new Map<ServiceConfig, Map<string, Probe>>();
+  /** The same by the config's own endpoint objects, which is what the router passes: no key to build per call. */
+  private readonly byEndpoint = new Map<ServiceConfig, Map<HostPort, Probe>>();
+  private readonly grpcClients = new Map<string, HealthClient>();
+  private readonly agent: Agent;
+  private readonly stall = new LoopStallMeter();
+  private schedule: ProbeSchedule | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
   private stopped = false;
 
   constructor(
@@ -41,100 +73,259 @@ export class HealthProber {
     private readonly onChange: () => void,
     private readonly random: () => number = Math.random,
   ) {
-    for (const service of services) {
-      if (!service.healthCheck) continue;
-      for (const endpoint of service.endpoints) {
-        const target: Target = { service, check: service.healthCheck, endpoint: endpointKey(endpoint), health: new EndpointHealth(service.healthCheck) };
-        this.targets.push(target);
-        let index = this.byService.get(service);
-        if (!index) this.byService.set(service, (index = new Map()));
-        index.set(target.endpoint, target);
-      }
+    const checked = services.filter((s) => s.healthCheck);
+    const plan = planProbes(checkRequests(checked));
+    for (const p of plan.probes) {
+      const health = new EndpointHealth(p.check);
+      this.probes.set(p.key, { plan: p, health, verdict: verdictOf(health), running: false });
     }
+    for (const service of checked) {
+      const keys = plan.byService.get(service.name);
+      const byKey = new Map<string, Probe>();
+      for (const [endpoint, key] of keys ?? []) byKey.set(endpoint, this.probes.get(key) as Probe);
+      this.byService.set(service, byKey);
+      this.byEndpoint.set(service, new Map(service.endpoints.map((e) => [e, byKey.get(endpointKey(e)) as Probe])));
+    }
+    const checks = plan.probes.map((p) => p.check);
+    const longestInterval = Math.max(0, ...checks.map((c) => c.intervalMs));
+    const longestTimeout = Math.max(0, ...checks.map((c) => c.timeoutMs));
+    // One connection per endpoint, kept between probes. An endpoint's own
+    // `Keep-Alive: timeout=` hint wins (undici closes before it would); without
+    // one, keep it past the next probe.
+    this.agent = new Agent({
+      connections: 1,
+      pipelining: 1,
+      keepAliveTimeout: Math.max(4_000, 2 * longestInterval),
+      connect: { timeout: MAX_PROBE_STRETCH * longestTimeout || 10_000 },
+    });
   }
 
   /** Checks every endpoint once now (so health is known before we report it), then keeps checking. */
   async start(): Promise<void> {
-    await Promise.all(this.targets.map((t) => this.probe(t)));
+    await Promise.all([...this.probes.values()].map((p) => this.run(p)));
+    if (this.stopped) return;
+    const probes = [...this.probes.values()].map((p) => ({ key: p.plan.key, intervalMs: p.plan.check.intervalMs }));
+    this.schedule = new ProbeSchedule(probes, performance.now(), this.random);
+    this.arm();
   }
 
   /** The active checks' verdict on one endpoint; without `healthCheck` the config is the only truth. */
   check(service: ServiceConfig, endpoint: HostPort): EndpointCheck {
-    if (!service.healthCheck) return { healthy: true, reason: 'no health check configured' };
-    const target = this.byService.get(service)?.get(endpointKey(endpoint));
-    if (!target) return { healthy: false, reason: 'not checked' };
-    const view = target.health.view();
-    return { healthy: target.health.healthy, reason: view.reason, ...(view.since !== undefined && { since: view.since }) };
+    if (!service.healthCheck) return UNCHECKED;
+    const probe = this.byEndpoint.get(service)?.get(endpoint) ?? this.byService.get(service)?.get(endpointKey(endpoint));
+    return probe?.verdict ?? NOT_CHECKED;
   }
 
   views(): Record<string, Record<string, EndpointHealthView>> {
     const out: Record<string, Record<string, EndpointHealthView>> = {};
-    for (const t of this.targets) (out[t.service.name] ??= {})[t.endpoint] = t.health.view();
+    for (const [service, index] of this.byService) {
+      const row: Record<string, EndpointHealthView> = (out[service.name] = {});
+      for (const [endpoint, probe] of index) row[endpoint] = probe.health.view();
+    }
     return out;
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.targets) {
-      clearTimeout(t.timer);
-      t.grpcClient?.close();
-    }
+    clearTimeout(this.timer);
+    for (const client of this.grpcClients.values()) client.close();
+    void this.agent.destroy().catch(() => undefined);
   }
 
-  private async probe(target: Target): Promise<void> {
-    const started = Date.now();
-    let passed: boolean;
-    let reason: string;
+  private arm(): void {
+    const next = this.schedule?.nextAt();
+    if (this.stopped || next === undefined) return;
+    this.timer = setTimeout(() => this.tick(), Math.max(0, next - performance.now()));
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    for (const key of this.schedule?.due(performance.now()) ?? []) void this.run(this.probes.get(key) as Probe);
+    this.arm();
+  }
+
+  /** Runs one probe when a slot is free, and records what it says. */
+  private async run(probe: Probe): Promise<void> {
+    if (probe.running || this.stopped) return;
+    probe.running = true;
+    await this.acquireSlot();
     try {
-      reason = target.service.protocol === 'grpc' ? await this.checkGrpc(target) : await this.checkHttp(target);
-      passed = true;
-    } catch (err) {
-      passed = false;
-      reason = (err as Error).message;
+      if (this.stopped) return;
+      const outcome = await this.probeOnce(probe);
+      if (this.stopped) return;
+      this.record(probe, outcome);
+    } finally {
+      this.releaseSlot();
+      probe.running = false;
     }
-    if (this.stopped) return;
-    if (target.health.record(passed, passed ? `${reason} in ${Date.now() - started} ms` : reason, Date.now())) {
-      this.log.info(
-        { service: target.service.name, endpoint: target.endpoint, health: target.health.view().state, reason },
-        'endpoint health changed',
-      );
-      this.onChange();
-    }
-    const delay = nextCheckAt(Date.now(), target.check.intervalMs, this.random) - Date.now();
-    target.timer = setTimeout(() => void this.probe(target), delay);
-    target.timer.unref();
   }
 
-  private async checkHttp(target: Target): Promise<string> {
-    const res = await request(`http://${target.endpoint}${target.check.path}`, {
-      method: 'GET',
-      headersTimeout: target.check.timeoutMs,
-      bodyTimeout: target.check.timeoutMs,
-      // Bounds the connect too: an endpoint that never accepts must not stall a check for undici's 10 s.
-      signal: AbortSignal.timeout(target.check.timeoutMs),
-      headers: { host: target.service.name, 'user-agent': 'meshgate-health' },
-    }).catch((err: Error & { code?: string }) => {
-      throw new Error(`${err.code ?? 'error'}: ${err.message}`);
+  private record(probe: Probe, outcome: Outcome): void {
+    const now = Date.now();
+    if (outcome.kind === 'inconclusive') {
+      probe.health.recordInconclusive(outcome.reason, now);
+      probe.verdict = verdictOf(probe.health);
+      this.log.warn({ endpoint: probe.plan.endpoint, check: checkName(probe.plan), reason: outcome.reason }, 'health check inconclusive');
+      return;
+    }
+    const changed = probe.health.record(outcome.kind === 'pass', outcome.reason, now);
+    probe.verdict = verdictOf(probe.health);
+    if (!changed) return;
+    this.log.info(
+      {
+        endpoint: probe.plan.endpoint,
+        check: checkName(probe.plan),
+        services: probe.plan.services.length,
+        health: probe.health.view().state,
+        reason: outcome.reason,
+      },
+      'endpoint health changed',
+    );
+    this.onChange();
+  }
+
+  /**
+   * One check against its deadline. The deadline counts only time in which
+   * this process was listening (see probeTimeout): a stalled event loop
+   * stretches it, and past the stretch the result is inconclusive.
+   */
+  private probeOnce(probe: Probe): Promise<Outcome> {
+    const { check } = probe.plan;
+    const started = performance.now();
+    this.stall.acquire();
+    const stallAtStart = this.stall.read(started);
+    const abort = new AbortController();
+    return new Promise<Outcome>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (outcome: Outcome): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.stall.release();
+        abort.abort();
+        resolve(outcome);
+      };
+      const onTimer = (): void => {
+        const now = performance.now();
+        const stalledMs = this.stall.read(now) - stallAtStart;
+        const verdict = probeTimeout(started, now, stalledMs, check.timeoutMs);
+        if (verdict.kind === 'extend') {
+          timer = setTimeout(onTimer, verdict.waitMs);
+          return;
+        }
+        settle(
+          verdict.kind === 'failed'
+            ? { kind: 'fail', reason: `timeout: no answer in ${check.timeoutMs} ms` }
+            : { kind: 'inconclusive', reason: `no answer in ${Math.round(now - started)} ms while this gateway's event loop was stalled ${Math.round(stalledMs)} ms` },
+        );
+      };
+      timer = setTimeout(onTimer, check.timeoutMs);
+      const attempt = check.protocol === 'grpc' ? this.checkGrpc(probe.plan, abort.signal) : this.checkHttp(probe.plan, abort.signal);
+      attempt.then(
+        (reason) => settle({ kind: 'pass', reason: `${reason} in ${Math.round(performance.now() - started)} ms` }),
+        (err: Error) => settle({ kind: 'fail', reason: err.message }),
+      );
     });
+  }
+
+  private async checkHttp(plan: PlannedProbe, signal: AbortSignal): Promise<string> {
+    const cap = MAX_PROBE_STRETCH * plan.check.timeoutMs;
+    const once = () =>
+      request(`http://${plan.endpoint}${plan.check.path}`, {
+        dispatcher: this.agent,
+        method: 'GET',
+        headersTimeout: cap,
+        bodyTimeout: cap,
+        signal,
+        headers: { 'user-agent': 'meshgate-health' },
+      });
+    let res;
+    try {
+      res = await once().catch((err: Error & { code?: string }) => {
+        // An endpoint may close a kept-alive connection just as a probe goes out on it: try once on a new one.
+        if (!signal.aborted && (err.code === 'UND_ERR_SOCKET' || err.code === 'ECONNRESET')) return once();
+        throw err;
+      });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      throw new ProbeFailure(`${e.code ?? 'error'}: ${e.message}`);
+    }
     await res.body.dump();
-    if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`status ${res.statusCode}`);
+    if (res.statusCode < 200 || res.statusCode > 299) throw new ProbeFailure(`status ${res.statusCode}`);
     return `status ${res.statusCode}`;
   }
 
-  private checkGrpc(target: Target): Promise<string> {
+  private checkGrpc(plan: PlannedProbe, signal: AbortSignal): Promise<string> {
+    const client = this.grpcClient(plan.endpoint);
+    return new Promise((resolve, reject) => {
+      // The deadline is ours (see probeOnce); grpc-js's only bounds a call we forgot.
+      const deadline = Date.now() + MAX_PROBE_STRETCH * plan.check.timeoutMs;
+      const call = client.Check({ service: '' }, { deadline }, (err, res) => {
+        if (err) return reject(new ProbeFailure(`grpc ${grpc.status[err.code]}: ${err.details}`));
+        if (res?.status !== 'SERVING') return reject(new ProbeFailure(`grpc health ${res?.status ?? 'UNKNOWN'}`));
+        resolve('SERVING');
+      });
+      signal.addEventListener('abort', () => call.cancel(), { once: true });
+    });
+  }
+
+  /** One channel per gRPC endpoint, whatever the number of services and checks on it. */
+  private grpcClient(endpoint: string): HealthClient {
+    let client = this.grpcClients.get(endpoint);
+    if (client) return client;
     healthClientConstructor ??= (
       grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO, { keepCase: true, enums: String })) as unknown as {
         grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
       }
     ).grpc.health.v1.Health;
-    target.grpcClient ??= new healthClientConstructor(target.endpoint, grpc.credentials.createInsecure()) as unknown as HealthClient;
-    const client = target.grpcClient;
-    return new Promise((resolve, reject) => {
-      client.Check({ service: '' }, { deadline: Date.now() + target.check.timeoutMs }, (err, res) => {
-        if (err) return reject(new Error(`grpc ${grpc.status[err.code]}: ${err.details}`));
-        if (res?.status !== 'SERVING') return reject(new Error(`grpc health ${res?.status ?? 'UNKNOWN'}`));
-        resolve('SERVING');
-      });
-    });
+    client = new healthClientConstructor(endpoint, grpc.credentials.createInsecure()) as unknown as HealthClient;
+    this.grpcClients.set(endpoint, client);
+    return client;
   }
+
+  private acquireSlot(): Promise<void> {
+    if (this.inFlight < MAX_PROBES_IN_FLIGHT) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the slot straight to the next waiting probe, or frees it. */
+  private releaseSlot(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+}
+
+function checkRequests(services: readonly ServiceConfig[]): CheckRequest[] {
+  const out: CheckRequest[] = [];
+  for (const service of services) {
+    const hc = service.healthCheck;
+    if (!hc) continue;
+    const check = {
+      protocol: service.protocol,
+      path: hc.path,
+      intervalMs: hc.intervalMs,
+      timeoutMs: hc.timeoutMs,
+      healthyThreshold: hc.healthyThreshold,
+      unhealthyThreshold: hc.unhealthyThreshold,
+    };
+    for (const endpoint of service.endpoints) out.push({ service: service.name, endpoint: endpointKey(endpoint), check });
+  }
+  return out;
+}
+
+const UNCHECKED: EndpointCheck = { healthy: true, reason: 'no health check configured' };
+const NOT_CHECKED: EndpointCheck = { healthy: false, reason: 'not checked' };
+
+function verdictOf(health: EndpointHealth): EndpointCheck {
+  const view = health.view();
+  return { healthy: health.healthy, reason: view.reason, ...(view.since !== undefined && { since: view.since }) };
+}
+
+function checkName(plan: PlannedProbe): string {
+  return plan.check.protocol === 'grpc' ? 'grpc.health.v1' : `GET ${plan.check.path}`;
 }

@@ -46,6 +46,8 @@ export interface HttpBackend {
   readonly address: string;
   readonly protocol: 'http1' | 'h2c';
   readonly requests: RequestLog;
+  /** TCP connections accepted since start (restarts included): shows whether clients reuse them. */
+  readonly connections: number;
   /** Stops listening and waits for open connections to finish. */
   close(): Promise<void>;
   /** Stops listening and destroys every open connection: afterwards connecting is refused. */
@@ -111,6 +113,7 @@ class Backend implements HttpBackend {
   port = 0;
   readonly name: string;
   readonly requests = new Log();
+  connections = 0;
   private server: http.Server | http2.Http2Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -145,6 +148,7 @@ class Backend implements HttpBackend {
     const server = this.protocol === 'h2c' ? http2.createServer(onRequest) : http.createServer(onRequest);
     this.server = server;
     server.on('connection', (socket: net.Socket) => {
+      this.connections++;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });

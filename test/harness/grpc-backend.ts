@@ -36,6 +36,8 @@ export interface GrpcBackend {
   /** '127.0.0.1:PORT', usable as a grpc-js target. */
   readonly address: string;
   readonly calls: GrpcCallLog;
+  /** grpc.health.v1 Check calls received (not counted in `calls`). */
+  readonly healthChecks: number;
   /** Refuses new calls and waits (up to 5 s) for running ones, then forces. */
   close(): Promise<void>;
   /** Closes the listener and every connection at once. */
@@ -72,6 +74,7 @@ class Backend implements GrpcBackend {
   readonly host = '127.0.0.1';
   port = 0;
   readonly calls = new CallLog();
+  healthChecks = 0;
   private server: grpc.Server | undefined;
   private serving = true;
 
@@ -89,8 +92,10 @@ class Backend implements GrpcBackend {
     const server = new grpc.Server();
     server.addService(echoServiceConstructor().service, this.implementation());
     server.addService(healthServiceConstructor().service, {
-      Check: (_call: unknown, callback: grpc.sendUnaryData<{ status: string }>) =>
-        callback(null, { status: this.serving ? 'SERVING' : 'NOT_SERVING' }),
+      Check: (_call: unknown, callback: grpc.sendUnaryData<{ status: string }>) => {
+        this.healthChecks++;
+        callback(null, { status: this.serving ? 'SERVING' : 'NOT_SERVING' });
+      },
     });
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${this.host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
