@@ -246,15 +246,15 @@ describe('HealthWriter', () => {
     const clock = clockAt(5_000);
     const writer = new HealthWriter('us-east.a', 'us-east', clock);
     expect(writer.generation).toBe(5_000);
-    const first = writer.snapshot();
-    expect(first).toMatchObject({ origin: 'us-east.a', cluster: 'us-east', generation: 5_000, version: 1, writtenAt: 5_000, services: {} });
+    const [first] = writer.snapshot();
+    expect(first).toMatchObject({ origin: 'us-east.a', cluster: 'us-east', generation: 5_000, version: 1, writtenAt: 5_000, part: 0, parts: 1, services: {} });
 
     clock.t = 6_000;
     expect(writer.set('payments', health(1, 2))).toBe(true);
     expect(writer.set('orders', health(2, 2))).toBe(true);
-    const second = writer.snapshot();
+    const [second] = writer.snapshot();
     expect(second).toMatchObject({ version: 2, writtenAt: 6_000 });
-    expect(Object.keys(second.services)).toEqual(['orders', 'payments']);
+    expect(Object.keys(second!.services)).toEqual(['orders', 'payments']);
   });
 
   it('does not bump when nothing changed', () => {
@@ -264,7 +264,7 @@ describe('HealthWriter', () => {
     expect(writer.set('payments', health(1, 2))).toBe(false);
     expect(writer.remove('orders')).toBe(false);
     expect(writer.snapshot()).toBe(a);
-    expect(writer.snapshot().version).toBe(1);
+    expect(writer.snapshot()[0]?.version).toBe(1);
   });
 
   it('bumps on removal', () => {
@@ -272,7 +272,7 @@ describe('HealthWriter', () => {
     writer.set('payments', health(1, 2));
     writer.snapshot();
     expect(writer.remove('payments')).toBe(true);
-    expect(writer.snapshot()).toMatchObject({ version: 2, services: {} });
+    expect(writer.snapshot()).toMatchObject([{ version: 2, services: {} }]);
   });
 
   it('writes records that merge over its earlier ones, and a restart outranks the previous run', () => {
@@ -280,12 +280,12 @@ describe('HealthWriter', () => {
     const state = new HealthState({ clock });
     const writer = new HealthWriter('us-east.a', 'us-east', clock);
     writer.set('payments', health(2, 2));
-    expect(state.merge(writer.snapshot())).toBe(true);
+    expect(state.merge(writer.snapshot()[0]!)).toBe(true);
     writer.set('payments', health(1, 2));
-    expect(state.merge(writer.snapshot())).toBe(true);
+    expect(state.merge(writer.snapshot()[0]!)).toBe(true);
     clock.t = 2_000;
     const restarted = new HealthWriter('us-east.a', 'us-east', clock);
-    expect(state.merge(restarted.snapshot())).toBe(true);
+    expect(state.merge(restarted.snapshot()[0]!)).toBe(true);
     expect(state.get('us-east.a')).toMatchObject({ generation: 2_000, version: 1 });
   });
 
@@ -296,10 +296,10 @@ describe('HealthWriter', () => {
     expect(writer.supersede([1_000, 1])).toBe(false); // our own record
     expect(writer.supersede([900, 50])).toBe(false); // an older run
     expect(writer.supersede([5_000, 3])).toBe(true);
-    const next = writer.snapshot();
-    expect(compareVersions([next.generation, next.version], [5_000, 3])).toBeGreaterThan(0);
-    expect(writer.supersede([next.generation, next.version + 4])).toBe(true);
-    expect(writer.snapshot().version).toBe(next.version + 5);
+    const [next] = writer.snapshot();
+    expect(compareVersions([next!.generation, next!.version], [5_000, 3])).toBeGreaterThan(0);
+    expect(writer.supersede([next!.generation, next!.version + 4])).toBe(true);
+    expect(writer.snapshot()[0]?.version).toBe(next!.version + 5);
   });
 
   it('refuses invalid names and health', () => {
