@@ -159,7 +159,12 @@ interface HeldPart {
   seal: Seal | undefined;
 }
 
-/** The parts held of one generation of one origin's record. */
+/**
+ * The parts held of one cut of one origin's record: a generation, and how
+ * many parts it has. An owner cuts a generation one way only; two cuts of one
+ * generation mean two processes share a replica id, and are then kept apart
+ * as two layouts, ordered by (generation, parts), so merges still commute.
+ */
 interface Layout {
   readonly generation: number;
   readonly parts: number;
@@ -167,14 +172,18 @@ interface Layout {
 }
 
 const isComplete = (layout: Layout): boolean => layout.held.size === layout.parts;
+/** Newest first: by generation, then by the finer cut. */
+const newerLayout = (a: Pick<Layout, 'generation' | 'parts'>, b: Pick<Layout, 'generation' | 'parts'>): number =>
+  b.generation - a.generation || b.parts - a.parts;
 
 /**
- * Generations of one origin kept at once: the newest complete one and those
+ * Layouts of one origin kept at once: the newest complete one and those
  * above it still coming in. An owner starts a generation only when it
  * restarts or re-cuts its record, so more than two is rare; the cap only
- * bounds what a misbehaving owner can make us hold.
+ * bounds what a misbehaving owner can make us hold (beyond it, merges are no
+ * longer order-free).
  */
-const MAX_LAYOUTS = 4;
+const MAX_LAYOUTS = 8;
 
 export interface HealthStateOptions {
   readonly clock: Clock;
@@ -212,21 +221,16 @@ export class HealthState {
     const part = incoming.part as number;
     let layouts = this.#held.get(incoming.origin);
     if (!layouts) this.#held.set(incoming.origin, (layouts = []));
-    if (layouts.some((l) => l.generation > generation && isComplete(l))) return false;
+    const key = { generation, parts };
+    if (layouts.some((l) => newerLayout(l, key) < 0 && isComplete(l))) return false;
 
-    let layout = layouts.find((l) => l.generation === generation);
-    if (layout && layout.parts !== parts) {
-      // One generation cut two ways: two processes share a replica id. The
-      // finer cut wins, whatever the order, so replicas still converge.
-      this.#conflicts++;
-      if (parts < layout.parts) return false;
-      layouts.splice(layouts.indexOf(layout), 1);
-      layout = undefined;
-    }
+    let layout = layouts.find((l) => l.generation === generation && l.parts === parts);
     if (!layout) {
+      // The same generation cut another way: a duplicate replica id.
+      if (layouts.some((l) => l.generation === generation)) this.#conflicts++;
       layout = { generation, parts, held: new Map() };
       layouts.push(layout);
-      layouts.sort((a, b) => b.generation - a.generation);
+      layouts.sort(newerLayout);
     }
 
     const held = layout.held.get(part);
@@ -244,7 +248,7 @@ export class HealthState {
     return true;
   }
 
-  /** Drops generations below the newest complete one, and the oldest beyond MAX_LAYOUTS. */
+  /** Drops layouts below the newest complete one, and the oldest beyond MAX_LAYOUTS. */
   #prune(layouts: Layout[]): void {
     const complete = layouts.findIndex(isComplete);
     if (complete >= 0) layouts.splice(complete + 1);
@@ -279,14 +283,15 @@ export class HealthState {
 
   /** The owner itself sent us this part: when it is the one we hold, it is current now. */
   confirmPart(record: HealthRecord): boolean {
-    const held = this.#part(record.origin, record.generation, record.part ?? 0);
+    const held = this.#part(record);
     if (!held || held.record.version !== record.version) return false;
     held.heardAt = this.#clock.now();
     return true;
   }
 
-  #part(origin: string, generation: number, part: number): HeldPart | undefined {
-    return this.#held.get(origin)?.find((l) => l.generation === generation)?.held.get(part);
+  #part(record: HealthRecord): HeldPart | undefined {
+    const parts = record.parts ?? 1;
+    return this.#held.get(record.origin)?.find((l) => l.generation === record.generation && l.parts === parts)?.held.get(record.part ?? 0);
   }
 
   /**
@@ -312,7 +317,7 @@ export class HealthState {
 
   /** The signed form held with this very part (same generation, part and version), to pass on. */
   sealOf(record: HealthRecord): Seal | undefined {
-    const held = this.#part(record.origin, record.generation, record.part ?? 0);
+    const held = this.#part(record);
     return held && held.record.version === record.version ? held.seal : undefined;
   }
 
