@@ -84,8 +84,12 @@ export class Gateway {
     });
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.pipeline.handleLocal(exchange));
     this.admin = new AdminServer({
-      notReadyReasons: () => [...(this.bound ? [] : ['starting']), ...(this.draining ? ['draining'] : [])],
-      metrics: () => this.counters.toPrometheus(),
+      notReadyReasons: () => [
+        ...(this.bound ? [] : ['starting']),
+        ...(this.bound ? (this.membership?.notReadyReasons() ?? []) : []),
+        ...(this.draining ? ['draining'] : []),
+      ],
+      metrics: () => this.counters.toPrometheus() + (this.membership?.metrics() ?? ''),
       debug: {
         identity: () => this.identity?.status() ?? { configured: false },
         endpoints: () => this.health.views(),
@@ -121,7 +125,13 @@ export class Gateway {
       this.publishTimer.unref();
     }
     this.bound = true;
-    this.log.info({ services: Object.keys(this.config.services) }, 'ready');
+    // Ready (here and on /ready) only once we know the federation: before the
+    // first sync every other cluster's service is a 404 here. Not awaited, so
+    // a signal meanwhile still drains.
+    const services = Object.keys(this.config.services);
+    void (this.membership?.initialSync() ?? Promise.resolve(undefined)).then((membership) => {
+      if (!this.draining) this.log.info({ services, ...(membership && { membership }) }, 'ready');
+    });
     return { local, admin, ...(federation && { federation }) };
   }
 

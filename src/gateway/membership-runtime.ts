@@ -8,6 +8,7 @@ import {
   Membership,
   NatsTransport,
   realTimeSchedule,
+  type InitialSync,
   type MemberState,
   type MembershipEvent,
   type ServiceView,
@@ -31,17 +32,29 @@ const clock = { now: () => Date.now() };
 const ROUTING_VIEW_TTL_MS = 100;
 
 /**
+ * How long a starting gateway waits for a peer to answer its first sync
+ * before it takes itself to be alone and becomes ready: three probe
+ * intervals, time for its join to be announced three times.
+ */
+const INITIAL_SYNC_PROBES = 3;
+
+/** A message that could not be sent is logged at most this often per reason (all are counted). */
+const UNSENT_LOG_EVERY_MS = 10_000;
+
+/**
  * Membership as the gateway runs it: gossip over the config's NATS, signed
  * with the gateway's SVID and checked against the federated bundles.
  */
 export class MembershipRuntime {
   private routingView: { readonly at: number; readonly services: ServiceView; readonly members: readonly MemberState[] } | undefined;
+  private readonly unsentLogged = new Map<string, { at: number; suppressed: number }>();
 
   private constructor(
     readonly membership: Membership,
     private readonly cluster: string,
     private readonly log: Logger,
     private readonly lag: IntervalHistogram,
+    private readonly initialSyncTimeoutMs: number,
   ) {}
 
   static async start(config: GatewayConfig, identity: IdentityRuntime, federationAddr: string, log: Logger): Promise<MembershipRuntime> {
@@ -79,6 +92,7 @@ export class MembershipRuntime {
         probeTimeoutMs: d.probeTimeoutMs,
         indirectChecks: d.indirectProbes,
         pushPullIntervalMs: d.pushPullIntervalMs,
+        initialSyncTimeoutMs: INITIAL_SYNC_PROBES * d.probeIntervalMs,
       },
       eventLoopLag: () => {
         const worstMs = lag.max / 1e6;
@@ -91,7 +105,7 @@ export class MembershipRuntime {
       },
       onEvent: (event) => runtime?.logEvent(event),
     });
-    runtime = new MembershipRuntime(membership, config.cluster, log, lag);
+    runtime = new MembershipRuntime(membership, config.cluster, log, lag, INITIAL_SYNC_PROBES * d.probeIntervalMs);
     await membership.start();
     // A signing-CA step changes our bundle: tell every federated gateway now.
     identity.service.onChange((event) => {
@@ -99,6 +113,17 @@ export class MembershipRuntime {
     });
     log.info({ memberId, servers: config.nats.servers }, 'membership started');
     return runtime;
+  }
+
+  /** Resolves once the first membership sync is in (see Membership.initialSync). */
+  initialSync(): Promise<InitialSync> {
+    return this.membership.initialSync();
+  }
+
+  /** Why /ready must wait for membership: nothing once the first sync is in. */
+  notReadyReasons(): string[] {
+    if (this.membership.initialSyncState()) return [];
+    return [`membership-sync: waiting for a peer to answer the first push-pull (at most ${this.initialSyncTimeoutMs} ms when none does)`];
   }
 
   publish(services: Readonly<Record<string, ServiceHealth>>): void {
@@ -157,7 +182,27 @@ export class MembershipRuntime {
 
   /** /debug/members */
   members() {
-    return { self: this.membership.id, members: this.membership.members(), dropped: this.membership.droppedMessages() };
+    return {
+      self: this.membership.id,
+      members: this.membership.members(),
+      dropped: this.membership.droppedMessages(),
+      unsent: this.membership.unsentMessages(),
+      initialSync: this.membership.initialSyncState() ?? 'pending',
+    };
+  }
+
+  /** Gossip counters in the Prometheus text format, for /metrics. */
+  metrics(): string {
+    const series = (name: string, help: string, counts: Record<string, number>) => [
+      `# HELP ${name} ${help}`,
+      `# TYPE ${name} counter`,
+      ...Object.entries(counts).map(([reason, count]) => `${name}{reason="${reason}"} ${count}`),
+    ];
+    return [
+      ...series('meshgate_gossip_unsent_total', 'Gossip messages that could not be sent, by reason.', this.membership.unsentMessages()),
+      ...series('meshgate_gossip_dropped_total', 'Gossip messages received and not used, by reason.', this.membership.droppedMessages()),
+      '',
+    ].join('\n');
   }
 
   /** /debug/services: per service, per cluster. */
@@ -191,6 +236,22 @@ export class MembershipRuntime {
   private logEvent(event: MembershipEvent): void {
     if (event.kind === 'member') this.log.info({ update: event.update }, 'membership change');
     else if (event.kind === 'dropped') this.log.debug({ reason: event.reason, detail: event.detail }, 'gossip message dropped');
+    else if (event.kind === 'unsent') this.logUnsent(event);
     else this.log.warn({ status: event.status }, 'gossip transport');
+  }
+
+  /** A warn line per reason at most every UNSENT_LOG_EVERY_MS, saying how many were not logged since the last. */
+  private logUnsent(event: Extract<MembershipEvent, { kind: 'unsent' }>): void {
+    const now = Date.now();
+    const last = this.unsentLogged.get(event.reason);
+    if (last && now - last.at < UNSENT_LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.unsentLogged.set(event.reason, { at: now, suppressed: 0 });
+    this.log.warn(
+      { reason: event.reason, message: event.message, bytes: event.bytes, error: { message: event.detail }, ...(last && { suppressed: last.suppressed }) },
+      'gossip message not sent',
+    );
   }
 }

@@ -9,6 +9,7 @@ import {
   parseHealthRecord,
   type MemberStatusLookup,
 } from './health-state.js';
+import { MAX_PARTS, PART_LIMIT_BYTES, parsePartKey, partOf } from './record-parts.js';
 import type { HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
 import { seededRandom as mulberry32 } from './seeded-random.js';
 
@@ -246,15 +247,15 @@ describe('HealthWriter', () => {
     const clock = clockAt(5_000);
     const writer = new HealthWriter('us-east.a', 'us-east', clock);
     expect(writer.generation).toBe(5_000);
-    const first = writer.snapshot();
-    expect(first).toMatchObject({ origin: 'us-east.a', cluster: 'us-east', generation: 5_000, version: 1, writtenAt: 5_000, services: {} });
+    const [first] = writer.snapshot();
+    expect(first).toMatchObject({ origin: 'us-east.a', cluster: 'us-east', generation: 5_000, version: 1, writtenAt: 5_000, part: 0, parts: 1, services: {} });
 
     clock.t = 6_000;
     expect(writer.set('payments', health(1, 2))).toBe(true);
     expect(writer.set('orders', health(2, 2))).toBe(true);
-    const second = writer.snapshot();
+    const [second] = writer.snapshot();
     expect(second).toMatchObject({ version: 2, writtenAt: 6_000 });
-    expect(Object.keys(second.services)).toEqual(['orders', 'payments']);
+    expect(Object.keys(second!.services)).toEqual(['orders', 'payments']);
   });
 
   it('does not bump when nothing changed', () => {
@@ -264,7 +265,7 @@ describe('HealthWriter', () => {
     expect(writer.set('payments', health(1, 2))).toBe(false);
     expect(writer.remove('orders')).toBe(false);
     expect(writer.snapshot()).toBe(a);
-    expect(writer.snapshot().version).toBe(1);
+    expect(writer.snapshot()[0]?.version).toBe(1);
   });
 
   it('bumps on removal', () => {
@@ -272,7 +273,7 @@ describe('HealthWriter', () => {
     writer.set('payments', health(1, 2));
     writer.snapshot();
     expect(writer.remove('payments')).toBe(true);
-    expect(writer.snapshot()).toMatchObject({ version: 2, services: {} });
+    expect(writer.snapshot()).toMatchObject([{ version: 2, services: {} }]);
   });
 
   it('writes records that merge over its earlier ones, and a restart outranks the previous run', () => {
@@ -280,12 +281,12 @@ describe('HealthWriter', () => {
     const state = new HealthState({ clock });
     const writer = new HealthWriter('us-east.a', 'us-east', clock);
     writer.set('payments', health(2, 2));
-    expect(state.merge(writer.snapshot())).toBe(true);
+    expect(state.merge(writer.snapshot()[0]!)).toBe(true);
     writer.set('payments', health(1, 2));
-    expect(state.merge(writer.snapshot())).toBe(true);
+    expect(state.merge(writer.snapshot()[0]!)).toBe(true);
     clock.t = 2_000;
     const restarted = new HealthWriter('us-east.a', 'us-east', clock);
-    expect(state.merge(restarted.snapshot())).toBe(true);
+    expect(state.merge(restarted.snapshot()[0]!)).toBe(true);
     expect(state.get('us-east.a')).toMatchObject({ generation: 2_000, version: 1 });
   });
 
@@ -296,10 +297,10 @@ describe('HealthWriter', () => {
     expect(writer.supersede([1_000, 1])).toBe(false); // our own record
     expect(writer.supersede([900, 50])).toBe(false); // an older run
     expect(writer.supersede([5_000, 3])).toBe(true);
-    const next = writer.snapshot();
-    expect(compareVersions([next.generation, next.version], [5_000, 3])).toBeGreaterThan(0);
-    expect(writer.supersede([next.generation, next.version + 4])).toBe(true);
-    expect(writer.snapshot().version).toBe(next.version + 5);
+    const [next] = writer.snapshot();
+    expect(compareVersions([next!.generation, next!.version], [5_000, 3])).toBeGreaterThan(0);
+    expect(writer.supersede([next!.generation, next!.version + 4])).toBe(true);
+    expect(writer.snapshot()[0]?.version).toBe(next!.version + 5);
   });
 
   it('refuses invalid names and health', () => {
@@ -439,5 +440,199 @@ describe('chunkRecords', () => {
 
   it('returns nothing for nothing', () => {
     expect(chunkRecords([])).toEqual({ chunks: [], oversized: [] });
+  });
+});
+
+// --------------------------------------------------------------------------
+// Records in parts
+
+describe('records in parts', () => {
+  const services = (n: number, prefix = 'svc') =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}-${String(i).padStart(4, '0')}`, health(1, 2, { inFlight: i % 3 })]));
+  const writerWith = (n: number, clock = clockAt(1_000)) => {
+    const writer = new HealthWriter('us-east.a', 'us-east', clock);
+    for (const [name, h] of Object.entries(services(n))) writer.set(name, h);
+    return writer;
+  };
+  /** One part of `origin`'s record, holding those of `names` that belong in it. */
+  const partRecord = (origin: string, generation: number, version: number, part: number, parts: number, names: readonly string[], writtenAt = 0): HealthRecord => ({
+    ...record(origin, generation, version, Object.fromEntries(names.filter((n) => partOf(n, parts) === part).map((n) => [n, health(version % 3, 2)])), writtenAt),
+    part,
+    parts,
+  });
+
+  const NAMES = Array.from({ length: 12 }, (_, i) => `s${i}`);
+  /** `recut`: now and then a generation cut another way too (a duplicate replica id). */
+  function randomPart(rand: () => number, recut: boolean): HealthRecord {
+    const origin = ORIGINS[Math.floor(rand() * ORIGINS.length)] as string;
+    const generation = 1 + Math.floor(rand() * 3);
+    const parts = recut && rand() < 0.1 ? generation + 1 : generation;
+    const part = Math.floor(rand() * parts);
+    return partRecord(origin, generation, Math.floor(rand() * 4), part, parts, NAMES, Math.floor(rand() * 3));
+  }
+  const randomParts = (rand: () => number, n: number, recut = true) => Array.from({ length: n }, () => randomPart(rand, recut));
+  const SEEDS = Array.from({ length: 200 }, (_, i) => i + 1);
+
+  it('merge of parts is a state CRDT: commutes, repeats and reorders to the same state', () => {
+    for (const seed of SEEDS) {
+      const rand = mulberry32(seed);
+      const a = stateOf(randomParts(rand, 1 + Math.floor(rand() * 10)));
+      const b = stateOf(randomParts(rand, 1 + Math.floor(rand() * 10)));
+      const c = stateOf(randomParts(rand, 1 + Math.floor(rand() * 10)));
+      expect(plain(join(a, b)), `seed ${seed}`).toEqual(plain(join(b, a)));
+      expect(plain(join(a, a)), `seed ${seed}`).toEqual(plain(a));
+      expect(plain(join(join(a, b), c)), `seed ${seed}`).toEqual(plain(join(a, join(b, c))));
+      const all = [...a.records(), ...b.records(), ...b.records().slice(0, 3)];
+      const reference = plain(stateOf(all));
+      for (let i = 0; i < 3; i++) expect(plain(stateOf(shuffled(all, rand))), `seed ${seed} order ${i}`).toEqual(reference);
+    }
+  });
+
+  it("converges two replicas by digest exchange once each owner's newest generation is whole at one of them", () => {
+    for (const seed of SEEDS.slice(0, 80)) {
+      const rand = mulberry32(seed);
+      // One cut per generation, as one owner writes; older generations in any state of arrival.
+      const older = () => randomParts(rand, 15, false).map((r) => ({ ...r, writtenAt: r.version }));
+      const [a, b] = [stateOf(older()), stateOf(older())];
+      for (const origin of ORIGINS) {
+        const holder = rand() < 0.5 ? a : b;
+        for (let part = 0; part < 4; part++) holder.merge(partRecord(origin, 4, 1 + Math.floor(rand() * 3), part, 4, NAMES, 9));
+      }
+      for (const r of a.deltaFor(b.digest())) b.merge(r);
+      const wanted = new Set(a.missingFrom(b.digest()));
+      for (const r of b.records().filter((r) => wanted.has(r.part ? `${r.origin}#${r.part}` : r.origin))) a.merge(r);
+      expect(plain(a), `seed ${seed}`).toEqual(plain(b));
+      expect(a.records().every((r) => r.generation === 4)).toBe(true);
+      expect(a.deltaFor(b.digest())).toEqual([]);
+      expect(a.missingFrom(b.digest())).toEqual([]);
+    }
+  });
+
+  it('shows the newest complete generation until every part of a newer one is in, then drops the old', () => {
+    const state = new HealthState({ clock: clockAt() });
+    const names = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot'];
+    for (const part of [0, 1]) state.merge(partRecord('us-east.a', 1, 1, part, 2, names));
+    expect(Object.keys(state.get('us-east.a')?.services ?? {}).sort()).toEqual(names);
+
+    expect(state.merge(partRecord('us-east.a', 2, 1, 0, 3, names))).toBe(true);
+    expect(state.get('us-east.a')).toMatchObject({ generation: 1 });
+    expect(Object.keys(state.get('us-east.a')?.services ?? {}).sort()).toEqual(names);
+    // An older generation's part is still taken while the newer is incomplete…
+    expect(state.digest()).toMatchObject({ 'us-east.a': [2, 1], 'us-east.a#1': [1, 1] });
+
+    state.merge(partRecord('us-east.a', 2, 1, 2, 3, names));
+    state.merge(partRecord('us-east.a', 2, 1, 1, 3, names));
+    expect(state.get('us-east.a')).toMatchObject({ generation: 2 });
+    expect(Object.keys(state.get('us-east.a')?.services ?? {}).sort()).toEqual(names);
+    expect(state.records().every((r) => r.generation === 2)).toBe(true);
+    // …and none once the newer is complete.
+    expect(state.merge(partRecord('us-east.a', 1, 9, 1, 2, names))).toBe(false);
+    expect(Object.keys(state.digest())).toEqual(['us-east.a', 'us-east.a#1', 'us-east.a#2']);
+  });
+
+  it('a writer cuts 2,000 services into parts under the limit, each service in exactly one, and a reader joins them', () => {
+    const writer = writerWith(2_000);
+    const parts = writer.snapshot();
+    expect(parts.length).toBeGreaterThan(1);
+    const seen = new Set<string>();
+    for (const part of parts) {
+      expect(JSON.stringify(part.services).length).toBeLessThanOrEqual(PART_LIMIT_BYTES);
+      expect(part.parts).toBe(parts.length);
+      for (const name of Object.keys(part.services)) {
+        expect(seen.has(name)).toBe(false);
+        seen.add(name);
+      }
+    }
+    expect(seen.size).toBe(2_000);
+    const state = stateOf(shuffled(parts, mulberry32(7)));
+    expect(Object.keys(state.get('us-east.a')?.services ?? {})).toHaveLength(2_000);
+    expect(state.serviceView(1_000, () => ({ status: 'alive', reachable: true })).size).toBe(2_000);
+  });
+
+  it('gives a new version only to the parts whose services changed', () => {
+    const writer = writerWith(2_000);
+    const before = writer.snapshot();
+    writer.set('svc-0042', health(0, 2));
+    const after = writer.snapshot();
+    const changed = after.filter((p, i) => p !== before[i]);
+    expect(changed.map((p) => p.part)).toEqual([partOf('svc-0042', before.length)]);
+    expect(changed[0]?.version).toBe((before[0]?.version ?? 0) + 1);
+    expect(after[0]?.generation).toBe(before[0]?.generation);
+  });
+
+  it('cuts the record again, under a new generation, when a part outgrows its limit', () => {
+    const clock = clockAt(1_000);
+    const writer = new HealthWriter('us-east.a', 'us-east', clock, 1_000, { partTargetBytes: 1_000, partLimitBytes: 2_000 });
+    for (const [name, h] of Object.entries(services(5))) writer.set(name, h);
+    const small = writer.snapshot();
+    expect(small.map((p) => [p.generation, p.parts])).toEqual([[1_000, 1]]);
+    clock.t = 5_000;
+    for (const [name, h] of Object.entries(services(100, 'more'))) writer.set(name, h);
+    const big = writer.snapshot();
+    expect(big.length).toBeGreaterThan(1);
+    expect(big.every((p) => p.generation === 5_000 && p.version === 1 && p.parts === big.length)).toBe(true);
+    for (const part of big) expect(JSON.stringify(part.services).length).toBeLessThanOrEqual(2_000);
+    // A reader holding the old cut switches only when the new one is whole.
+    const state = stateOf(small);
+    for (const part of big.slice(0, -1)) state.merge(part);
+    expect(Object.keys(state.get('us-east.a')?.services ?? {})).toHaveLength(5);
+    state.merge(big.at(-1)!);
+    expect(Object.keys(state.get('us-east.a')?.services ?? {})).toHaveLength(105);
+  });
+
+  it('moves a big record to an empty peer in bounded messages by pull rounds', () => {
+    const a = stateOf(writerWith(2_000).snapshot());
+    const b = new HealthState({ clock: clockAt() });
+    let rounds = 0;
+    for (; rounds < 100 && b.missingFrom(a.digest()).length > 0; rounds++) {
+      // The peer answers each pull with what fits one message.
+      const [first] = chunkRecords(a.deltaFor(b.digest()), 20 * 1024).chunks;
+      for (const r of first ?? []) b.merge(r);
+    }
+    expect(rounds).toBeGreaterThan(1);
+    expect(plain(b)).toEqual(plain(a));
+  });
+
+  it('confirms a record in parts only when every part is the owner\'s current one', () => {
+    const clock = clockAt(0);
+    const writer = writerWith(2_000, clock);
+    const state = new HealthState({ clock });
+    for (const part of writer.snapshot()) state.merge(part);
+    clock.t = DEFAULT_STALE_AFTER_MS + 1;
+    const view = () => state.serviceView(clock.t, () => ({ status: 'alive', reachable: true })).get('svc-0001')?.get('us-east');
+    expect(view()?.staleReason).toBe('too-old');
+    expect(state.confirm('us-east.a', writer.stamp())).toBe(true);
+    expect(view()?.stale).toBe(false);
+
+    writer.set('svc-0042', health(0, 2));
+    writer.snapshot(); // the changed part never reaches `state`
+    expect(state.confirm('us-east.a', writer.stamp())).toBe(false);
+  });
+
+  it('sends a peer nothing older than the newest generation it has heard of', () => {
+    const names = ['alpha', 'bravo', 'charlie'];
+    const state = stateOf([0, 1].map((part) => partRecord('us-east.a', 1, 1, part, 2, names)));
+    expect(state.deltaFor({ 'us-east.a': [2, 1] })).toEqual([]);
+    expect(state.deltaFor({ 'us-east.a': [1, 1] }).map((r) => r.part)).toEqual([1]);
+  });
+
+  it.each([
+    ['a service in another part', { ...partRecord('us-east.a', 1, 1, 0, 2, []), services: { [['alpha', 'bravo', 'charlie'].find((n) => partOf(n, 2) === 1)!]: health(1, 1) } }],
+    ['part not below parts', { ...record('us-east.a', 1, 1), part: 2, parts: 2 }],
+    ['no parts', { ...record('us-east.a', 1, 1), part: 0, parts: 0 }],
+    ['too many parts', { ...record('us-east.a', 1, 1), part: 0, parts: MAX_PARTS + 1 }],
+    ['fractional part', { ...record('us-east.a', 1, 1), part: 0.5, parts: 2 }],
+  ])('parseHealthRecord rejects %s', (_what, value) => {
+    expect(parseHealthRecord(value).ok).toBe(false);
+  });
+
+  it('reads part keys of a hostile digest safely', () => {
+    expect(parsePartKey('us-east.a')).toEqual({ origin: 'us-east.a', part: 0 });
+    expect(parsePartKey('us-east.a#7')).toEqual({ origin: 'us-east.a', part: 7 });
+    for (const bad of ['us-east.a#0', 'us-east.a#', 'us-east.a#x', 'us-east.a#07', `us-east.a#${MAX_PARTS}`, 'us-east#1', '__proto__#1']) {
+      expect(parsePartKey(bad), bad).toBeUndefined();
+    }
+    const state = stateOf([record('us-east.a', 1, 1)]);
+    expect(state.missingFrom({ 'us-east.a#99999': [9, 9], 'nope#1': [9, 9], 'us-east.b#3': [1, 1] } as HealthDigest)).toEqual(['us-east.b#3']);
   });
 });

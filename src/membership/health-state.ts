@@ -1,13 +1,15 @@
 /**
  * The replicated health state (DESIGN "Gossip over NATS"; gossip.md §4.5):
- * one HealthRecord per origin (a gateway replica), written only by its owner
- * and ordered by (generation, version). Keeping the higher of two records per
- * origin is a join-semilattice, so merges commute, repeat and reorder safely,
- * and Scuttlebutt digests `{origin → (generation, version)}` say exactly what
- * a peer lacks.
+ * one health record per origin (a gateway replica), written only by its
+ * owner. A record travels in parts (record-parts.ts), each ordered by
+ * (generation, version): per part the higher wins, and a newer generation,
+ * once all its parts are in, replaces every older one. Both are joins of a
+ * semilattice, so merges commute, repeat and reorder safely, and Scuttlebutt
+ * digests `{part key → (generation, version)}` say exactly what a peer lacks.
  *
  * Pure logic: no sockets, no timers. Time comes in through a Clock.
  */
+import { MAX_PARTS, PART_LIMIT_BYTES, PART_TARGET_BYTES, partCountFor, partKey, partOf, parsePartKey } from './record-parts.js';
 import { isValidMemberId, isValidToken } from './subjects.js';
 import type { Clock, HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
 
@@ -69,22 +71,26 @@ export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
  */
 export function parseHealthRecord(value: unknown): ParseResult<HealthRecord> {
   if (!isObject(value)) return { ok: false, problem: 'the record is not an object' };
-  const { origin, cluster, generation, version, writtenAt, services } = value;
+  const { origin, cluster, generation, version, writtenAt, services, part = 0, parts = 1 } = value;
   if (!isValidToken(cluster)) return { ok: false, problem: 'cluster is not a valid name' };
   if (!isValidMemberId(origin)) return { ok: false, problem: 'origin is not a member id (<cluster>.<replica>)' };
   if (clusterOfMember(origin) !== cluster) return { ok: false, problem: `origin ${origin} is not a member of cluster ${cluster}` };
   if (!isCount(generation)) return { ok: false, problem: 'generation is not a non-negative safe integer' };
   if (!isCount(version)) return { ok: false, problem: 'version is not a non-negative safe integer' };
   if (typeof writtenAt !== 'number' || !Number.isFinite(writtenAt)) return { ok: false, problem: 'writtenAt is not a number' };
+  if (!Number.isSafeInteger(parts) || (parts as number) < 1 || (parts as number) > MAX_PARTS) return { ok: false, problem: `parts is not a count from 1 to ${MAX_PARTS}` };
+  if (!isCount(part) || part >= (parts as number)) return { ok: false, problem: 'part is not an index below parts' };
   if (!isObject(services)) return { ok: false, problem: 'services is not an object' };
   const clean: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
   for (const [name, health] of Object.entries(services)) {
     if (!SERVICE_NAME.test(name)) return { ok: false, problem: `service name ${JSON.stringify(name.slice(0, 80))} is not a DNS label` };
+    // Each service in exactly one part, or the union of the parts would be ambiguous.
+    if (partOf(name, parts as number) !== part) return { ok: false, problem: `service ${name} does not belong in part ${part} of ${parts as number}` };
     const parsed = parseServiceHealth(health);
     if (!parsed.ok) return { ok: false, problem: `service ${name}: ${parsed.problem}` };
     clean[name] = parsed.value;
   }
-  return { ok: true, value: { origin, cluster, generation, version, writtenAt, services: clean } };
+  return { ok: true, value: { origin, cluster, generation, version, writtenAt, part, parts: parts as number, services: clean } };
 }
 
 /** One digest entry if it is well formed; a hostile digest's odd entries read as absent. */
@@ -116,7 +122,7 @@ function contentKey(record: HealthRecord): string {
       const s = record.services[name] as ServiceHealth;
       return [name, s.healthy, s.total, s.inFlight, s.latencyMs ?? null, s.exported];
     });
-  return JSON.stringify([record.writtenAt, record.cluster, services]);
+  return JSON.stringify([record.writtenAt, record.cluster, record.part ?? 0, record.parts ?? 1, services]);
 }
 
 /** Total order on records of one origin: (generation, version), then contents. */
@@ -131,16 +137,53 @@ function compareRecords(a: HealthRecord, b: HealthRecord): number {
 // ===========================================================================
 // The replicated state
 
-interface Held {
+/**
+ * The signed form a part travelled in, kept with it so that anyone can pass
+ * it on; opaque here. `sealedAt` (the owner's clock) picks the newest seal of
+ * one version: owners seal again as their SVIDs renew.
+ */
+export interface Seal {
+  readonly envelope: string;
+  readonly sealedAt: number;
+}
+
+interface HeldPart {
   readonly record: HealthRecord;
   /**
    * Our clock when we last had evidence that this is the owner's current
-   * record: it arrived newer than what we held, or the owner confirmed it
+   * part: it arrived newer than what we held, or the owner confirmed it
    * (see `confirm`). Local time only, so clock skew between clusters never
    * makes a record look fresher or older than it is.
    */
   heardAt: number;
+  seal: Seal | undefined;
 }
+
+/**
+ * The parts held of one cut of one origin's record: a generation, and how
+ * many parts it has. An owner cuts a generation one way only; two cuts of one
+ * generation mean two processes share a replica id, and are then kept apart
+ * as two layouts, ordered by (generation, parts), so merges still commute.
+ */
+interface Layout {
+  readonly generation: number;
+  readonly parts: number;
+  readonly held: Map<number, HeldPart>;
+}
+
+const isComplete = (layout: Layout): boolean => layout.held.size === layout.parts;
+/** Newest first: by generation, then by the finer cut. */
+const newerLayout = (a: Pick<Layout, 'generation' | 'parts'>, b: Pick<Layout, 'generation' | 'parts'>): number =>
+  b.generation - a.generation || b.parts - a.parts;
+
+/**
+ * Layouts of one origin kept at once: the newest complete one and those
+ * above it still coming in. An owner starts a generation only when it
+ * restarts or re-cuts its record, so more than two is rare; the cap only
+ * bounds what a misbehaving owner can make us hold (beyond it, merges are no
+ * longer order-free).
+ */
+const MAX_LAYOUTS = 8;
 
 export interface HealthStateOptions {
   readonly clock: Clock;
@@ -149,7 +192,8 @@ export interface HealthStateOptions {
 }
 
 export class HealthState {
-  readonly #held = new Map<string, Held>();
+  /** origin → its generations, newest first. */
+  readonly #held = new Map<string, Layout[]>();
   readonly #clock: Clock;
   readonly #staleAfterMs: number;
   #conflicts = 0;
@@ -160,54 +204,140 @@ export class HealthState {
   }
 
   /**
-   * Keep the higher of the held record and this one for its origin; true
-   * when the state changed. The record must be well formed (parseHealthRecord
-   * for anything from the wire): a malformed one throws a TypeError, because
-   * NaN or a fraction in the version would break the order merges rely on.
+   * Keep the higher of the held part and this one; true when the state
+   * changed. A generation whose parts are all in replaces every older one of
+   * its origin; until then the older complete one is what readers see. The
+   * record must be well formed (parseHealthRecord for anything from the
+   * wire): a malformed one throws a TypeError, because NaN or a fraction in
+   * the version would break the order merges rely on. `seal` is the signed
+   * form to pass on; a newer seal of the held part replaces the older.
    */
-  merge(record: HealthRecord): boolean {
+  merge(record: HealthRecord, seal?: Seal): boolean {
     const parsed = parseHealthRecord(record);
     if (!parsed.ok) throw new TypeError(`not a valid HealthRecord: ${parsed.problem}`);
-    const held = this.#held.get(record.origin);
+    const incoming = parsed.value;
+    const { generation } = incoming;
+    const parts = incoming.parts as number;
+    const part = incoming.part as number;
+    let layouts = this.#held.get(incoming.origin);
+    if (!layouts) this.#held.set(incoming.origin, (layouts = []));
+    const key = { generation, parts };
+    if (layouts.some((l) => newerLayout(l, key) < 0 && isComplete(l))) return false;
+
+    let layout = layouts.find((l) => l.generation === generation && l.parts === parts);
+    if (!layout) {
+      // The same generation cut another way: a duplicate replica id.
+      if (layouts.some((l) => l.generation === generation)) this.#conflicts++;
+      layout = { generation, parts, held: new Map() };
+      layouts.push(layout);
+      layouts.sort(newerLayout);
+    }
+
+    const held = layout.held.get(part);
     if (held) {
-      const order = compareRecords(parsed.value, held.record);
-      if (order === 0) return false;
-      if (parsed.value.generation === held.record.generation && parsed.value.version === held.record.version) this.#conflicts++;
+      const order = compareRecords(incoming, held.record);
+      if (order === 0) {
+        if (seal && (!held.seal || seal.sealedAt > held.seal.sealedAt)) held.seal = seal;
+        return false;
+      }
+      if (incoming.version === held.record.version) this.#conflicts++;
       if (order < 0) return false;
     }
-    this.#held.set(record.origin, { record: parsed.value, heardAt: this.#clock.now() });
+    layout.held.set(part, { record: incoming, heardAt: this.#clock.now(), seal });
+    this.#prune(layouts);
     return true;
   }
 
+  /** Drops layouts below the newest complete one, and the oldest beyond MAX_LAYOUTS. */
+  #prune(layouts: Layout[]): void {
+    const complete = layouts.findIndex(isComplete);
+    if (complete >= 0) layouts.splice(complete + 1);
+    while (layouts.length > MAX_LAYOUTS) {
+      const oldestIncomplete = layouts.findLastIndex((l) => !isComplete(l));
+      layouts.splice(oldestIncomplete >= 0 ? oldestIncomplete : layouts.length - 1, 1);
+    }
+  }
+
+  /** What readers see of an origin: its newest complete generation, else the newest one there is (in part). */
+  #shown(origin: string): Layout | undefined {
+    const layouts = this.#held.get(origin);
+    return layouts?.find(isComplete) ?? layouts?.[0];
+  }
+
   /**
-   * The owner says `[generation, version]` is its newest record (its own
-   * entry in a digest it sent us, or a version stamp on a ping or ack): when
-   * that is what we hold, our copy is current now. True when it refreshed.
+   * The owner says `[generation, Σ versions of its parts]` is its newest
+   * record (a version stamp on a ping or ack): when that is what we hold,
+   * every part of it, our copy is current now. True when it refreshed.
    * Without such confirmations an owner whose health does not change would
-   * look stale after staleAfterMs, since it writes no new versions.
+   * look stale after staleAfterMs, since it writes no new versions. (We never
+   * hold a part newer than its owner's, so equal sums mean equal versions.)
    */
   confirm(origin: string, newest: readonly [number, number]): boolean {
-    const held = this.#held.get(origin);
-    if (!held || !isCount(newest[0]) || !isCount(newest[1])) return false;
-    if (compareVersions(newest, [held.record.generation, held.record.version]) !== 0) return false;
+    const layout = this.#shown(origin);
+    if (!layout || !isComplete(layout) || !isCount(newest[0]) || !isCount(newest[1])) return false;
+    if (compareVersions(newest, [layout.generation, versionSum(layout)]) !== 0) return false;
+    const now = this.#clock.now();
+    for (const held of layout.held.values()) held.heardAt = now;
+    return true;
+  }
+
+  /** The owner itself sent us this part: when it is the one we hold, it is current now. */
+  confirmPart(record: HealthRecord): boolean {
+    const held = this.#part(record);
+    if (!held || held.record.version !== record.version) return false;
     held.heardAt = this.#clock.now();
     return true;
   }
 
+  #part(record: HealthRecord): HeldPart | undefined {
+    const parts = record.parts ?? 1;
+    return this.#held.get(record.origin)?.find((l) => l.generation === record.generation && l.parts === parts)?.held.get(record.part ?? 0);
+  }
+
+  /**
+   * An origin's record as readers see it, its parts joined: the version is
+   * the newest part's, and `parts` is absent. Undefined when nothing is held.
+   */
   get(origin: string): HealthRecord | undefined {
-    return this.#held.get(origin)?.record;
+    const layout = this.#shown(origin);
+    if (!layout) return undefined;
+    const held = [...layout.held.values()].map((h) => h.record);
+    const services: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
+    for (const record of held) Object.assign(services, record.services);
+    const first = held[0] as HealthRecord;
+    return {
+      origin,
+      cluster: first.cluster,
+      generation: layout.generation,
+      version: Math.max(...held.map((r) => r.version)),
+      writtenAt: Math.max(...held.map((r) => r.writtenAt)),
+      services,
+    };
   }
 
-  /** Every held record, by origin. */
+  /** The signed form held with this very part (same generation, part and version), to pass on. */
+  sealOf(record: HealthRecord): Seal | undefined {
+    const held = this.#part(record);
+    return held && held.record.version === record.version ? held.seal : undefined;
+  }
+
+  /** Every held part, by origin, newest generation first, then by part. */
   records(): HealthRecord[] {
-    return [...this.#held.keys()].sort().map((origin) => (this.#held.get(origin) as Held).record);
+    const out: HealthRecord[] = [];
+    for (const origin of [...this.#held.keys()].sort()) {
+      for (const layout of this.#held.get(origin) as Layout[]) {
+        for (const part of [...layout.held.keys()].sort((a, b) => a - b)) out.push((layout.held.get(part) as HeldPart).record);
+      }
+    }
+    return out;
   }
 
+  /** Origins held. */
   get size(): number {
     return this.#held.size;
   }
 
-  /** Records that arrived with the same (generation, version) as the held one but other contents: duplicate replica ids. */
+  /** Parts that arrived with the same (generation, version) as the held one but other contents: duplicate replica ids. */
   get conflicts(): number {
     return this.#conflicts;
   }
@@ -221,52 +351,74 @@ export class HealthState {
     return this.#held.delete(origin);
   }
 
+  /** Part key → the newest (generation, version) held of it. */
   digest(): HealthDigest {
     const digest: Record<string, readonly [number, number]> = Object.create(null) as Record<string, readonly [number, number]>;
-    for (const [origin, { record }] of this.#held) digest[origin] = [record.generation, record.version];
+    for (const record of this.records()) {
+      const key = partKey(record.origin, record.part ?? 0);
+      const seen = digest[key];
+      if (!seen || compareVersions([record.generation, record.version], seen) > 0) digest[key] = [record.generation, record.version];
+    }
     return digest;
   }
 
-  /** The records a peer with `theirs` lacks or holds older, by origin: what to push. */
+  /**
+   * The parts a peer with `theirs` lacks or holds older: what to push.
+   * Nothing of a generation older than the newest the peer has heard of for
+   * that origin: it would drop it (or will, once the newer one is complete).
+   */
   deltaFor(theirs: HealthDigest): HealthRecord[] {
+    const newestGeneration = newestGenerations(theirs);
     const delta: HealthRecord[] = [];
     for (const record of this.records()) {
-      const their = digestEntry(theirs, record.origin);
+      if ((newestGeneration.get(record.origin) ?? -1) > record.generation) continue;
+      const their = digestEntry(theirs, partKey(record.origin, record.part ?? 0));
       if (!their || compareVersions(their, [record.generation, record.version]) < 0) delta.push(record);
     }
     return delta;
   }
 
-  /** Origins where `theirs` is newer than what we hold (or we hold nothing): what to ask for. */
+  /** Part keys where `theirs` is newer than what we hold (or we hold nothing), in a generation we would keep: what to ask for. */
   missingFrom(theirs: HealthDigest): string[] {
     const missing: string[] = [];
-    for (const origin of Object.keys(theirs)) {
-      if (!isValidMemberId(origin)) continue;
-      const their = digestEntry(theirs, origin);
+    for (const key of Object.keys(theirs)) {
+      const parsed = parsePartKey(key);
+      if (!parsed) continue;
+      const their = digestEntry(theirs, key);
       if (!their) continue;
-      const held = this.#held.get(origin)?.record;
-      if (!held || compareVersions(their, [held.generation, held.version]) > 0) missing.push(origin);
+      const layouts = this.#held.get(parsed.origin) ?? [];
+      if (layouts.some((l) => l.generation > their[0] && isComplete(l))) continue;
+      let ours: readonly [number, number] | undefined;
+      for (const l of layouts) {
+        const held = l.held.get(parsed.part);
+        if (held && (!ours || compareVersions([l.generation, held.record.version], ours) > 0)) ours = [l.generation, held.record.version];
+      }
+      if (!ours || compareVersions(their, ours) > 0) missing.push(key);
     }
     return missing.sort();
   }
 
   /**
    * Per service, per cluster: what routing and `/debug/services` read. See
-   * ClusterServiceHealth for how replicas of one cluster are combined.
+   * ClusterServiceHealth for how replicas of one cluster are combined. Each
+   * service of an origin comes from the part that carries it, with that
+   * part's age.
    */
   serviceView(now: number, memberStatus: MemberStatusLookup): ServiceView {
-    const replicas = new Map<string, ReplicaState>();
-    for (const [origin, held] of this.#held) replicas.set(origin, this.#replicaState(origin, held, now, memberStatus));
-
     // service → cluster → the replicas of that cluster that report the service
     const grouped = new Map<string, Map<string, ReplicaState[]>>();
-    for (const replica of replicas.values()) {
-      for (const service of Object.keys(replica.record.services)) {
-        let byCluster = grouped.get(service);
-        if (!byCluster) grouped.set(service, (byCluster = new Map()));
-        let list = byCluster.get(replica.record.cluster);
-        if (!list) byCluster.set(replica.record.cluster, (list = []));
-        list.push(replica);
+    for (const origin of this.#held.keys()) {
+      const layout = this.#shown(origin);
+      if (!layout) continue;
+      for (const held of layout.held.values()) {
+        const replica = this.#replicaState(origin, held, now, memberStatus);
+        for (const service of Object.keys(replica.record.services)) {
+          let byCluster = grouped.get(service);
+          if (!byCluster) grouped.set(service, (byCluster = new Map()));
+          let list = byCluster.get(replica.record.cluster);
+          if (!list) byCluster.set(replica.record.cluster, (list = []));
+          list.push(replica);
+        }
       }
     }
 
@@ -282,7 +434,7 @@ export class HealthState {
     return view;
   }
 
-  #replicaState(origin: string, held: Held, now: number, memberStatus: MemberStatusLookup): ReplicaState {
+  #replicaState(origin: string, held: HeldPart, now: number, memberStatus: MemberStatusLookup): ReplicaState {
     const ageMs = Math.max(0, now - held.heardAt);
     const member = memberStatus(origin);
     let staleReason: StaleReason | undefined;
@@ -294,6 +446,24 @@ export class HealthState {
     else if (ageMs > this.#staleAfterMs) staleReason = 'too-old';
     return { origin, record: held.record, heardAt: held.heardAt, ageMs, staleReason };
   }
+}
+
+const versionSum = (layout: Layout): number => {
+  let sum = 0;
+  for (const held of layout.held.values()) sum += held.record.version;
+  return sum;
+};
+
+/** Per origin, the newest generation a digest mentions. */
+function newestGenerations(digest: HealthDigest): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const key of Object.keys(digest)) {
+    const parsed = parsePartKey(key);
+    const entry = parsed && digestEntry(digest, key);
+    if (!parsed || !entry) continue;
+    if (entry[0] > (out.get(parsed.origin) ?? -1)) out.set(parsed.origin, entry[0]);
+  }
+  return out;
 }
 
 // ===========================================================================
@@ -415,31 +585,51 @@ function combineReplicas(service: string, cluster: string, replicas: ReplicaStat
 // ===========================================================================
 // The owner's side
 
+const encoder = new TextEncoder();
+
 const sameHealth = (a: ServiceHealth, b: ServiceHealth): boolean =>
   a.healthy === b.healthy && a.total === b.total && a.inFlight === b.inFlight && a.latencyMs === b.latencyMs && a.exported === b.exported;
+
+/** JSON bytes of `"name":{…}` inside a record's services. */
+const entryBytes = (name: string, health: ServiceHealth): number => encoder.encode(JSON.stringify(name)).byteLength + 1 + encoder.encode(JSON.stringify(health)).byteLength;
+
+export interface HealthWriterOptions {
+  /** Per part, what to aim for and the most one part may hold (JSON bytes of its services); see record-parts.ts. */
+  readonly partTargetBytes?: number;
+  readonly partLimitBytes?: number;
+}
 
 /**
  * The one writer of one origin's record. Changes accumulate until
  * `snapshot()`, which bumps the version once for all of them (and not at all
  * when nothing changed), so a burst of health-check results costs one new
- * version to gossip, not one per check.
+ * version to gossip, not one per check. Only the parts whose services
+ * changed take the new version; the others stay as they were.
+ *
+ * When a part would outgrow its limit the record is cut again into more
+ * parts, under a new generation (a generation fixes the cut), so readers
+ * keep the old complete record until every part of the new one is in.
  */
 export class HealthWriter {
   readonly origin: string;
   readonly cluster: string;
   readonly #clock: Clock;
   readonly #services = new Map<string, ServiceHealth>();
+  readonly #sizes = new Map<string, number>();
+  readonly #targetBytes: number;
+  readonly #limitBytes: number;
   #generation: number;
   #version = 0;
+  #parts = 1;
   #dirty = true;
-  #snapshot: HealthRecord | undefined;
+  #snapshot: readonly HealthRecord[] | undefined;
 
   /**
    * `generation` defaults to the clock at start (ms), so a restarted replica
    * outranks everything its previous run wrote, as Cassandra's heartbeat
    * generation does; `supersede` covers a clock that went backwards.
    */
-  constructor(origin: string, cluster: string, clock: Clock, generation: number = Math.floor(clock.now())) {
+  constructor(origin: string, cluster: string, clock: Clock, generation: number = Math.floor(clock.now()), options: HealthWriterOptions = {}) {
     if (!isValidToken(cluster)) throw new TypeError(`cluster ${JSON.stringify(cluster)} is not a valid name`);
     if (!isValidMemberId(origin) || clusterOfMember(origin) !== cluster) {
       throw new TypeError(`origin ${JSON.stringify(origin)} is not a member id of cluster ${cluster} (<cluster>.<replica>)`);
@@ -449,15 +639,27 @@ export class HealthWriter {
     this.cluster = cluster;
     this.#clock = clock;
     this.#generation = generation;
+    this.#targetBytes = options.partTargetBytes ?? PART_TARGET_BYTES;
+    this.#limitBytes = options.partLimitBytes ?? PART_LIMIT_BYTES;
   }
 
   get generation(): number {
     return this.#generation;
   }
 
-  /** The version of the last snapshot (0 before the first). */
+  /** The version of the last snapshot (0 before the first): the newest of its parts'. */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * What a ping or ack stamps: [generation, Σ versions of the parts of the
+   * last snapshot]. A peer holding exactly these parts holds our current record.
+   */
+  stamp(): readonly [number, number] {
+    let sum = 0;
+    for (const record of this.#snapshot ?? []) sum += record.version;
+    return [this.#generation, sum];
   }
 
   /** Record a service's health; true when it differs from what was held. */
@@ -468,6 +670,7 @@ export class HealthWriter {
     const held = this.#services.get(serviceName);
     if (held && sameHealth(held, parsed.value)) return false;
     this.#services.set(serviceName, parsed.value);
+    this.#sizes.set(serviceName, entryBytes(serviceName, parsed.value));
     this.#dirty = true;
     return true;
   }
@@ -475,36 +678,66 @@ export class HealthWriter {
   /** Forget a service (no longer configured); true when it was there. */
   remove(serviceName: string): boolean {
     if (!this.#services.delete(serviceName)) return false;
+    this.#sizes.delete(serviceName);
     this.#dirty = true;
     return true;
   }
 
-  /** The current record; a new version only when something changed since the last snapshot. */
-  snapshot(): HealthRecord {
-    if (this.#dirty || !this.#snapshot) {
-      this.#version++;
-      const services: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
-      for (const name of [...this.#services.keys()].sort()) services[name] = this.#services.get(name) as ServiceHealth;
-      this.#snapshot = Object.freeze({
-        origin: this.origin,
-        cluster: this.cluster,
-        generation: this.#generation,
-        version: this.#version,
-        writtenAt: this.#clock.now(),
-        services: Object.freeze(services),
-      });
-      this.#dirty = false;
+  /** The names of the services held now. */
+  serviceNames(): string[] {
+    return [...this.#services.keys()];
+  }
+
+  /**
+   * The current record, in parts (ordered by part). Parts that did not
+   * change are the same objects as in the previous snapshot, so a caller can
+   * tell what to send again by identity.
+   */
+  snapshot(): readonly HealthRecord[] {
+    if (!this.#dirty && this.#snapshot) return this.#snapshot;
+    let previous = this.#snapshot ?? [];
+    const parts = partCountFor(this.#sizes, this.#parts, this.#targetBytes, this.#limitBytes);
+    if (parts === undefined) throw new RangeError(`a service's health alone is above the ${this.#limitBytes}-byte part limit`);
+    if (parts !== this.#parts) {
+      // A new cut is a new generation: the old parts cannot be mixed with the new.
+      this.#generation = Math.max(this.#generation + 1, Math.floor(this.#clock.now()));
+      this.#version = 0;
+      this.#parts = parts;
+      previous = [];
     }
+    this.#version++;
+    const grouped = Array.from({ length: parts }, () => [] as string[]);
+    for (const name of [...this.#services.keys()].sort()) (grouped[partOf(name, parts)] as string[]).push(name);
+    const now = this.#clock.now();
+    this.#snapshot = Object.freeze(
+      grouped.map((names, part) => {
+        const services: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
+        for (const name of names) services[name] = this.#services.get(name) as ServiceHealth;
+        const before = previous[part];
+        if (before && sameServices(before.services, services)) return before;
+        return Object.freeze({
+          origin: this.origin,
+          cluster: this.cluster,
+          generation: this.#generation,
+          version: this.#version,
+          writtenAt: now,
+          part,
+          parts,
+          services: Object.freeze(services),
+        });
+      }),
+    );
+    this.#dirty = false;
     return this.#snapshot;
   }
 
   /**
-   * A peer holds `held` for our origin. When that outranks what we write
-   * (our previous run had a higher generation because the clock went back,
-   * or a duplicate replica id wrote ahead of us), peers would ignore our
-   * records forever: jump past it. The orchestrator calls this with our own
-   * entry of every digest it receives. True when the next snapshot will carry
-   * a new (generation, version).
+   * A peer holds `held` for one of our parts. When that outranks what we
+   * write (our previous run had a higher generation because the clock went
+   * back, or a duplicate replica id wrote ahead of us), peers would ignore
+   * our records forever: jump past it. The orchestrator calls this with our
+   * own entries of every digest it receives. True when the next snapshot
+   * will carry a new (generation, version).
    */
   supersede(held: readonly [number, number]): boolean {
     if (!isCount(held[0]) || !isCount(held[1])) return false;
@@ -515,9 +748,20 @@ export class HealthWriter {
     } else {
       this.#version = held[1];
     }
+    // Every part must outrank what peers hold: nothing of the old snapshot is reused.
+    this.#snapshot = undefined;
     this.#dirty = true;
     return true;
   }
+}
+
+function sameServices(a: Readonly<Record<string, ServiceHealth>>, b: Readonly<Record<string, ServiceHealth>>): boolean {
+  const names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  return names.every((name) => {
+    const other = b[name];
+    return other !== undefined && sameHealth(a[name] as ServiceHealth, other);
+  });
 }
 
 // ===========================================================================
@@ -530,42 +774,45 @@ export interface RecordChunks {
   readonly oversized: readonly { readonly origin: string; readonly bytes: number }[];
 }
 
-const encoder = new TextEncoder();
-
 /** UTF-8 size of the record as JSON. */
 export const jsonSize = (record: HealthRecord): number => encoder.encode(JSON.stringify(record)).byteLength;
 
 /**
  * Split records into chunks whose JSON array (`[r1,r2,…]`: brackets and
  * commas counted) fits `budgetBytes`, keeping their order. Every record is
- * whole state for its origin, so any cut leaves no per-origin gap
- * (Scuttlebutt's rule holds trivially). A record larger than the budget on
- * its own cannot be sent: it is listed in `oversized` while the rest still
- * go out, so one huge record does not stop anti-entropy for everyone else.
+ * whole state for its part, so any cut leaves no gap (Scuttlebutt's rule
+ * holds trivially). A record larger than the budget on its own cannot be
+ * sent: it is listed in `oversized` while the rest still go out, so one huge
+ * record does not stop anti-entropy for everyone else.
  */
 export function chunkRecords(
   records: readonly HealthRecord[],
   budgetBytes: number = DEFAULT_CHUNK_BUDGET_BYTES,
   sizeOf: (record: HealthRecord) => number = jsonSize,
 ): RecordChunks {
-  const chunks: HealthRecord[][] = [];
-  const oversized: { origin: string; bytes: number }[] = [];
-  let current: HealthRecord[] = [];
+  const { chunks, oversized } = chunkBySize(records, budgetBytes, sizeOf);
+  return { chunks, oversized: oversized.map((record) => ({ origin: record.origin, bytes: sizeOf(record) })) };
+}
+
+/** chunkRecords for anything: items in order, in chunks whose JSON array of `sizeOf` bytes each fits the budget. */
+export function chunkBySize<T>(items: readonly T[], budgetBytes: number, sizeOf: (item: T) => number): { chunks: T[][]; oversized: T[] } {
+  const chunks: T[][] = [];
+  const oversized: T[] = [];
+  let current: T[] = [];
   let currentBytes = 2; // "[]"
-  for (const record of records) {
-    const bytes = sizeOf(record);
+  for (const item of items) {
+    const bytes = sizeOf(item);
     if (bytes + 2 > budgetBytes) {
-      oversized.push({ origin: record.origin, bytes });
+      oversized.push(item);
       continue;
     }
-    const added = (current.length > 0 ? 1 : 0) + bytes;
-    if (currentBytes + added > budgetBytes) {
+    if (currentBytes + (current.length > 0 ? 1 : 0) + bytes > budgetBytes) {
       chunks.push(current);
       current = [];
       currentBytes = 2;
     }
     currentBytes += (current.length > 0 ? 1 : 0) + bytes;
-    current.push(record);
+    current.push(item);
   }
   if (current.length > 0) chunks.push(current);
   return { chunks, oversized };

@@ -3,10 +3,12 @@ export { realTimeSchedule, type Schedule } from './memory-transport.js';
 export {
   Membership,
   type DropReason,
+  type InitialSync,
   type MembershipConfig,
   type MembershipEvent,
   type MembershipOptions,
   type TrustBundleJson,
+  type UnsentReason,
 } from './membership.js';
 export type { MemberView } from './member-table.js';
 export type { ClusterServiceHealth, ServiceView } from './health-state.js';

@@ -8,7 +8,7 @@ const DAY = 24 * 3_600_000;
 const DOMAIN = 'test.example';
 
 /** N gateways, one per cluster, on an in-memory network driven by a fake clock; real certificates. */
-async function federation(clusters: string[]) {
+async function federation(clusters: string[], opts: { late?: readonly string[] } = {}) {
   const scheduler = new ManualScheduler(Date.now());
   const network = new MemoryNetwork({ schedule: scheduler.schedule, latency: () => 2 });
   const now = new Date(scheduler.now());
@@ -40,7 +40,7 @@ async function federation(clusters: string[]) {
       }),
     );
   }
-  for (const m of members.values()) await m.start();
+  for (const [id, m] of members) if (!opts.late?.includes(id.split('.')[0]!)) await m.start();
   const statusOf = (viewer: string, target: string) => members.get(viewer)!.members().find((v) => v.id === target)?.status;
   /**
    * Advances fake time in 10 ms steps, yielding to the real event loop
@@ -53,7 +53,12 @@ async function federation(clusters: string[]) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
   };
-  return { scheduler, network, members, events, statusOf, run };
+  /** Runs until `done` holds (checked every 100 ms of fake time), at most `maxMs`; true when it held. */
+  const runUntil = async (done: () => boolean, maxMs: number) => {
+    for (let t = 0; t < maxMs && !done(); t += 100) await run(100);
+    return done();
+  };
+  return { scheduler, network, members, events, statusOf, run, runUntil };
 }
 
 describe('Membership on an in-memory network', () => {
@@ -113,5 +118,38 @@ describe('Membership on an in-memory network', () => {
     // Push-pull runs every 30 s with a random member: b carries c's signed record to a.
     await run(65_000, 50);
     expect(members.get('a.r1')!.services().get('search')?.get('c')).toMatchObject({ healthy: 3, total: 3 });
+  }, 60_000);
+});
+
+describe('Membership with big health records and joiners', () => {
+  const many = (n: number) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`svc-${String(i).padStart(4, '0')}`, { healthy: 1, total: 1, inFlight: 0, exported: true }]));
+  const seenBy = (m: Membership, cluster: string) => [...m.services().values()].filter((byCluster) => byCluster.get(cluster) !== undefined).length;
+
+  it('carries 2,000 services of one member to the others in parts within 64 KiB messages, and to a member that joins later', async () => {
+    const { members, runUntil } = await federation(['a', 'b', 'c'], { late: ['c'] });
+    const [a, b, c] = ['a.r1', 'b.r1', 'c.r1'].map((id) => members.get(id)!) as [Membership, Membership, Membership];
+    expect(await runUntil(() => b.members().filter((m) => m.status === 'alive').length === 2, 10_000)).toBe(true);
+    await a.setLocalServices(many(2_000));
+    expect(await runUntil(() => seenBy(b, 'a') === 2_000, 20_000), `b sees ${seenBy(b, 'a')}`).toBe(true);
+
+    // A joiner gets it all through its first push-pull, and says so.
+    await c.start();
+    const first = await Promise.race([c.initialSync(), runUntil(() => false, 10_000).then(() => undefined)]);
+    expect(first).toMatchObject({ outcome: 'synced', complete: true });
+    expect(seenBy(c, 'a')).toBe(2_000);
+    for (const m of [a, b, c]) {
+      expect(m.unsentMessages(), m.id).toEqual({});
+      expect(m.droppedMessages()['oversized'] ?? 0, m.id).toBe(0);
+    }
+  }, 120_000);
+
+  it('a lone member settles its first sync as no-peer after the bound', async () => {
+    const { members, runUntil } = await federation(['a']);
+    const a = members.get('a.r1')!;
+    expect(a.initialSyncState()).toBeUndefined();
+    expect(await runUntil(() => a.initialSyncState() !== undefined, 10_000)).toBe(true);
+    expect(a.initialSyncState()).toMatchObject({ outcome: 'no-peer' });
+    expect(a.initialSyncState()!.afterMs).toBeGreaterThanOrEqual(3_000);
   }, 60_000);
 });

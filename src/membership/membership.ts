@@ -1,11 +1,12 @@
 import { Awareness } from './awareness.js';
 import { FailureDetector, type ProbeResult } from './detector.js';
 import { encodeEnvelope, type EnvelopeRejectReason, type EnvelopeSigner, type EnvelopeVerifier } from './envelope.js';
-import { HealthState, HealthWriter, parseHealthRecord, type ServiceView } from './health-state.js';
+import { HealthState, HealthWriter, chunkBySize, parseHealthRecord, type ServiceView } from './health-state.js';
 import { MemberTable, updatesFromRemoteState, type MemberView } from './member-table.js';
 import type { Schedule } from './memory-transport.js';
 import { TransmitLimitedQueue } from './transmit-queue.js';
-import type { GossipTransport, TransportStatus } from './transport.js';
+import { parsePartKey } from './record-parts.js';
+import { isTransportError, type GossipTransport, type TransportErrorKind, type TransportStatus } from './transport.js';
 import type { Clock, HealthDigest, HealthRecord, MemberInfo, MemberState, MembershipUpdate, Random, ServiceHealth } from './types.js';
 
 export interface MembershipConfig {
@@ -15,6 +16,12 @@ export interface MembershipConfig {
   readonly pushPullIntervalMs: number;
   /** How often due suspicions and re-probes of dead members are looked at. */
   readonly housekeepingMs?: number;
+  /**
+   * How long a joining member waits for some peer to answer its first
+   * push-pull before it takes itself to be alone (see `initialSync`).
+   * Default 3 probe intervals.
+   */
+  readonly initialSyncTimeoutMs?: number;
 }
 
 export interface MembershipOptions {
@@ -54,7 +61,28 @@ export interface MembershipOptions {
 export type MembershipEvent =
   | { readonly kind: 'member'; readonly update: MembershipUpdate }
   | { readonly kind: 'dropped'; readonly reason: DropReason; readonly detail?: string }
+  | { readonly kind: 'unsent'; readonly reason: UnsentReason; readonly message: string; readonly bytes: number; readonly detail: string }
   | { readonly kind: 'transport'; readonly status: TransportStatus };
+
+/**
+ * Why an outgoing message was not sent: the transport refused it or failed
+ * ('too-large', 'disconnected', 'closed', 'failed'; see TransportErrorKind),
+ * or there was nothing to send it in ('too-large' too: a single record part
+ * above the message budget). A request that went out but got no answer
+ * ('timeout', 'no-responders') is SWIM's business, not a send failure.
+ */
+export type UnsentReason = Exclude<TransportErrorKind, 'timeout' | 'no-responders'>;
+const UNSENT_KINDS: ReadonlySet<TransportErrorKind> = new Set(['too-large', 'disconnected', 'closed', 'failed']);
+
+/**
+ * How the first sync of a joining member ended: a peer answered its
+ * push-pull (and `complete` says whether every record the peer offered came
+ * in), or nobody answered within `initialSyncTimeoutMs`: we are alone, or
+ * cannot reach anyone yet.
+ */
+export type InitialSync =
+  | { readonly outcome: 'synced'; readonly peer: string; readonly complete: boolean; readonly afterMs: number }
+  | { readonly outcome: 'no-peer'; readonly afterMs: number };
 
 /** Why an incoming message was not used: the envelope's reasons plus the orchestrator's own. */
 export type DropReason = EnvelopeRejectReason | 'foreign-claim' | 'bad-body' | 'unknown-kind';
@@ -85,6 +113,14 @@ interface GossipBody {
   readonly updates: readonly MembershipUpdate[];
   readonly records?: readonly SignedRecord[];
   readonly bundle?: TrustBundleJson;
+  /** A member (re)joining asks for a sync even from those who already know it (a restart under the same id). */
+  readonly join?: true;
+}
+interface RecordsBody {
+  readonly records?: readonly SignedRecord[];
+}
+interface PullBody {
+  readonly digest?: HealthDigest;
 }
 interface SyncBody {
   readonly members: readonly MemberState[];
@@ -109,6 +145,14 @@ const REANNOUNCE_AFTER_RECONNECT_MS = [0, 500, 1_500, 3_000];
 /** Room kept for the envelope (chain, signature) and the rest of a sync body. */
 const SYNC_OVERHEAD_BYTES = 8 * 1024;
 const DEFAULT_HOUSEKEEPING_MS = 100;
+/** When a joining member announces itself again, until its first sync is in (ms after start). */
+const REANNOUNCE_JOIN_MS = [500, 1_500];
+/**
+ * Most 'records' or 'pull' messages in one push-pull, each direction: with
+ * 64 KiB messages, far more than any federation's health needs, and a bound
+ * on what one exchange can cost.
+ */
+const MAX_TRANSFER_MESSAGES = 256;
 
 /**
  * One gateway's membership: SWIM with Lifeguard over the gossip transport.
@@ -122,14 +166,22 @@ export class Membership {
   private readonly queue: TransmitLimitedQueue<MembershipUpdate>;
   private readonly health: HealthState;
   private readonly writer: HealthWriter;
-  /** The owner-signed envelope of each record held in `health`, and when its owner sealed it. */
-  private readonly signed = new Map<string, SignedRecord>();
-  private readonly sealedAt = new Map<string, number>();
+  /** The parts of our record as last sealed, and when all of them were sealed last. */
+  private ownParts: readonly HealthRecord[] = [];
+  private ownSealedAt = 0;
   private readonly drops = new Map<DropReason, number>();
+  private readonly unsent = new Map<UnsentReason, number>();
   private readonly clusterDomains: Map<string, string>;
   private readonly cancels = new Set<() => void>();
   private connected = true;
+  /** A push-pull of ours has been answered since we started. */
   private synced = false;
+  /** Our first push-pull is under way. */
+  private joinSyncing = false;
+  private startedAt = 0;
+  private initialDeadlinePassed = false;
+  private initial: InitialSync | undefined;
+  private readonly initialWaiters: ((result: InitialSync) => void)[] = [];
   private stopped = false;
 
   constructor(private readonly options: MembershipOptions) {
@@ -169,9 +221,15 @@ export class Membership {
       },
       request: (data) => this.receiveRequest(data),
     });
-    this.adoptOwnRecord();
-    // Joining: everyone who hears our alive syncs with us (see receiveBroadcast).
-    await this.publish([this.table.selfAlive()]);
+    this.adoptOwnRecord(true);
+    this.startedAt = this.options.clock.now();
+    // Joining: those who hear our alive sync with us (see receiveBroadcast), and
+    // we sync with the first member we hear from. Repeated, as the interest of
+    // our new subscription may take a moment to reach other clusters' servers.
+    await this.announceJoin();
+    for (const delayMs of REANNOUNCE_JOIN_MS) this.after(() => void (this.synced ? undefined : this.announceJoin()), delayMs);
+    const config = this.options.config;
+    this.after(() => this.initialSyncDeadline(), config.initialSyncTimeoutMs ?? 3 * config.probeIntervalMs);
     this.every(() => this.probe(), this.options.config.probeIntervalMs);
     this.every(() => this.housekeeping(), this.options.config.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS);
     this.every(() => this.pushPullWithRandomMember(), this.options.config.pushPullIntervalMs);
@@ -191,24 +249,66 @@ export class Membership {
     await this.options.transport.close();
   }
 
-  /** Replaces this replica's view of its cluster's services and spreads it at once when it changed. */
+  /**
+   * Resolves once the first sync is in: a peer answered our push-pull and
+   * what it offered has been pulled, or nobody answered within
+   * `initialSyncTimeoutMs` (then a sync still under way is waited for). Until
+   * then this member may not know other clusters' services yet.
+   */
+  initialSync(): Promise<InitialSync> {
+    if (this.initial) return Promise.resolve(this.initial);
+    return new Promise((resolve) => this.initialWaiters.push(resolve));
+  }
+
+  /** How the first sync ended, or undefined while it is pending. */
+  initialSyncState(): InitialSync | undefined {
+    return this.initial;
+  }
+
+  /** Replaces this replica's view of its cluster's services and spreads what changed at once. */
   async setLocalServices(services: Readonly<Record<string, ServiceHealth>>): Promise<void> {
     let changed = false;
     for (const [name, health] of Object.entries(services)) changed = this.writer.set(name, health) || changed;
-    for (const name of Object.keys(this.writer.snapshot().services)) {
+    for (const name of this.writer.serviceNames()) {
       if (!(name in services)) changed = this.writer.remove(name) || changed;
     }
     if (!changed) return;
-    await this.broadcast({ updates: [], records: [this.adoptOwnRecord()] });
+    await this.broadcastRecords(this.adoptOwnRecord());
   }
 
-  private adoptOwnRecord(): SignedRecord {
-    const record = this.writer.snapshot();
-    const signed = new TextDecoder().decode(this.seal('health', record));
-    this.health.merge(record);
-    this.signed.set(this.id, signed);
-    this.sealedAt.set(this.id, this.options.clock.now());
-    return signed;
+  /**
+   * Seals the parts of our record that changed since last time (every part
+   * with `all`), holds them like anyone else's, and returns them signed.
+   */
+  private adoptOwnRecord(all = false): SignedRecord[] {
+    const parts = this.writer.snapshot();
+    const now = this.options.clock.now();
+    const sealed: SignedRecord[] = [];
+    for (const part of parts) {
+      if (!all && this.ownParts.includes(part)) continue;
+      const envelope = new TextDecoder().decode(this.seal('health', part));
+      this.health.merge(part, { envelope, sealedAt: now });
+      sealed.push(envelope);
+    }
+    this.ownParts = parts;
+    if (all) this.ownSealedAt = now;
+    return sealed;
+  }
+
+  /** Broadcasts signed record parts in as many messages as they need. */
+  private async broadcastRecords(records: readonly SignedRecord[]): Promise<void> {
+    for (const batch of this.batches(records, this.options.transport.maxMessageBytes - SYNC_OVERHEAD_BYTES)) {
+      await this.broadcast({ updates: [], records: batch });
+    }
+  }
+
+  /** Signed records in batches whose JSON fits `budgetBytes`; one that never fits is counted as unsent. */
+  private batches(records: readonly SignedRecord[], budgetBytes: number): SignedRecord[][] {
+    const { chunks, oversized } = chunkBySize(records, budgetBytes, (r) => JSON.stringify(r).length);
+    for (const record of oversized) {
+      this.countUnsent('too-large', 'health', record.length, `a signed record part of ${record.length} bytes does not fit a ${budgetBytes}-byte message`);
+    }
+    return chunks;
   }
 
   members(): MemberView[] {
@@ -227,6 +327,11 @@ export class Membership {
       if (!view) return undefined;
       return { status: view.status, reachable: origin === this.id || view.reachable };
     });
+  }
+
+  /** Every message we could not send, by reason. */
+  unsentMessages(): Record<string, number> {
+    return Object.fromEntries(this.unsent);
   }
 
   /** Every message not used, by reason: ours, and those the transport refused before we saw them. */
@@ -309,11 +414,7 @@ export class Membership {
       });
     }
     // Dead and left members are kept 24 h for re-probing, then forgotten with their records.
-    for (const id of this.table.expire(now)) {
-      this.health.forget(id);
-      this.signed.delete(id);
-      this.sealedAt.delete(id);
-    }
+    for (const id of this.table.expire(now)) this.health.forget(id);
     return undefined;
   }
 
@@ -322,29 +423,87 @@ export class Membership {
   private async pushPullWithRandomMember(): Promise<undefined> {
     // Relayed copies are checked against the signer's chain as of now: seal
     // our record again well before our SVID (renewed at half life) expires.
-    if (this.options.clock.now() - (this.sealedAt.get(this.id) ?? 0) > RESEAL_AFTER_MS) this.adoptOwnRecord();
+    if (this.options.clock.now() - this.ownSealedAt > RESEAL_AFTER_MS) this.adoptOwnRecord(true);
     const others = this.table.members().filter((m) => m.id !== this.id && m.status === 'alive');
     const peer = others[Math.floor(this.options.random() * others.length)];
-    if (peer && this.connected) await this.pushPull(peer.id);
+    if (peer && this.connected) await this.syncWith(peer.id);
     return undefined;
+  }
+
+  /** Our first sync, with the first member we hear from; one at a time. */
+  private async joinSyncWith(peer: string): Promise<void> {
+    if (this.synced || this.joinSyncing || peer === this.id || this.stopped) return;
+    this.joinSyncing = true;
+    try {
+      await this.syncWith(peer);
+    } finally {
+      this.joinSyncing = false;
+    }
+    if (!this.synced && this.initialDeadlinePassed) this.settleInitial({ outcome: 'no-peer', afterMs: this.options.clock.now() - this.startedAt });
+  }
+
+  private async syncWith(peer: string): Promise<void> {
+    const result = await this.pushPull(peer);
+    if (!result.answered || this.synced) return;
+    this.synced = true;
+    this.settleInitial({ outcome: 'synced', peer, complete: result.complete, afterMs: this.options.clock.now() - this.startedAt });
+  }
+
+  private initialSyncDeadline(): void {
+    this.initialDeadlinePassed = true;
+    if (!this.joinSyncing) this.settleInitial({ outcome: 'no-peer', afterMs: this.options.clock.now() - this.startedAt });
+  }
+
+  private settleInitial(result: InitialSync): void {
+    if (this.initial) return;
+    this.initial = result;
+    for (const resolve of this.initialWaiters.splice(0)) resolve(result);
   }
 
   /**
    * Full member state both ways (memberlist push/pull) and Scuttlebutt for
-   * health: we send our digest, the peer answers with the records we lack and
-   * its digest, and we send back what it lacks.
+   * health: we send our digest, the peer answers with the records we lack (as
+   * many as fit) and its digest; we send back everything it lacks and pull
+   * the rest of what we lack, each in as many messages as it takes.
+   * `answered`: the peer answered the sync; `complete`: we now hold all its
+   * digest offered.
    */
-  private async pushPull(peer: string): Promise<void> {
+  private async pushPull(peer: string): Promise<{ answered: boolean; complete: boolean }> {
+    let answered = false;
     try {
       const timeout = this.options.config.probeTimeoutMs * 4;
       const reply = await this.request<SyncBody>(peer, 'sync', this.syncBody(undefined), timeout);
-      if (reply?.kind !== 'sync') return;
+      if (reply?.kind !== 'sync') return { answered, complete: false };
+      answered = true;
       await this.applySync(reply.body, reply.from, reply.trustDomain);
-      const missing = this.recordsFor(reply.body.digest);
-      if (missing.length > 0) await this.request(peer, 'records', { records: missing }, timeout);
+      const theirDigest = reply.body.digest;
+      for (const batch of this.batches(this.recordsFor(theirDigest), this.recordsBudget()).slice(0, MAX_TRANSFER_MESSAGES)) {
+        await this.request(peer, 'records', { records: batch } satisfies RecordsBody, timeout);
+      }
+      return { answered, complete: await this.pullFrom(peer, theirDigest, timeout) };
     } catch {
       // The next round or a probe will tell; a failed sync is no evidence by itself.
+      return { answered, complete: false };
     }
+  }
+
+  /** Asks `peer` for what its digest offered and we still lack, until we hold it all or it sends nothing new. */
+  private async pullFrom(peer: string, theirDigest: unknown, timeoutMs: number): Promise<boolean> {
+    if (!isDigest(theirDigest)) return true;
+    let missing = this.health.missingFrom(theirDigest).length;
+    for (let round = 0; round < MAX_TRANSFER_MESSAGES && missing > 0; round++) {
+      const reply = await this.request<RecordsBody>(peer, 'pull', { digest: this.health.digest() } satisfies PullBody, timeoutMs);
+      if (reply?.kind !== 'records' || !Array.isArray(reply.body.records) || reply.body.records.length === 0) break;
+      await this.applyRecords(reply.body.records, reply.from);
+      const left = this.health.missingFrom(theirDigest).length;
+      if (left >= missing) break;
+      missing = left;
+    }
+    return missing === 0;
+  }
+
+  private recordsBudget(): number {
+    return this.options.transport.maxMessageBytes - SYNC_OVERHEAD_BYTES;
   }
 
   /**
@@ -357,9 +516,10 @@ export class Membership {
     const digest = this.health.digest();
     const bundle = this.options.bundles?.own();
     const fixed = JSON.stringify({ members, digest, bundle }).length;
-    const budget = this.options.transport.maxMessageBytes - fixed - SYNC_OVERHEAD_BYTES;
-    const own = this.signed.get(this.id);
-    const records = theirDigest ? this.recordsFor(theirDigest, budget) : own && own.length <= budget ? [own] : [];
+    const budget = this.recordsBudget() - fixed;
+    // A sync we start carries our own record; a reply what the asker lacks. The rest follows in 'records' and 'pull'.
+    const offered = theirDigest ? this.recordsFor(theirDigest) : this.ownParts.map((part) => this.health.sealOf(part)?.envelope).filter((e) => e !== undefined);
+    const records = this.batches(offered, budget)[0] ?? [];
     return { members, digest, records, ...(bundle && { bundle }) };
   }
 
@@ -379,18 +539,26 @@ export class Membership {
     this.options.bundles.accept({ trustDomain: b.trustDomain, json: b.json });
   }
 
-  /** Our signed records newer than the digest says they hold, up to the budget. */
-  private recordsFor(theirDigest: unknown, budgetBytes = this.options.transport.maxMessageBytes - SYNC_OVERHEAD_BYTES): SignedRecord[] {
-    if (typeof theirDigest !== 'object' || theirDigest === null) return [];
+  /** Our signed record parts newer than the digest says they hold. */
+  private recordsFor(theirDigest: unknown): SignedRecord[] {
+    if (!isDigest(theirDigest)) return [];
     const out: SignedRecord[] = [];
-    let bytes = 0;
-    for (const record of this.health.deltaFor(theirDigest as HealthDigest)) {
-      const signed = this.signed.get(record.origin);
-      if (!signed || bytes + signed.length > budgetBytes) continue;
-      out.push(signed);
-      bytes += signed.length;
+    for (const record of this.health.deltaFor(theirDigest)) {
+      const seal = this.health.sealOf(record);
+      if (seal) out.push(seal.envelope);
     }
     return out;
+  }
+
+  /** A peer holds a part of our record newer than ours (our clock went back, or our id is used twice): jump past it. */
+  private supersedeOwn(theirDigest: unknown): void {
+    if (!isDigest(theirDigest)) return;
+    let jumped = false;
+    for (const [key, entry] of Object.entries(theirDigest)) {
+      if (parsePartKey(key)?.origin !== this.id || !Array.isArray(entry) || entry.length !== 2) continue;
+      jumped = this.writer.supersede(entry) || jumped;
+    }
+    if (jumped) void this.broadcastRecords(this.adoptOwnRecord(true));
   }
 
   private async applySync(body: SyncBody, from: string, signerTrustDomain: string): Promise<void> {
@@ -403,6 +571,7 @@ export class Membership {
     }
     this.applyUpdates(updates, from);
     await this.applyRecords(body.records, from);
+    this.supersedeOwn(body.digest);
     this.acceptBundle(body.bundle, signerTrustDomain);
   }
 
@@ -414,24 +583,24 @@ export class Membership {
     const { body, from } = opened;
     if (!Array.isArray(body.updates)) return this.drop('bad-body', 'gossip without updates');
     this.acceptBundle(body.bundle, opened.trustDomain);
-    const newcomers = body.updates.filter((u) => u.kind === 'alive' && u.member?.id === from && !this.table.get(from));
+    const joining = body.updates.filter((u) => u.kind === 'alive' && u.member?.id === from && (body.join === true || !this.table.get(from)));
     this.applyUpdates(body.updates, from);
     await this.applyRecords(body.records, from);
-    // A member we had never heard of is joining: give it our whole state. A
-    // few of us suffice; all of us at once is N² syncs when a cluster starts.
-    // And when we are the one joining (or rejoining under an id others still
-    // hold), we sync with the first member we hear.
-    const joinSync = newcomers.length > 0 && this.options.random() < JOIN_SYNCS / Math.max(1, this.table.aliveCount() - 1);
-    if (joinSync || !this.synced) {
-      this.synced = true;
-      await this.pushPull(from);
-    }
+    // A member is joining (new, or restarted under its id): give it our whole
+    // state. A few of us suffice; all of us at once is N² syncs when a
+    // cluster starts. And when we are the one joining, we sync with the first
+    // member we hear.
+    const joinSync = joining.length > 0 && this.options.random() < JOIN_SYNCS / Math.max(1, this.table.aliveCount() - 1);
+    if (joinSync) await this.syncWith(from);
+    else if (!this.synced) await this.joinSyncWith(from);
   }
 
   private async receiveRequest(data: Uint8Array): Promise<Uint8Array | undefined> {
     const opened = await this.open<PingBody & SyncBody & GossipBody>(data);
     if (!opened) return undefined;
     const { kind, body, from, trustDomain } = opened;
+    // Someone knows us: if we have not synced yet, it is a peer to sync with (after answering it).
+    if (!this.synced && kind !== 'ping-req') this.after(() => void this.joinSyncWith(from), 0);
     switch (kind) {
       case 'ping':
         if (!Array.isArray(body.updates)) return this.drop('bad-body', 'ping without updates');
@@ -453,6 +622,8 @@ export class Membership {
       case 'records':
         await this.applyRecords(body.records, from);
         return this.seal('ack', { updates: [] } satisfies AckBody);
+      case 'pull':
+        return this.seal('records', { records: this.batches(this.recordsFor((body as PullBody).digest), this.recordsBudget())[0] ?? [] } satisfies RecordsBody);
       default:
         return this.drop('unknown-kind', kind);
     }
@@ -502,20 +673,15 @@ export class Membership {
         this.drop('foreign-claim', `${opened.envelope.from} signed a record for ${record.origin}`);
         continue;
       }
-      // Keep the newest seal of the record we hold: its owner seals it again as its SVID renews.
-      const held = this.health.get(record.origin);
-      const sameAsHeld = held?.generation === record.generation && held.version === record.version;
-      if (this.health.merge(record) || (sameAsHeld && opened.envelope.ts > (this.sealedAt.get(record.origin) ?? 0))) {
-        this.signed.set(record.origin, signed);
-        this.sealedAt.set(record.origin, opened.envelope.ts);
-      }
-      // From its owner, a record is current as of now.
-      if (record.origin === from) this.health.confirm(from, [record.generation, record.version]);
+      // The seal travels with the part; of two seals of one version the newer is kept (owners seal again as their SVIDs renew).
+      this.health.merge(record, { envelope: signed, sealedAt: opened.envelope.ts });
+      // From its owner, a part is current as of now.
+      if (record.origin === from) this.health.confirmPart(record);
     }
   }
 
   private stamp(): Stamp {
-    return [this.writer.generation, this.writer.version];
+    return this.writer.stamp();
   }
 
   private confirmStamp(from: string, stamp: unknown): void {
@@ -538,9 +704,29 @@ export class Membership {
     await this.broadcast({ updates });
   }
 
+  private async announceJoin(): Promise<void> {
+    const alive = this.table.selfAlive();
+    this.queue.enqueue(keyOf(alive), alive);
+    await this.broadcast({ updates: [alive], join: true });
+  }
+
   private async broadcast(body: GossipBody): Promise<void> {
-    if (!this.connected || this.stopped) return;
-    await this.options.transport.broadcast(this.seal('gossip', body)).catch(() => undefined);
+    if (this.stopped) return;
+    const data = this.seal('gossip', body);
+    if (!this.connected) return this.countUnsent('disconnected', 'gossip', data.length, 'not connected to NATS');
+    await this.options.transport.broadcast(data).catch((err: unknown) => this.sendFailed('gossip', data.length, err));
+  }
+
+  /** Counts a send the transport refused or failed; other errors (no answer) are not send failures. */
+  private sendFailed(message: string, bytes: number, err: unknown): void {
+    const kind: TransportErrorKind = isTransportError(err) ? err.kind : 'failed';
+    if (!UNSENT_KINDS.has(kind)) return;
+    this.countUnsent(kind as UnsentReason, message, bytes, err instanceof Error ? err.message : String(err));
+  }
+
+  private countUnsent(reason: UnsentReason, message: string, bytes: number, detail: string): void {
+    this.unsent.set(reason, (this.unsent.get(reason) ?? 0) + 1);
+    this.options.onEvent?.({ kind: 'unsent', reason, message, bytes, detail });
   }
 
   private piggyback(): MembershipUpdate[] {
@@ -553,7 +739,14 @@ export class Membership {
     body: unknown,
     timeoutMs: number,
   ): Promise<Opened<B> | undefined> {
-    const raw = await this.options.transport.request(memberId, this.seal(kind, body), timeoutMs);
+    const data = this.seal(kind, body);
+    let raw: Uint8Array;
+    try {
+      raw = await this.options.transport.request(memberId, data, timeoutMs);
+    } catch (err) {
+      this.sendFailed(kind, data.length, err);
+      throw err;
+    }
     return this.open<B>(raw);
   }
 
@@ -706,3 +899,5 @@ interface Opened<B> {
 /** Rumours about the same member replace each other in the transmit queue. */
 const keyOf = (update: MembershipUpdate): string => (update.kind === 'alive' ? update.member.id : update.id);
 
+
+const isDigest = (value: unknown): value is HealthDigest => typeof value === 'object' && value !== null && !Array.isArray(value);

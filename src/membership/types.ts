@@ -58,10 +58,17 @@ export interface HealthRecord {
   readonly version: number;
   /** Owner's clock when written: for age display only, never for ordering. */
   readonly writtenAt: number;
+  /**
+   * Which part of the origin's record this is, of how many (record-parts.ts):
+   * a record too big for one message travels in parts, each with its own
+   * version. Absent means 0 of 1.
+   */
+  readonly part?: number;
+  readonly parts?: number;
   readonly services: Readonly<Record<string, ServiceHealth>>;
 }
 
-/** Scuttlebutt digest: origin → the newest (generation, version) the sender holds. */
+/** Scuttlebutt digest: part key (`<origin>`, `<origin>#<part>`) → the newest (generation, version) the sender holds. */
 export type HealthDigest = Readonly<Record<string, readonly [generation: number, version: number]>>;
 
 /** Injected time and chance, so decision logic is tested without sleeping. */
