@@ -182,7 +182,7 @@ describe('failover', () => {
   });
 
   it('(e) an idempotent PUT with a small body is retried with the whole body; retryOn can switch resets off', async () => {
-    const dying = await h.httpBackend({ name: 'dying', handler: (req) => req.resume().on('end', () => (req.socket as { destroy(): void }).destroy()) });
+    const dying = await h.httpBackend({ name: 'dying', handler: (req) => void req.resume().on('end', () => (req.socket as { destroy(): void }).destroy()) });
     const good = await h.httpBackend({ name: 'good' });
     const services = (retryOn?: string[]) => ({ svc: { endpoints: [dying.address, good.address], ...(retryOn && { failover: { retryOn } }) } });
     const gw = await h.gateway(gatewayConfig(services()));
