@@ -80,4 +80,22 @@ describe('IdentityService - renewal', () => {
     expect(events).toContain('svid-renewed');
     s.stop();
   });
+
+  it('counts half life from issuance, not from the backdated NotBefore: a short-lived SVID is not renewed at once', async () => {
+    let now = Date.now();
+    const upstream = await CertificateAuthority.createRoot({ trustDomain: 'td.example', ttlMs: 48 * HOUR, now: new Date(now) });
+    const s = new IdentityService({ trustDomain: 'td.example', upstream, federation: [], svidTtlMs: 8_000, caTtlMs: 24 * HOUR, now: () => now, random: () => 0.5 });
+    await s.start();
+    const events: string[] = [];
+    s.onChange((e) => events.push(e.kind));
+    const first = await s.svid('spiffe://td.example/w');
+    now += 1_000;
+    await s.rotate();
+    expect(await s.svid('spiffe://td.example/w')).toBe(first);
+    expect(events).not.toContain('svid-renewed');
+    now += 3_500;
+    await s.rotate();
+    expect(await s.svid('spiffe://td.example/w')).not.toBe(first);
+    s.stop();
+  });
 });

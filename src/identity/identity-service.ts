@@ -260,7 +260,9 @@ export class IdentityService {
     const now = this.now();
     const svid = await this.active.ca.issueX509Svid({ spiffeId, ttlMs: this.options.svidTtlMs, now: new Date(now) });
     this.active.lastExpiry = Math.max(this.active.lastExpiry, svid.notAfter.getTime());
-    const renewAt = svidRenewAt({ notBefore: svid.notBefore.getTime(), notAfter: svid.notAfter.getTime() }, this.random);
+    // Half of the life from when it was issued: NotBefore is backdated for clock skew, and counting from it
+    // would put the renewal of a short-lived SVID in the past, renewing it again and again.
+    const renewAt = svidRenewAt({ notBefore: Math.max(now, svid.notBefore.getTime()), notAfter: svid.notAfter.getTime() }, this.random);
     const had = this.svids.has(spiffeId);
     this.svids.set(spiffeId, { svid, renewAt });
     if (had) this.emit({ kind: 'svid-renewed', spiffeId, notAfter: svid.notAfter.toISOString() });
