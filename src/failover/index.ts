@@ -14,6 +14,7 @@ export { RetryBudget, type RetryBudgetView } from './retry-budget.js';
 export { OutlierEjection, type OutlierState, type OutlierView } from './outlier-ejection.js';
 export { pickTier, tierShares, type TierHealth, type TierShares } from './tier-weights.js';
 export { FailbackGate, type FailbackPhase, type FailbackView } from './failback.js';
+export { DEFAULT_FAILOVER_SETTINGS, type FailoverSettings } from './settings.js';
 export {
   ServiceBalancer,
   type BalancerEvent,

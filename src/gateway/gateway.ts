@@ -7,7 +7,7 @@ import { IdentityRuntime } from './identity-runtime.js';
 import { MembershipRuntime } from './membership-runtime.js';
 import { Counters, GATEWAY_COUNTERS } from './counters.js';
 import { LocalListener } from './local-listener.js';
-import type { BalancerEvent } from '../failover/index.js';
+import { DEFAULT_FAILOVER_SETTINGS, type BalancerEvent } from '../failover/index.js';
 import { EventLog } from './event-log.js';
 import { FederationListener } from './federation-listener.js';
 import { RemoteGatewayPool } from './remote-gateways.js';
@@ -54,20 +54,14 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     this.health = new HealthProber(Object.values(config.services), log, () => this.healthChanged());
-    const f = DEFAULTS.failover;
-    this.admission = new Admission(f.maxInFlightPerService);
+    const failover = { ...DEFAULT_FAILOVER_SETTINGS, maxInFlightPerTarget: config.limits.maxInFlightPerTarget };
+    this.admission = new Admission(config.limits.maxInFlightPerService);
     this.routes = new RouteTable({
       cluster: config.cluster,
       region: config.region,
       services: Object.values(config.services),
       defaults: DEFAULTS.service,
-      balancer: {
-        maxInFlightPerTarget: f.maxInFlightPerTarget,
-        peakEwma: f.peakEwma,
-        ejection: f.outlierEjection,
-        retryBudget: { ratio: f.retryBudget.retryRatio, minPerSecond: f.retryBudget.minRetriesPerSecond, windowMs: f.retryBudget.windowMs },
-        failback: { holdMs: f.failback.holdMs, rampMs: f.failback.rampMs, jitterMs: f.failback.holdMs * f.failback.jitter },
-      },
+      balancer: failover,
       health: this.health,
       endpointForwarder: (service, endpoint) => this.endpointForwarder(service, endpoint),
       remoteForwarder: new RemoteForwarder(config.cluster, { forward: (...args) => (this.pool as RemoteGatewayPool).forward(...args) }, (id) => this.membership?.gateway(id)),
@@ -77,7 +71,7 @@ export class Gateway {
     this.pipeline = new RequestPipeline({
       routes: this.routes,
       admission: this.admission,
-      retry: { maxRetriesPerRequest: f.retryBudget.maxRetriesPerRequest },
+      retry: failover,
       counters: this.counters,
       log,
       now: Date.now,
