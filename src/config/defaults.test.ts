@@ -8,7 +8,7 @@ describe('DEFAULTS', () => {
       federation: { host: '0.0.0.0', port: 4143 },
       admin: { host: '127.0.0.1', port: 9901 },
     });
-    expect(DEFAULTS.limits).toEqual({ maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000 });
+    expect(DEFAULTS.limits).toEqual({ maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000, idleTimeoutMs: 75_000, maxConcurrentStreams: 128 });
     expect(DEFAULTS.service).toEqual({
       protocol: 'http',
       export: false,

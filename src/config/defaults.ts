@@ -34,6 +34,10 @@ const defaults = {
     headersTimeoutMs: 10 * SECOND,
     /** SIGTERM waits this long for in-flight requests, then closes them. */
     drainTimeoutMs: 15 * SECOND,
+    /** A connection with no request in flight is closed after this: nginx's keepalive_timeout. */
+    idleTimeoutMs: 75 * SECOND,
+    /** Streams one h2c client may have open at once: nginx's http2_max_concurrent_streams. */
+    maxConcurrentStreams: 128,
   },
 
   /** Per service, when the config does not say. */

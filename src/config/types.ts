@@ -85,6 +85,10 @@ export interface LimitsConfig {
   readonly headersTimeoutMs: number;
   /** How long SIGTERM/SIGINT waits for in-flight requests before closing them. */
   readonly drainTimeoutMs: number;
+  /** A client connection or session with nothing in flight is closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS on the local listener. */
+  readonly maxConcurrentStreams: number;
 }
 
 export type ServiceProtocol = 'http' | 'grpc';
