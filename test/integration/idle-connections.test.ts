@@ -222,7 +222,7 @@ describe('idle and never-used connections', () => {
     const backend = await h.httpBackend({ name: 'hello' });
     const config = gatewayConfig({ hello: { endpoints: [backend.address] } }, { limits: { headersTimeout: '2s' } });
     const file = await writeConfig(await h.tempDir(), config);
-    const gw = await startGateway(file, (cmd, args, opts) => h.spawn('prlimit', ['--nofile=1024:1024', '--', cmd, ...args], opts));
+    const gw = await startGateway(file, (cmd, args, opts) => h.spawn('prlimit', ['--nofile=1024:1024', '--', cmd, ...(args ?? [])], opts));
     const local = hostPort(gw.localAddress);
 
     const sockets = await Promise.all(
