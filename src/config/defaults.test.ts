@@ -8,7 +8,15 @@ describe('DEFAULTS', () => {
       federation: { host: '0.0.0.0', port: 4143 },
       admin: { host: '127.0.0.1', port: 9901 },
     });
-    expect(DEFAULTS.limits).toEqual({ maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000 });
+    expect(DEFAULTS.limits).toEqual({
+      maxHeaderBytes: 16_384,
+      headersTimeoutMs: 10_000,
+      drainTimeoutMs: 15_000,
+      idleTimeoutMs: 75_000,
+      maxConcurrentStreams: 128,
+      maxInFlightPerService: 20_000,
+      maxInFlightPerTarget: 5_000,
+    });
     expect(DEFAULTS.service).toEqual({
       protocol: 'http',
       export: false,
@@ -19,23 +27,8 @@ describe('DEFAULTS', () => {
     });
   });
 
-  it('holds the membership, failover and identity defaults of the DESIGN table', () => {
-    expect(DEFAULTS.membership).toMatchObject({
-      probeIntervalMs: 1_000,
-      probeTimeoutMs: 500,
-      indirectProbes: 3,
-      gossipIntervalMs: 200,
-      gossipFanout: 3,
-      pushPullIntervalMs: 30_000,
-      deadReprobeIntervalMs: 30_000,
-      deadRetentionMs: 24 * 3_600_000,
-    });
-    expect(DEFAULTS.nats).toEqual({ pingIntervalMs: 5_000, maxPingsOutstanding: 2 });
-    expect(DEFAULTS.failover.peakEwma).toEqual({ decayMs: 10_000, defaultRttMs: 30 });
-    expect(DEFAULTS.failover.outlierEjection).toEqual({ consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 });
-    expect(DEFAULTS.failover.retryBudget).toEqual({ retryRatio: 0.2, minRetriesPerSecond: 10, windowMs: 10_000, maxRetriesPerRequest: 2 });
-    expect(DEFAULTS.failover.failback).toMatchObject({ holdMs: 10_000, rampMs: 10_000 });
-    expect(DEFAULTS.identity).toMatchObject({ svidTtlMs: 3_600_000, caTtlMs: 86_400_000, bundleRefreshHintMs: 300_000 });
+  it('holds the identity lifetimes of the DESIGN table', () => {
+    expect(DEFAULTS.identity).toEqual({ svidTtlMs: 3_600_000, caTtlMs: 86_400_000, bundleRefreshHintMs: 300_000 });
   });
 
   it('cannot be changed by one part under the others', () => {

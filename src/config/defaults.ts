@@ -1,9 +1,9 @@
 /**
- * Every default of meshgate in one place: DESIGN.md "Defaults" and the config
- * shape. The config loader fills the config from here; the other parts take
- * their tunables from here too (passed in by the gateway, since membership,
- * failover and identity do not import config). Durations are milliseconds,
- * named `…Ms`; fractions are 0–1.
+ * The defaults of every config key, in one place: the config loader fills
+ * the config from here. Tunables that are not config keys live with the part
+ * they tune (membership's DEFAULT_MEMBERSHIP_CONFIG, failover's
+ * DEFAULT_FAILOVER_SETTINGS, identity's rotation constants), and the gateway
+ * passes the resolved config to them. Durations are milliseconds, named `…Ms`.
  *
  * Where a number comes from another system, the comment names it, because
  * these numbers are not arbitrary and should not drift by accident.
@@ -34,6 +34,18 @@ const defaults = {
     headersTimeoutMs: 10 * SECOND,
     /** SIGTERM waits this long for in-flight requests, then closes them. */
     drainTimeoutMs: 15 * SECOND,
+    /** A connection with no request in flight is closed after this: nginx's keepalive_timeout. */
+    idleTimeoutMs: 75 * SECOND,
+    /** Streams one h2c client may have open at once: nginx's http2_max_concurrent_streams. */
+    maxConcurrentStreams: 128,
+    /**
+     * Circuit breaking: past these, a service sheds load with 503
+     * `overloaded` and a target is passed over, instead of queueing without
+     * bound. Above the 1,000 streams one federation session may hold, so
+     * that one flooding peer cannot take a target from everyone else.
+     */
+    maxInFlightPerService: 20_000,
+    maxInFlightPerTarget: 5_000,
   },
 
   /** Per service, when the config does not say. */
@@ -71,93 +83,10 @@ const defaults = {
     },
   },
 
-  /** SWIM failure detection and gossip (memberlist LAN, Lifeguard, Serf). */
-  membership: {
-    probeIntervalMs: 1 * SECOND,
-    probeTimeoutMs: 500,
-    /** Helpers for ping-req, picked in other clusters first. */
-    indirectProbes: 3,
-    /** Lifeguard: suspicion min = 4 × max(1, log10 N) × probe interval. */
-    suspicionMinMultiplier: 4,
-    /** Lifeguard: suspicion max = 6 × min, shrinking with confirmations. */
-    suspicionMaxMultiplier: 6,
-    /** Lifeguard local health awareness: score 0–7, probe interval × (score+1). */
-    awarenessMaxScore: 7,
-    gossipIntervalMs: 200,
-    gossipFanout: 3,
-    /** Retransmits per broadcast = 4 × ceil(log10(N+1)). */
-    retransmitMultiplier: 4,
-    /** Push-pull anti-entropy, also run on join. */
-    pushPullIntervalMs: 30 * SECOND,
-    /** Dead members are re-probed: "unreachable from here" is not "dead". */
-    deadReprobeIntervalMs: 30 * SECOND,
-    deadRetentionMs: 24 * HOUR,
-    /** Larger gossip envelopes are dropped and counted. */
-    maxMessageBytes: 64 * 1_024,
-  },
-
-  /** The NATS client default (2 min) hides a dead link for minutes. */
-  nats: {
-    pingIntervalMs: 5 * SECOND,
-    maxPingsOutstanding: 2,
-  },
-
-  /** Decisions in failover/: balancing, ejection, retries, failback. */
-  failover: {
-    /**
-     * Circuit breaking: past these, a target is passed over and a service
-     * sheds load with 503 `overloaded` instead of queueing without bound.
-     * Above the 1,000 streams one federation session may hold, so that one
-     * flooding peer cannot take a target from everyone else.
-     */
-    maxInFlightPerTarget: 5_000,
-    maxInFlightPerService: 20_000,
-    /** linkerd2-proxy peak-EWMA. */
-    peakEwma: {
-      decayMs: 10 * SECOND,
-      defaultRttMs: 30,
-    },
-    /** Envoy outlier detection, without its 10 % cap while another tier can serve. */
-    outlierEjection: {
-      consecutiveFailures: 5,
-      /** Ejection time = base × times ejected, capped at max. */
-      baseEjectionMs: 30 * SECOND,
-      maxEjectionMs: 300 * SECOND,
-    },
-    /** Finagle / linkerd2-proxy retry budget. */
-    retryBudget: {
-      /** Retries may add this fraction of requests… */
-      retryRatio: 0.2,
-      /** …plus this floor, so that low traffic can still retry. */
-      minRetriesPerSecond: 10,
-      windowMs: 10 * SECOND,
-      maxRetriesPerRequest: 2,
-    },
-    /** Anti-herd failback (cilium#46633). */
-    failback: {
-      /** The local tier must stay healthy this long before traffic returns… */
-      holdMs: 10 * SECOND,
-      /** …and then ramps back over this long, with jitter. */
-      rampMs: 10 * SECOND,
-      /** ± fraction of the hold applied as jitter, so clusters do not move in step. */
-      jitter: 0.1,
-    },
-  },
-
-  /** SPIRE-like certificate lifetimes. */
+  /** SPIRE-like certificate lifetimes (renewal and CA rotation fractions live in the identity part). */
   identity: {
     svidTtlMs: 1 * HOUR,
     caTtlMs: 24 * HOUR,
-    /** SVIDs renew at half their life… */
-    svidRenewAtFraction: 0.5,
-    /** …± this fraction of the life, so replicas do not renew together. */
-    svidRenewJitter: 0.1,
-    /** The next CA is prepared at 1/2 of the current one's life… */
-    caPrepareAtFraction: 1 / 2,
-    /** …and activated at 5/6. */
-    caActivateAtFraction: 5 / 6,
-    /** NotBefore is backdated for clock skew between clusters. */
-    notBeforeBackdateMs: 10 * SECOND,
     bundleRefreshHintMs: 5 * MINUTE,
   },
 } as const;

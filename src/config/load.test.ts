@@ -87,7 +87,7 @@ describe('parseConfig: valid files', () => {
         federation: { host: '0.0.0.0', port: 4143 },
         admin: { host: '127.0.0.1', port: 9901 },
       },
-      limits: { maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000 },
+      limits: { maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000, idleTimeoutMs: 75_000, maxConcurrentStreams: 128, maxInFlightPerService: 20_000, maxInFlightPerTarget: 5_000 },
       services: {
         payments: {
           name: 'payments',
@@ -133,7 +133,7 @@ describe('parseConfig: valid files', () => {
         federation: { host: '0.0.0.0', port: 4143 },
         admin: { host: '127.0.0.1', port: 9901 },
       },
-      limits: { maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000 },
+      limits: { maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000, idleTimeoutMs: 75_000, maxConcurrentStreams: 128, maxInFlightPerService: 20_000, maxInFlightPerTarget: 5_000 },
       services: {
         web: {
           name: 'web',
@@ -152,7 +152,7 @@ describe('parseConfig: valid files', () => {
   it('takes every key the file gives', () => {
     const cfg = parse(
       minimal(`listeners: { local: "[::1]:0", federation: "10.0.0.1:5143", admin: "localhost:9902" }
-limits: { maxHeaderBytes: 32768, headersTimeout: 5s, drainTimeout: 0s }
+limits: { maxHeaderBytes: 32768, headersTimeout: 5s, drainTimeout: 0s, idleTimeout: 3m, maxConcurrentStreams: 100, maxInFlightPerService: 500, maxInFlightPerTarget: 50 }
 services:
   ledger:
     protocol: grpc
@@ -167,7 +167,7 @@ services:
       federation: { host: '10.0.0.1', port: 5143 },
       admin: { host: 'localhost', port: 9902 },
     });
-    expect(cfg.limits).toEqual({ maxHeaderBytes: 32_768, headersTimeoutMs: 5_000, drainTimeoutMs: 0 });
+    expect(cfg.limits).toEqual({ maxHeaderBytes: 32_768, headersTimeoutMs: 5_000, drainTimeoutMs: 0, idleTimeoutMs: 180_000, maxConcurrentStreams: 100, maxInFlightPerService: 500, maxInFlightPerTarget: 50 });
     expect(cfg.services['ledger']).toEqual({
       name: 'ledger',
       protocol: 'grpc',
@@ -235,6 +235,10 @@ describe('parseConfig: each rule, with its message', () => {
     // limits
     [minimal('limits: { maxHeaderBytes: 16k }\n'), 'config error: limits.maxHeaderBytes: must be a whole number, not a string ("16k")'],
     [minimal('limits: { headersTimeout: 0s }\n'), 'config error: limits.headersTimeout: "0s" must be longer than 0'],
+    [minimal('limits: { idleTimeout: 0s }\n'), 'config error: limits.idleTimeout: "0s" must be longer than 0'],
+    [minimal('limits: { idleTimeout: 25h }\n'), 'config error: limits.idleTimeout: 25h must be at most 24h'],
+    [minimal('limits: { maxConcurrentStreams: 0 }\n'), 'config error: limits.maxConcurrentStreams: 0 must be a whole number of 1 or more'],
+    [minimal('limits: { maxConcurrentStreams: 4294967296 }\n'), 'config error: limits.maxConcurrentStreams: 4294967296 must be at most 2147483647'],
     // services
     [minimal('services:\n  Payments_V2: {}\n'), 'config error: services.Payments_V2: service name "Payments_V2" is not a DNS label (lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit)'],
     [minimal('services:\n  "pay.ments": {}\n'), 'config error: services["pay.ments"]: service name "pay.ments" is not a DNS label (lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit)'],

@@ -109,6 +109,10 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
       maxHeaderBytes: raw.limits?.maxHeaderBytes ?? DEFAULTS.limits.maxHeaderBytes,
       headersTimeoutMs: raw.limits?.headersTimeout ?? DEFAULTS.limits.headersTimeoutMs,
       drainTimeoutMs: raw.limits?.drainTimeout ?? DEFAULTS.limits.drainTimeoutMs,
+      idleTimeoutMs: raw.limits?.idleTimeout ?? DEFAULTS.limits.idleTimeoutMs,
+      maxConcurrentStreams: raw.limits?.maxConcurrentStreams ?? DEFAULTS.limits.maxConcurrentStreams,
+      maxInFlightPerService: raw.limits?.maxInFlightPerService ?? DEFAULTS.limits.maxInFlightPerService,
+      maxInFlightPerTarget: raw.limits?.maxInFlightPerTarget ?? DEFAULTS.limits.maxInFlightPerTarget,
     },
     services,
   };

@@ -10,6 +10,7 @@
  * half-checked, which is why they test each value before using it.
  */
 import { z } from 'zod';
+import { fail } from './check.js';
 import { DEFAULTS } from './defaults.js';
 import { formatDuration } from './duration.js';
 import { formatHostPort, isWildcardHost } from './hostport.js';
@@ -128,11 +129,29 @@ function overlaps(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase() || isWildcardHost(a) || isWildcardHost(b);
 }
 
+/** Timers cannot wait longer than 2^31 - 1 ms; a day is already far past any idle connection worth keeping. */
+const MAX_IDLE_TIMEOUT_MS = 24 * 3_600_000;
+/** Envoy's bound for max_concurrent_streams; HTTP/2 SETTINGS values are 32-bit. */
+const MAX_CONCURRENT_STREAMS = 2_147_483_647;
+/** In-flight limits are counts of requests held in memory: beyond a million, the limit protects nothing. */
+const MAX_IN_FLIGHT = 1_000_000;
+
+function atMost(check: v.Checker<number>, max: number, format: (n: number) => string): v.Checker<number> {
+  return (input) => {
+    const r = check(input);
+    return r.ok && r.value > max ? fail(`${format(r.value)} must be at most ${format(max)}`) : r;
+  };
+}
+
 const limits = section({
   maxHeaderBytes: leaf(v.positiveInt).optional(),
   headersTimeout: duration.optional(),
   // 0 is a real choice here: close in-flight requests at once.
   drainTimeout: leaf(v.duration({ allowZero: true })).optional(),
+  idleTimeout: leaf(atMost(v.duration(), MAX_IDLE_TIMEOUT_MS, formatDuration)).optional(),
+  maxConcurrentStreams: leaf(atMost(v.positiveInt, MAX_CONCURRENT_STREAMS, String)).optional(),
+  maxInFlightPerService: leaf(atMost(v.positiveInt, MAX_IN_FLIGHT, String)).optional(),
+  maxInFlightPerTarget: leaf(atMost(v.positiveInt, MAX_IN_FLIGHT, String)).optional(),
 });
 
 // ---- nats and identity -----------------------------------------------------

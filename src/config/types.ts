@@ -85,6 +85,14 @@ export interface LimitsConfig {
   readonly headersTimeoutMs: number;
   /** How long SIGTERM/SIGINT waits for in-flight requests before closing them. */
   readonly drainTimeoutMs: number;
+  /** A client connection or session with nothing in flight is closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS on the local listener. */
+  readonly maxConcurrentStreams: number;
+  /** Requests in flight here for one service before it answers 503 `overloaded`. */
+  readonly maxInFlightPerService: number;
+  /** Requests in flight to one target (endpoint or remote cluster) before it is passed over. */
+  readonly maxInFlightPerTarget: number;
 }
 
 export type ServiceProtocol = 'http' | 'grpc';

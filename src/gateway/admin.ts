@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { HostPort } from '../config/index.js';
+import { DEFAULTS, type HostPort, type LimitsConfig } from '../config/index.js';
 import { listen } from './local-listener.js';
 
 export interface AdminSources {
@@ -14,8 +14,15 @@ export interface AdminSources {
 export class AdminServer {
   private readonly server: http.Server;
 
-  constructor(sources: AdminSources) {
-    this.server = http.createServer((req, res) => {
+  constructor(sources: AdminSources, limits: LimitsConfig = DEFAULTS.limits) {
+    const options: http.ServerOptions = {
+      // A connection that sends no request, or no more, is closed like one on the local listener.
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.idleTimeoutMs,
+    };
+    this.server = http.createServer(options, (req, res) => {
       const [path, search] = (req.url ?? '/').split('?');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return send(res, 405, { error: 'method-not-allowed' });

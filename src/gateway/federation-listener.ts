@@ -8,6 +8,7 @@ import { http2Exchange } from './exchange-http2.js';
 import type { Exchange } from './exchange.js';
 import { PeerRefusedError, verifyGatewayPeer, type FederationPeer } from './federation-peer.js';
 import { listen } from './local-listener.js';
+import { applySessionTimeouts } from './session-timeouts.js';
 
 /**
  * Streams one peer may have open at once, advertised in SETTINGS. Gateways
@@ -136,16 +137,15 @@ export class FederationListener {
     if (this.handingOver) this.peers.set(session, this.handingOver);
     this.sessions.add(session);
     session.on('error', () => {});
-    // A verified peer that opens no stream in time is holding a slot for nothing.
-    const firstStream = setTimeout(() => {
-      this.refused('headers-timeout');
-      session.destroy();
-    }, this.opts.limits.headersTimeoutMs);
-    session.once('stream', () => clearTimeout(firstStream));
-    session.once('close', () => {
-      clearTimeout(firstStream);
-      this.sessions.delete(session);
+    // A verified peer that opens no stream in time is holding a slot for
+    // nothing; an idle pooled session is closed with GOAWAY, and the peer's
+    // pool opens a new one when it needs one.
+    applySessionTimeouts(session, {
+      firstStreamMs: this.opts.limits.headersTimeoutMs,
+      idleMs: this.opts.limits.idleTimeoutMs,
+      onNoStream: () => this.refused('headers-timeout'),
     });
+    session.once('close', () => this.sessions.delete(session));
   }
 
   private stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {

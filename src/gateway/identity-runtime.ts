@@ -1,4 +1,4 @@
-import type { GatewayConfig, IdentityConfig } from '../config/index.js';
+import type { GatewayConfig, IdentityConfig, LimitsConfig } from '../config/index.js';
 import {
   BundleEndpointServer,
   IdentityService,
@@ -34,6 +34,7 @@ export class IdentityRuntime {
     readonly gatewayId: string,
     private readonly identity: IdentityConfig,
     private readonly log: Logger,
+    private readonly limits: LimitsConfig,
   ) {}
 
   static async start(config: GatewayConfig, identity: IdentityConfig, log: Logger): Promise<IdentityRuntime> {
@@ -51,7 +52,7 @@ export class IdentityRuntime {
           d.endpointSpiffeId !== undefined && { endpoint: { url: d.bundleEndpoint, endpointSpiffeId: d.endpointSpiffeId } }),
       })),
     });
-    const runtime = new IdentityRuntime(service, gatewaySpiffeId(config, identity), identity, log);
+    const runtime = new IdentityRuntime(service, gatewaySpiffeId(config, identity), identity, log, config.limits);
     runtime.unsubscribers.push(service.onChange((event) => runtime.changed(event)));
     await service.start();
     const svid = await service.svid(runtime.gatewayId);
@@ -70,6 +71,8 @@ export class IdentityRuntime {
         source: service,
         entries: identity.workloadApi.entries,
         onError: (err: unknown) => this.log.warn({ error: { message: (err as Error).message } }, 'workload API error'),
+        firstCallTimeoutMs: this.limits.headersTimeoutMs,
+        idleTimeoutMs: this.limits.idleTimeoutMs,
       });
       await this.workloadApi.start();
       this.log.info({ listener: 'workload-api', address: identity.workloadApi.socket }, 'listening');
@@ -77,7 +80,7 @@ export class IdentityRuntime {
     if (identity.bundleEndpoint) {
       const endpointId = bundleEndpointSpiffeId(identity);
       let svid = await service.svid(endpointId);
-      this.bundleEndpoint = new BundleEndpointServer({ bundle: () => service.ownBundle(), svid: () => svid });
+      this.bundleEndpoint = new BundleEndpointServer({ bundle: () => service.ownBundle(), svid: () => svid }, this.limits);
       const bound = await this.bundleEndpoint.listen(identity.bundleEndpoint.host, identity.bundleEndpoint.port);
       this.log.info({ listener: 'bundle-endpoint', address: endpointKey(bound), spiffeId: endpointId }, 'listening');
       // Keep the endpoint's TLS material current without dropping connections.

@@ -6,6 +6,7 @@ import type { Counters } from './counters.js';
 import { http1Exchange } from './exchange-http1.js';
 import { http2Exchange } from './exchange-http2.js';
 import type { Exchange } from './exchange.js';
+import { applySessionTimeouts } from './session-timeouts.js';
 
 /** The client connection preface that opens every prior-knowledge h2c connection. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -20,6 +21,7 @@ export class LocalListener {
   private readonly h2: http2.Http2Server;
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
+  private readonly refused = new WeakSet<Socket>();
   private draining = false;
 
   constructor(
@@ -34,6 +36,8 @@ export class LocalListener {
       // and the upstream's idle timeout instead.
       requestTimeout: 0,
       connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+      // Between requests a keep-alive connection is idle.
+      keepAliveTimeout: limits.idleTimeoutMs,
     });
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) =>
       onExchange(http1Exchange(req, res, () => this.draining)),
@@ -41,11 +45,16 @@ export class LocalListener {
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.refuseHttp1(err, socket));
 
     this.h2 = http2.createServer({
-      settings: { maxHeaderListSize: limits.maxHeaderBytes },
+      settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: limits.maxConcurrentStreams },
       maxSessionInvalidFrames: 100,
     });
     this.h2.on('session', (session: Http2Session) => {
       this.sessions.add(session);
+      applySessionTimeouts(session, {
+        firstStreamMs: limits.headersTimeoutMs,
+        idleMs: limits.idleTimeoutMs,
+        onNoStream: () => this.counters.add('meshgate_client_errors_total', 'headers-timeout'),
+      });
       session.once('close', () => this.sessions.delete(session));
       if (this.draining) session.close();
     });
@@ -56,6 +65,8 @@ export class LocalListener {
 
     // Node's HTTP server turns Nagle off on the sockets it accepts; these are accepted here, so here too.
     this.server = net.createServer({ noDelay: true }, (socket) => this.sniff(socket));
+    // Accept failures (EMFILE when descriptors run out) must not end the process.
+    this.server.on('error', () => this.counters.add('meshgate_client_errors_total', 'accept-failed'));
   }
 
   async listen(address: HostPort): Promise<HostPort> {
@@ -90,10 +101,11 @@ export class LocalListener {
     socket.on('error', () => {});
     // A client that connects and sends nothing never reaches either server's
     // own header timeout, so it gets the same limit here.
-    socket.setTimeout(this.limits.headersTimeoutMs, () => {
+    const onTimeout = () => {
       this.counters.add('meshgate_client_errors_total', 'headers-timeout');
       socket.destroy();
-    });
+    };
+    socket.setTimeout(this.limits.headersTimeoutMs, onTimeout);
     let seen: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
@@ -102,7 +114,10 @@ export class LocalListener {
       if (isH2 && seen.length < H2_PREFACE.length) return; // need more bytes to decide
       socket.off('data', onData);
       socket.pause();
+      // The listener must go too: the h1 server sets its own socket timeout
+      // between keep-alive requests, and that end is no client error.
       socket.setTimeout(0);
+      socket.off('timeout', onTimeout);
       socket.unshift(seen);
       if (isH2) {
         // The h2 session reads whatever is buffered on the socket first.
@@ -118,6 +133,10 @@ export class LocalListener {
   }
 
   private refuseHttp1(err: NodeJS.ErrnoException, socket: Socket): void {
+    // After our answer the client's half-sent head ends in a parse error at
+    // EOF: one refusal is one count.
+    if (this.refused.has(socket)) return void socket.destroy();
+    this.refused.add(socket);
     const [status, reason] =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'header-too-large']

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config/index.js';
-import { DEFAULTS } from '../config/index.js';
 import {
+  DEFAULT_MEMBERSHIP_CONFIG,
   EnvelopeSigner,
   EnvelopeVerifier,
   gatewaySpiffeId,
@@ -62,7 +62,7 @@ export class MembershipRuntime {
     const memberId = `${config.cluster}.${config.replica}`;
     const transport = await NatsTransport.connect({ servers: [...config.nats.servers], federation: config.federation, memberId });
     const trustDomain = config.identity.trustDomain;
-    const d = DEFAULTS.membership;
+    const d = DEFAULT_MEMBERSHIP_CONFIG;
     const lag = monitorEventLoopDelay({ resolution: 20 });
     lag.enable();
     let runtime: MembershipRuntime | undefined;
@@ -88,10 +88,7 @@ export class MembershipRuntime {
       schedule: realTimeSchedule,
       random: Math.random,
       config: {
-        probeIntervalMs: d.probeIntervalMs,
-        probeTimeoutMs: d.probeTimeoutMs,
-        indirectChecks: d.indirectProbes,
-        pushPullIntervalMs: d.pushPullIntervalMs,
+        ...d,
         initialSyncTimeoutMs: INITIAL_SYNC_PROBES * d.probeIntervalMs,
       },
       eventLoopLag: () => {

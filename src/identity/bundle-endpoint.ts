@@ -8,14 +8,36 @@ import { IdentityError } from './errors.js';
 import { verifyX509Svid } from './x509-verify.js';
 import type { TrustBundle, X509Svid } from './types.js';
 
+export interface BundleEndpointTimeouts {
+  /** TLS handshake and request head must complete within this. */
+  readonly headersTimeoutMs: number;
+  /** A keep-alive connection with no request is closed after this. */
+  readonly idleTimeoutMs: number;
+}
+
+/** The gateway passes its limits.headersTimeout and limits.idleTimeout; these are their defaults. */
+const DEFAULT_TIMEOUTS: BundleEndpointTimeouts = { headersTimeoutMs: 10_000, idleTimeoutMs: 75_000 };
+
 /** The SPIFFE bundle endpoint of our trust domain, `https_spiffe` profile: it presents an SVID, asks for none. */
 export class BundleEndpointServer {
   private readonly server: https.Server;
 
   constructor(
     private readonly source: { bundle(): TrustBundle; svid(): X509Svid },
+    timeouts: BundleEndpointTimeouts = DEFAULT_TIMEOUTS,
   ) {
-    this.server = https.createServer({ ...tlsMaterial(source.svid()), minVersion: 'TLSv1.2' }, (req, res) => {
+    const options: https.ServerOptions = {
+      ...tlsMaterial(source.svid()),
+      minVersion: 'TLSv1.2',
+      // The endpoint is public: connections that never finish a handshake
+      // or a request, or sit idle, must not pile up.
+      handshakeTimeout: timeouts.headersTimeoutMs,
+      headersTimeout: timeouts.headersTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1_000, timeouts.headersTimeoutMs),
+      keepAliveTimeout: timeouts.idleTimeoutMs,
+    };
+    this.server = https.createServer(options, (req, res) => {
       if (req.method !== 'GET') {
         res.writeHead(405, { allow: 'GET' });
         return res.end();

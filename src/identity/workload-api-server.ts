@@ -57,6 +57,10 @@ export interface WorkloadApiServerOptions {
   readonly allowUnauthenticatedVerifiers?: boolean;
   /** Problems that have no caller to answer (a connection we could not attest, a push that failed). */
   readonly onError?: (err: Error) => void;
+  /** A connection that has made no call this long after it was accepted is closed. Default 10 s. */
+  readonly firstCallTimeoutMs?: number;
+  /** A connection with no call open for this long is closed (GOAWAY). Default 75 s. */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Which Workload API rule a setting broke, or what kept the server from serving. */
@@ -80,6 +84,9 @@ const DEFAULT_JITTER_MS = 100;
 const MAX_SOCKET_PATH_BYTES = 107;
 // Shutdown waits this long for clients to go away before cutting them off.
 const SHUTDOWN_GRACE_MS = 1_000;
+// The gateway passes its limits.headersTimeout and limits.idleTimeout; these are their defaults.
+const DEFAULT_FIRST_CALL_TIMEOUT_MS = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 75_000;
 
 // The build copies the proto beside the compiled file (dist/identity/), and
 // under vitest this file sits beside the source proto, so one relative URL
@@ -126,6 +133,8 @@ export class WorkloadApiServer {
   private readonly options: WorkloadApiServerOptions;
   private entries: CompiledEntry[];
   private readonly callers = new Map<string, Promise<PeerCredentials>>();
+  /** Connections that have made no call yet, by tag: the timer that closes them. */
+  private readonly awaitingCall = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<net.Socket>();
   private readonly streams = new Set<StreamPusher>();
   private nextTag = 0;
@@ -179,7 +188,8 @@ export class WorkloadApiServer {
   private async listen(): Promise<NonNullable<WorkloadApiServer['running']>> {
     const { socketPath } = this.options;
     await removeStaleSocket(socketPath);
-    const grpcServer = new grpc.Server();
+    // Idle connections are closed by grpc-js, counted from the end of the last call.
+    const grpcServer = new grpc.Server({ 'grpc.max_connection_idle_ms': this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     grpcServer.addService(loadService(), this.handlers());
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const listener = net.createServer((socket) => this.accept(socket, injector));
@@ -237,7 +247,13 @@ export class WorkloadApiServer {
     });
     this.callers.set(tag, credentials);
     this.sockets.add(socket);
+    // grpc-js has no timeout for a connection that never makes a call (or
+    // never finishes the HTTP/2 preface): each would hold a descriptor forever.
+    const firstCall = setTimeout(() => socket.destroy(), this.options.firstCallTimeoutMs ?? DEFAULT_FIRST_CALL_TIMEOUT_MS);
+    this.awaitingCall.set(tag, firstCall);
     socket.once('close', () => {
+      clearTimeout(firstCall);
+      this.awaitingCall.delete(tag);
       this.callers.delete(tag);
       this.sockets.delete(socket);
     });
@@ -247,7 +263,26 @@ export class WorkloadApiServer {
     injector.injectConnection(socket);
   }
 
+  /** Every method starts here: the caller's connection has made a call. */
   private handlers(): grpc.UntypedServiceImplementation {
+    const methods = this.methods();
+    return Object.fromEntries(
+      Object.entries(methods).map(([name, handler]) => [
+        name,
+        (call: { getPeer(): string }, ...rest: unknown[]) => {
+          this.sawCall(call.getPeer());
+          return (handler as (...args: unknown[]) => unknown)(call, ...rest);
+        },
+      ]),
+    ) as grpc.UntypedServiceImplementation;
+  }
+
+  private sawCall(tag: string): void {
+    clearTimeout(this.awaitingCall.get(tag));
+    this.awaitingCall.delete(tag);
+  }
+
+  private methods(): grpc.UntypedServiceImplementation {
     return {
       FetchX509SVID: (call: grpc.ServerWritableStream<unknown, X509SvidResponse>) =>
         this.serveStream(call, false, (ids) => this.x509SvidResponse(ids)),

@@ -1,6 +1,7 @@
 export { EnvelopeSigner, EnvelopeVerifier, gatewaySpiffeId, type EnvelopeRejectReason } from './envelope.js';
 export { realTimeSchedule, type Schedule } from './memory-transport.js';
 export {
+  DEFAULT_MEMBERSHIP_CONFIG,
   Membership,
   type DropReason,
   type InitialSync,

@@ -1,7 +1,8 @@
 import { Awareness } from './awareness.js';
-import { FailureDetector, type ProbeResult } from './detector.js';
+import { DEFAULT_INDIRECT_CHECKS, DEFAULT_PROBE_TIMEOUT_MS, FailureDetector, type ProbeResult } from './detector.js';
 import { encodeEnvelope, type EnvelopeRejectReason, type EnvelopeSigner, type EnvelopeVerifier } from './envelope.js';
-import { HealthState, HealthWriter, chunkBySize, parseHealthRecord, type ServiceView } from './health-state.js';
+import { DEFAULT_PUSH_PULL_INTERVAL_MS, HealthState, HealthWriter, chunkBySize, parseHealthRecord, type ServiceView } from './health-state.js';
+import { DEFAULT_PROBE_INTERVAL_MS } from './suspicion.js';
 import { MemberTable, updatesFromRemoteState, type MemberView } from './member-table.js';
 import type { Schedule } from './memory-transport.js';
 import { TransmitLimitedQueue } from './transmit-queue.js';
@@ -23,6 +24,14 @@ export interface MembershipConfig {
    */
   readonly initialSyncTimeoutMs?: number;
 }
+
+/** memberlist's LAN defaults (its DefaultLANConfig): what a gateway runs with unless told otherwise. */
+export const DEFAULT_MEMBERSHIP_CONFIG: MembershipConfig = Object.freeze({
+  probeIntervalMs: DEFAULT_PROBE_INTERVAL_MS,
+  probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
+  indirectChecks: DEFAULT_INDIRECT_CHECKS,
+  pushPullIntervalMs: DEFAULT_PUSH_PULL_INTERVAL_MS,
+});
 
 export interface MembershipOptions {
   readonly self: MemberInfo;

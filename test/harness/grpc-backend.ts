@@ -4,6 +4,8 @@
  * ask it to fail with a status and trailers; replies carry its name.
  */
 import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import {
@@ -244,4 +246,97 @@ function healthServiceConstructor(): grpc.ServiceClientConstructor {
     }
   ).grpc.health.v1.Health;
   return healthService;
+}
+
+/** How one call to a stalling backend ended, as the backend saw it. */
+export interface StalledCall {
+  /** Request headers as received (the gateway's `grpc-timeout`, if any, is here). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Replies written before the call stalled. */
+  sent: number;
+  /** Undefined while the call is open; then the RST_STREAM code it was closed with (8 = CANCEL). */
+  closedWith: number | undefined;
+}
+
+export interface StallingGrpcBackend {
+  readonly host: string;
+  readonly port: number;
+  readonly address: string;
+  /** Every ServerStream call, in arrival order. */
+  readonly calls: readonly StalledCall[];
+  stop(): Promise<void>;
+}
+
+/**
+ * An Echo endpoint whose ServerStream sends `count` replies `interval_ms`
+ * apart and then neither sends nor ends: a handler stuck on something that
+ * ignores its context. It speaks gRPC over h2c with node:http2 rather than
+ * grpc-js because grpc-js ends a call itself when the caller's grpc-timeout
+ * passes, which would hide whether a proxy in front honours the deadline;
+ * grpc-go and grpc-java servers leave that to the handler. Only the client
+ * (here: a gateway) can end such a call, with RST_STREAM, which is recorded.
+ */
+export async function startStallingGrpcBackend(): Promise<StallingGrpcBackend> {
+  const method = echoServiceConstructor().service['ServerStream'] as grpc.MethodDefinition<SReq, EchoReply>;
+  const calls: StalledCall[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    if (headers[':path'] !== method.path) {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpc.status.UNIMPLEMENTED) }, { endStream: true });
+      return;
+    }
+    const call: StalledCall = { headers: stringRecord(headers), sent: 0, closedWith: undefined };
+    calls.push(call);
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.once('close', () => (call.closedWith = stream.rstCode));
+    stream.once('end', () => {
+      const body = Buffer.concat(chunks);
+      const req = method.requestDeserialize(body.subarray(5));
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      const send = () => {
+        if (stream.closed || call.sent >= req.count) return;
+        const message = method.responseSerialize({ message: req.message, backend: 'stalling', index: call.sent, headers: {} });
+        const frame = Buffer.alloc(5 + message.length);
+        frame.writeUInt32BE(message.length, 1);
+        message.copy(frame, 5);
+        stream.write(frame);
+        call.sent++;
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          send();
+        }, req.interval_ms);
+        timers.add(timer);
+      };
+      send();
+    });
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  return {
+    host: '127.0.0.1',
+    port,
+    address: `127.0.0.1:${port}`,
+    calls,
+    async stop() {
+      for (const timer of timers) clearTimeout(timer);
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function stringRecord(headers: http2.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  return out;
 }

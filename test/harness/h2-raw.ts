@@ -13,6 +13,7 @@
  *
  * Loopback only, like the rest of the harness.
  */
+import net from 'node:net';
 import tls from 'node:tls';
 import { assertLoopback } from './http-client.js';
 
@@ -187,9 +188,9 @@ export interface SendHeadersOptions {
   endHeaders?: boolean;
 }
 
-export interface RawH2Connection {
-  /** The TLS socket, for checks such as `alpnProtocol` or `authorized`. */
-  readonly socket: tls.TLSSocket;
+export interface RawH2Connection<S extends net.Socket = tls.TLSSocket> {
+  /** The TLS socket, for checks such as `alpnProtocol` or `authorized` (a plain one for h2c). */
+  readonly socket: S;
   /** Resolves when the socket has closed (for any reason; never rejects). */
   readonly closed: Promise<void>;
   readonly isClosed: boolean;
@@ -268,6 +269,33 @@ export async function connectRawH2(opts: RawH2ConnectOptions): Promise<RawH2Conn
 }
 
 /**
+ * A cleartext (h2c, prior knowledge) connection; resolves once TCP is up.
+ * Nothing is sent until the test says so.
+ */
+export async function connectRawH2c(opts: { host: string; port: number; ackSettings?: boolean; timeoutMs?: number }): Promise<RawH2Connection<net.Socket>> {
+  assertLoopback(opts.host);
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: opts.host, port: opts.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connecting to ${opts.host}:${opts.port} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(new Connection(socket, opts.ackSettings ?? true));
+    });
+  });
+}
+
+/**
  * Follows the bytes we have written (preface, then frame by frame) so that an
  * automatic SETTINGS ACK is only ever written between two whole frames. A test
  * writing a frame piecemeal (slowloris) would otherwise get an ACK spliced into
@@ -309,7 +337,7 @@ class OutgoingCursor {
   }
 }
 
-class Connection implements RawH2Connection {
+class Connection<S extends net.Socket> implements RawH2Connection<S> {
   readonly closed: Promise<void>;
   isClosed = false;
   error: Error | undefined;
@@ -320,7 +348,7 @@ class Connection implements RawH2Connection {
   private acksOwed = 0;
 
   constructor(
-    readonly socket: tls.TLSSocket,
+    readonly socket: S,
     private readonly ackSettings: boolean,
   ) {
     // Hostile tests expect resets; record them rather than crash the test run.

@@ -67,7 +67,15 @@ export {
   type EchoRequest,
   type StreamRequest,
 } from './grpc-echo.js';
-export { startGrpcBackend, type GrpcBackend, type GrpcBackendOptions, type GrpcCallLog } from './grpc-backend.js';
+export {
+  startGrpcBackend,
+  startStallingGrpcBackend,
+  type GrpcBackend,
+  type GrpcBackendOptions,
+  type GrpcCallLog,
+  type StallingGrpcBackend,
+  type StalledCall,
+} from './grpc-backend.js';
 export {
   createEchoClient,
   type EchoClient,
@@ -101,6 +109,7 @@ export { issueSvid, sharedRootTrust, type ClusterTrust, type SvidCredentials } f
 export {
   CONNECTION_PREFACE,
   connectRawH2,
+  connectRawH2c,
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
   encodeHeaderBlock,
