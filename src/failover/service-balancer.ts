@@ -213,7 +213,7 @@ export class ServiceBalancer {
       for (let n = 0; n < tiers.length; n++) {
         const tier = tiers[n === 0 ? Math.max(0, start) : n <= start ? n - 1 : n] as Tier;
         if (localOnly && !tier.hasLocal) continue;
-        const probe = this.probeIn(now, tier, tried);
+        const probe = this.probeIn(now, tier, tried, localOnly);
         if (probe) return probe;
       }
     }
@@ -311,12 +311,14 @@ export class ServiceBalancer {
     };
   }
 
-  private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>): Pick | undefined {
+  private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>, localOnly: boolean): Pick | undefined {
     for (const t of tier.targets) {
       if (t.local) {
         if (!tried.has(t.local) && this.probing(now, t.key)) return this.pickOf(now, t.local, tier, 'half-open probe after ejection');
         continue;
       }
+      // A request that already crossed a cluster never goes to another one, not even as a probe.
+      if (localOnly) continue;
       for (const r of t.replicas) {
         if (!tried.has(r) && this.probing(now, `gateway:${r.replica}`)) return this.pickOf(now, r, tier, 'half-open probe after ejection');
       }

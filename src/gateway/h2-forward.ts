@@ -163,19 +163,34 @@ function awaitResponse(
     stream.once('trailers', (raw) => {
       trailers = endToEndHeaders(raw);
     });
-    const timer = setTimeout(() => {
+    let answered = false;
+    const timeout = () => {
       cancel();
       reject(new GatewayError('upstream-timeout', `no response from ${key} in time`, { endpoint: key }));
-    }, Math.min(timeouts.perTryMs, timeouts.requestMs));
+    };
+    // As Envoy does, the per-try wait for the answer starts once the request is sent (a long upload
+    // is not the upstream being slow); the whole request's budget bounds an upload that never ends.
+    let timer: NodeJS.Timeout | undefined;
+    const backstop = stream.writableEnded ? undefined : setTimeout(timeout, timeouts.requestMs);
+    const startTimer = () => {
+      clearTimeout(backstop);
+      if (!answered) timer = setTimeout(timeout, Math.min(timeouts.perTryMs, timeouts.requestMs));
+    };
+    if (stream.writableEnded) startTimer();
+    else stream.once('finish', startTimer);
     const failed = (err?: Error) => {
+      answered = true;
       clearTimeout(timer);
+      clearTimeout(backstop);
       reject(streamFailure(session, stream, key, clientGone(), err));
     };
     const closed = () => failed();
     stream.once('error', failed);
     stream.once('close', closed);
     stream.once('response', (raw, flags) => {
+      answered = true;
       clearTimeout(timer);
+      clearTimeout(backstop);
       stream.off('error', failed);
       stream.off('close', closed);
       // Later stream errors reach the relay through the body pipeline.

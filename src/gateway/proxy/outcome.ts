@@ -10,6 +10,18 @@ export interface TryVerdict {
   readonly failure: string | undefined;
   /** The `retryOn` condition the try met, if any. */
   readonly retryOn: RetryCondition | undefined;
+  /** No answer in time (ours, or a gateway's 504 saying so). */
+  readonly timedOut: boolean;
+}
+
+/**
+ * A timeout says nothing about the target when the time was the caller's to
+ * give: an app that allows 100 ms for a call that takes 200 would otherwise
+ * eject every target it calls.
+ */
+export function excusingCallerDeadline(verdict: TryVerdict): TryVerdict {
+  if (!verdict.timedOut || verdict.failure === undefined) return verdict;
+  return { ...verdict, outcome: { ...verdict.outcome, failed: false }, failure: undefined };
 }
 
 /**
@@ -19,11 +31,13 @@ export interface TryVerdict {
  */
 export function judgeResponse(response: UpstreamResponse, rttMs: number): TryVerdict {
   const { status } = response;
-  const failed = status === 503 || ((status === 502 || status === 504) && response.headers['meshgate-error'] !== undefined);
+  const gatewayError = response.headers['meshgate-error'];
+  const failed = status === 503 || ((status === 502 || status === 504) && gatewayError !== undefined);
   return {
     outcome: { rttMs, failed, overloaded: status === 429 || status === 503 },
     failure: failed ? `status ${status}` : undefined,
     retryOn: status === 503 ? '503' : undefined,
+    timedOut: status === 504 && gatewayError !== undefined,
   };
 }
 
@@ -35,9 +49,9 @@ export function judgeResponse(response: UpstreamResponse, rttMs: number): TryVer
  * timeouts of a target that did not say goodbye count toward ejection.
  */
 export function judgeError(error: GatewayError, rttMs: number): TryVerdict {
-  if (error.code === 'client-gone') return { outcome: { rttMs, failed: false, overloaded: false }, failure: undefined, retryOn: undefined };
+  if (error.code === 'client-gone') return { outcome: { rttMs, failed: false, overloaded: false }, failure: undefined, retryOn: undefined, timedOut: false };
   const retryOn: RetryCondition | undefined =
     error.code === 'upstream-connect' || error.unprocessed ? 'connect-failure' : error.code === 'upstream-reset' ? 'reset' : undefined;
   const counts = !error.peerClosed && (error.code === 'upstream-connect' || error.code === 'upstream-reset' || error.code === 'upstream-timeout');
-  return { outcome: { rttMs, failed: counts, overloaded: false }, failure: counts ? error.code : undefined, retryOn };
+  return { outcome: { rttMs, failed: counts, overloaded: false }, failure: counts ? error.code : undefined, retryOn, timedOut: error.code === 'upstream-timeout' };
 }

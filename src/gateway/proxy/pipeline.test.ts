@@ -389,6 +389,46 @@ describe('RequestPipeline', () => {
     expect(g.remote.seen).toHaveLength(0);
   });
 
+  it('never ejects a target for timeouts the caller\'s own short deadline caused, but does for real ones', async () => {
+    const g = setup({ services: [service({ endpoints: [{ host: '10.0.0.1', port: 80 }] })] });
+    for (const u of g.upstreams.values()) u.answer = () => new GatewayError('upstream-timeout', 'slow');
+    for (let i = 0; i < 10; i++) await g.local({ headers: { 'meshgate-deadline': '100' } });
+    expect(g.events.filter((e) => e.kind === 'ejection')).toEqual([]);
+    for (let i = 0; i < 5; i++) await g.local();
+    expect(g.events.filter((e) => e.kind === 'ejection')).toHaveLength(1);
+  });
+
+  it('does not eject a remote replica for a 504 its gateway sent when the app\'s deadline ran out', async () => {
+    const g = setup({ services: [service({ endpoints: [] })], remotes: [remoteB()] });
+    g.remote.answer = () => ({ status: 504, headers: { 'meshgate-error': 'upstream-timeout' } });
+    for (let i = 0; i < 10; i++) expect((await g.local({ headers: { 'meshgate-deadline': '100' } })).result.status).toBe(504);
+    expect(g.events.filter((e) => e.kind === 'ejection')).toEqual([]);
+  });
+
+  it('never sends a federated request to another cluster, even when a tier mixes clusters or a remote replica is due a probe', async () => {
+    let localUp = false;
+    const g = setup({
+      services: [service({ failover: { overprovisioning: 1.4, order: ['any'], retryOn: ['connect-failure', 'reset', '503'] } })],
+      remotes: [remoteB({ healthy: 10, total: 10 })],
+      healthy: () => localUp,
+    });
+    // Eject b's replica from app traffic (local endpoints down meanwhile), and let its ejection run out.
+    g.remote.answer = () => reset();
+    for (let i = 0; i < 20 && !g.events.some((e) => e.kind === 'ejection'); i++) await g.local();
+    expect(g.events.some((e) => e.kind === 'ejection')).toBe(true);
+    localUp = true;
+    g.clock.ms += 60_000;
+    g.routes.refresh(g.clock.ms, true);
+    const before = g.remote.seen.length;
+    const peer = { spiffeId: 'spiffe://b.test/meshgate/gateway/b/r1', trustDomain: 'b.test', cluster: 'b', replica: 'r1' };
+    for (let i = 0; i < 50; i++) {
+      const e = exchange({ headers: { 'meshgate-service': 'pay' } });
+      await g.pipeline.handleFederated(e.ex, peer);
+      expect(e.result.status).toBe(200);
+    }
+    expect(g.remote.seen.length).toBe(before);
+  });
+
   it('tells the next hop the remaining budget when the caller set one', async () => {
     const g = setup();
     await g.local({ headers: { 'meshgate-deadline': '300' } });

@@ -96,7 +96,11 @@ export class RequestPipeline {
     admission.admit(route);
     try {
       const call: Call = { request, route, budget: budgetFor(request.headers, route.timeouts, this.opts.now()) };
-      return await this.sender.send(route, request, localOnly, (pick, tryRequest) => this.forward(call, pick, tryRequest));
+      return await this.sender.send(route, request, localOnly, {
+        send: (pick, tryRequest) => this.forward(call, pick, tryRequest),
+        // The caller's own deadline, shorter than a try may take: a timeout is then its doing.
+        boundByCaller: (now) => call.budget.propagate && call.budget.deadline - now <= route.timeouts.perTryMs,
+      });
     } finally {
       admission.release(route);
     }

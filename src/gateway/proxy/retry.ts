@@ -3,7 +3,7 @@ import type { Pick } from '../../failover/index.js';
 import { GatewayError } from '../errors.js';
 import type { InboundRequest, UpstreamResponse } from '../exchange.js';
 import { headerValue } from '../propagation.js';
-import { judgeError, judgeResponse, type TryVerdict } from './outcome.js';
+import { excusingCallerDeadline, judgeError, judgeResponse, type TryVerdict } from './outcome.js';
 import type { ServiceRoute } from './route-table.js';
 
 /** Methods a retry may repeat once the request reached an upstream (RFC 9110 §9.2.2). */
@@ -18,6 +18,12 @@ export interface RetrySettings {
 
 /** Sends one try to the picked target; resolves with the response head or rejects with a GatewayError. */
 export type SendTry = (pick: Pick, request: InboundRequest) => Promise<UpstreamResponse>;
+
+/** How one request is sent: where each try goes, and whether a try begun at `now` waits only as long as the caller allowed. */
+export interface TrySender {
+  readonly send: SendTry;
+  readonly boundByCaller: (now: number) => boolean;
+}
 
 /** One try's end: the response, or the error, with the verdict the balancer was given. */
 type TryResult = { readonly response: UpstreamResponse; readonly error?: undefined; readonly verdict: TryVerdict } | { readonly response?: undefined; readonly error: GatewayError; readonly verdict: TryVerdict };
@@ -38,7 +44,7 @@ export class RetryingSender {
     private readonly now: () => number,
   ) {}
 
-  async send(route: ServiceRoute, inbound: InboundRequest, localOnly: boolean, sendTry: SendTry): Promise<UpstreamResponse> {
+  async send(route: ServiceRoute, inbound: InboundRequest, localOnly: boolean, tries: TrySender): Promise<UpstreamResponse> {
     const { balancer } = route;
     balancer.recordRequest(this.now());
     const buffered = await bufferSmallBody(inbound);
@@ -58,7 +64,7 @@ export class RetryingSender {
       unavailable?.cancel();
       unavailable = undefined;
       tried.add(pick.target);
-      const result = await this.attempt(pick, sendTry, buffered ? { ...inbound, body: Readable.from([buffered]) } : inbound);
+      const result = await this.attempt(pick, tries, buffered ? { ...inbound, body: Readable.from([buffered]) } : inbound);
       if (result.response && result.verdict.retryOn === undefined) return result.response;
       if (result.error) lastError = result.error;
       const resendable = buffered !== undefined || !inbound.body?.readableDidRead;
@@ -73,16 +79,17 @@ export class RetryingSender {
   }
 
   /** One try, timed to its response head, its verdict reported through the pick. */
-  private async attempt(pick: Pick, sendTry: SendTry, request: InboundRequest): Promise<TryResult> {
+  private async attempt(pick: Pick, tries: TrySender, request: InboundRequest): Promise<TryResult> {
     const started = this.now();
+    const judged = (verdict: TryVerdict) => (tries.boundByCaller(started) ? excusingCallerDeadline(verdict) : verdict);
     try {
-      const response = await sendTry(pick, request);
-      const verdict = judgeResponse(response, this.now() - (response.sentAt ?? started));
+      const response = await tries.send(pick, request);
+      const verdict = judged(judgeResponse(response, this.now() - (response.sentAt ?? started)));
       pick.done(this.now(), verdict.outcome, verdict.failure);
       return { response, verdict };
     } catch (err) {
       const error = err instanceof GatewayError ? err : new GatewayError('upstream-reset', 'unexpected proxy failure', {}, { cause: err });
-      const verdict = judgeError(error, this.now() - started);
+      const verdict = judged(judgeError(error, this.now() - started));
       pick.done(this.now(), verdict.outcome, verdict.failure);
       return { error, verdict };
     }
