@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { getJson, httpRequest, type HttpRequestOptions, type HttpResponse } from './http-client.js';
 import { spawnTracked, type ManagedProcess } from './processes.js';
+import { waitUntil } from './wait.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -66,7 +67,14 @@ export async function startGateway(configPath: string, spawn: Spawn = spawnTrack
   const adminUrl = `http://${adminAddress}`;
   // Listeners bind first; identity, health checks and membership come before 'ready'.
   await proc.waitForLine((l) => l.includes('"msg":"ready"'), START_TIMEOUT_MS);
-  await getJson(`${adminUrl}/ready`);
+  // A fresh process on a busy machine may take a while to answer its first admin request.
+  await waitUntil(() => getJson(`${adminUrl}/ready`, 5_000).then(() => true), {
+    what: `${adminUrl}/ready to answer 200`,
+    timeoutMs: START_TIMEOUT_MS,
+    intervalMs: 100,
+    abortIf: () => (proc.exitStatus ? 'the gateway exited' : undefined),
+    detail: () => proc.tail(),
+  });
   const federationLine = proc
     .output()
     .split('\n')
