@@ -153,6 +153,8 @@ export function planFaults(random: SeededRandom, components: readonly ChaosCompo
       const candidate = random.pick(byKind(random.weighted(weights)));
       const how = candidate.hows.length > 1 && !random.chance(opts.crashShare) ? (candidate.hows[1] as OutageHow) : (candidate.hows[0] as OutageHow);
       const downMs = Math.round(random.between(...opts.downMs[candidate.kind]));
+      // Every fault is planned to be over within the duration: the run's length stays bounded.
+      if (at + downMs + opts.restartMs[candidate.kind] > opts.durationMs) continue;
       if (state.isDown(candidate.name) || !opts.guard(state, candidate)) continue;
       const outage = simulated.begin(candidate.name, how, at);
       outage.upAt = at + downMs + opts.restartMs[candidate.kind];

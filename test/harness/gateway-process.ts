@@ -54,23 +54,26 @@ export async function writeConfig(dir: string, config: unknown, name = 'gateway.
 
 type Spawn = typeof spawnTracked;
 
-/** `spawn` should register the process for teardown before anything can fail. */
-export async function startGateway(configPath: string, spawn: Spawn = spawnTracked): Promise<GatewayProcess> {
+/**
+ * `spawn` should register the process for teardown before anything can fail.
+ * `startTimeoutMs` bounds each step of the start (first listener, ready, /ready).
+ */
+export async function startGateway(configPath: string, spawn: Spawn = spawnTracked, startTimeoutMs = START_TIMEOUT_MS): Promise<GatewayProcess> {
   assertBuilt();
   const proc = await spawn(process.execPath, [CLI_PATH, 'run', '--config', configPath], { name: 'meshgate' });
   const addressOf = async (listener: string) => {
-    const line = await proc.waitForLine((l) => l.includes('"listening"') && l.includes(`"listener":"${listener}"`), START_TIMEOUT_MS);
+    const line = await proc.waitForLine((l) => l.includes('"listening"') && l.includes(`"listener":"${listener}"`), startTimeoutMs);
     return String((JSON.parse(line) as { address: string }).address);
   };
   const localAddress = await addressOf('local');
   const adminAddress = await addressOf('admin');
   const adminUrl = `http://${adminAddress}`;
   // Listeners bind first; identity, health checks and membership come before 'ready'.
-  await proc.waitForLine((l) => l.includes('"msg":"ready"'), START_TIMEOUT_MS);
+  await proc.waitForLine((l) => l.includes('"msg":"ready"'), startTimeoutMs);
   // A fresh process on a busy machine may take a while to answer its first admin request.
   await waitUntil(() => getJson(`${adminUrl}/ready`, 5_000).then(() => true), {
     what: `${adminUrl}/ready to answer 200`,
-    timeoutMs: START_TIMEOUT_MS,
+    timeoutMs: startTimeoutMs,
     intervalMs: 100,
     abortIf: () => (proc.exitStatus ? 'the gateway exited' : undefined),
     detail: () => proc.tail(),

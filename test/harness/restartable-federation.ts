@@ -7,7 +7,7 @@
  */
 import type { FederationOptions } from './clusters.js';
 import { sharedRootTrust, type ClusterTrust } from './federation.js';
-import { gatewayConfig, type GatewayProcess } from './gateway-process.js';
+import { gatewayConfig, startGateway, writeConfig, type GatewayProcess } from './gateway-process.js';
 import type { NatsSuperCluster } from './nats-topologies.js';
 import type { ExitStatus } from './processes.js';
 import type { Harness } from './scope.js';
@@ -15,6 +15,12 @@ import type { Harness } from './scope.js';
 /** How long a drained gateway may take to exit: its drain timeout (15 s by default) plus slack for a busy machine. */
 const DRAIN_EXIT_TIMEOUT_MS = 30_000;
 const CRASH_EXIT_TIMEOUT_MS = 10_000;
+/**
+ * Each step of a gateway's start. Generous: a restart lands while the machine
+ * is busiest (the rest of the federation under load), and Node alone may then
+ * take many seconds to load the CLI.
+ */
+const START_TIMEOUT_MS = 60_000;
 
 export interface RestartableFederation {
   readonly clusters: readonly string[];
@@ -62,7 +68,8 @@ export async function startRestartableFederation(h: Harness, opts: FederationOpt
   const start = async (cluster: string): Promise<GatewayProcess> => {
     const old = gateways.get(cluster);
     if (old && old.process.exitStatus === undefined) throw new Error(`the gateway of cluster ${cluster} (pid ${old.process.pid}) is still running: stop it first`);
-    const gw = await h.gateway(configOf(cluster));
+    const file = await writeConfig(await h.tempDir('meshgate-gw-'), configOf(cluster));
+    const gw = await startGateway(file, (cmd, args, opts) => h.spawn(cmd, args, opts), START_TIMEOUT_MS);
     gateways.set(cluster, gw);
     history.get(cluster)?.push(gw);
     return gw;
