@@ -213,8 +213,10 @@ export class SteadyTraffic {
       const headers: Record<string, string> = { ...opts.headers, host: o.service, 'x-chaos-id': o.id };
       if (body) headers['content-length'] = String(body.length);
       const req = http.request({ host, port, method, path, headers, agent: false });
+      let received = 0;
       const deadline = setTimeout(() => {
-        finish({ ok: false, error: `no complete answer within the client's ${this.opts.deadlineMs} ms` });
+        const got = o.responseStarted ? ` (status ${o.status ?? '?'}, ${received} bytes of body so far)` : ' (no response head)';
+        finish({ ok: false, error: `no complete answer within the client's ${this.opts.deadlineMs} ms${got}` });
         req.destroy();
       }, this.opts.deadlineMs);
       const giveUp =
@@ -240,6 +242,7 @@ export class SteadyTraffic {
             chunks.push(chunk);
           }
           bytes += chunk.length;
+          received = bytes;
         });
         res.on('end', () => {
           const problem = check(res.statusCode ?? 0, bytes, Buffer.concat(chunks).toString('utf8'), mismatchAt);

@@ -98,7 +98,9 @@ const REMOTE_ONLY: Service = 'report';
 const EVERYWHERE: readonly Service[] = ['web', 'echo'];
 const ENDPOINTS_PER_CLUSTER = 2;
 
-const WARMUP_MS = 8_000;
+const WARMUP_MS = 6_000;
+/** Requests the apps keep open at most; a slot finding this many open is skipped (and counted). */
+const MAX_IN_FLIGHT = 40;
 const CHAOS_MS = 60_000;
 /** How long peers may take to notice a component is back (health checks every 300 ms, gossip, membership). */
 const SETTLE_MS = 10_000;
@@ -261,7 +263,7 @@ describe('chaos', () => {
       grpc,
       random: trafficRandom,
       intervalMs: 50,
-      maxInFlight: 40,
+      maxInFlight: MAX_IN_FLIGHT,
       weights: { get: 26, put: 18, download: 8, upload: 8, 'grpc-stream': 18, 'give-up': 8, deadline: 3, 'remote-get': 6 },
       putBytes: [1_024, 64 * 1024],
       largeBytes: [1024 * 1024, 4 * 1024 * 1024],
@@ -324,7 +326,7 @@ describe('chaos', () => {
     // Memory, after a quiet moment for the collectors; a process still above
     // its limit gets until RSS_RETURN_MS to come back (sampled each second).
     const rssLimit = (bytes: number) => bytes * (1 + RSS_GROWTH) + RSS_FLOOR_BYTES;
-    await sleep(5_000);
+    await sleep(3_000);
     let rssAfter = await sampleRss();
     for (let waited = 0; waited < RSS_RETURN_MS && rssAfter.some((r, i) => r.rss > rssLimit((rssBefore[i] as { rss: number }).rss)); waited += 1_000) {
       await sleep(1_000);
@@ -383,7 +385,7 @@ describe('chaos', () => {
       const n = (v: Verdict) => of.filter((j) => j.verdict === v).length;
       return [kind, of.length, n('ok'), n('UNEXPECTED'), n('in flight at a crash'), n('no healthy target'), n('gave up')] as (string | number)[];
     });
-    const failureCause = (o: RequestOutcome) => `${o.status ?? '-'} ${o.meshgateError ?? ''} ${o.error ?? ''}`.replace(/\s+/g, ' ').replace(/\d+ (bytes|of)/g, 'N $1').slice(0, 110);
+    const failureCause = (o: RequestOutcome) => `${o.status ?? '-'} ${o.meshgateError ?? ''} ${o.error ?? ''}`.replace(/\s+/g, ' ').replace(/\d+ (bytes|of)/g, 'N $1').replace(/status \d+, N bytes/, 'status S, N bytes').slice(0, 110);
     const causes = new Map<string, number>();
     for (const j of judged) {
       if (j.verdict !== 'UNEXPECTED' && j.verdict !== 'in flight at a crash') continue;
@@ -444,7 +446,7 @@ describe('chaos', () => {
       };
     });
     const report = [
-      `chaos seed ${seed}: ${((Date.now() - trafficStartedAt) / 1000).toFixed(0)} s of traffic, ${faults.applied} faults applied, ${faults.skipped} skipped; ${traffic.outcomes.length} requests, ${traffic.skipped} slots skipped (${40} in flight)`,
+      `chaos seed ${seed}: ${((Date.now() - trafficStartedAt) / 1000).toFixed(0)} s of traffic, ${faults.applied} faults applied, ${faults.skipped} skipped; ${traffic.outcomes.length} requests, ${traffic.skipped} slots skipped (at most ${MAX_IN_FLIGHT} in flight)`,
       '',
       'faults (times from the start of the chaos phase):',
       ...timeline.events().map((e) => `  ${relTime(e.at, t0)}  ${e.what}`),
