@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { getJson, httpRequest, type HttpRequestOptions, type HttpResponse } from './http-client.js';
 import { spawnTracked, type ManagedProcess } from './processes.js';
+import { waitUntil } from './wait.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -53,20 +54,30 @@ export async function writeConfig(dir: string, config: unknown, name = 'gateway.
 
 type Spawn = typeof spawnTracked;
 
-/** `spawn` should register the process for teardown before anything can fail. */
-export async function startGateway(configPath: string, spawn: Spawn = spawnTracked): Promise<GatewayProcess> {
+/**
+ * `spawn` should register the process for teardown before anything can fail.
+ * `startTimeoutMs` bounds each step of the start (first listener, ready, /ready).
+ */
+export async function startGateway(configPath: string, spawn: Spawn = spawnTracked, startTimeoutMs = START_TIMEOUT_MS): Promise<GatewayProcess> {
   assertBuilt();
   const proc = await spawn(process.execPath, [CLI_PATH, 'run', '--config', configPath], { name: 'meshgate' });
   const addressOf = async (listener: string) => {
-    const line = await proc.waitForLine((l) => l.includes('"listening"') && l.includes(`"listener":"${listener}"`), START_TIMEOUT_MS);
+    const line = await proc.waitForLine((l) => l.includes('"listening"') && l.includes(`"listener":"${listener}"`), startTimeoutMs);
     return String((JSON.parse(line) as { address: string }).address);
   };
   const localAddress = await addressOf('local');
   const adminAddress = await addressOf('admin');
   const adminUrl = `http://${adminAddress}`;
   // Listeners bind first; identity, health checks and membership come before 'ready'.
-  await proc.waitForLine((l) => l.includes('"msg":"ready"'), START_TIMEOUT_MS);
-  await getJson(`${adminUrl}/ready`);
+  await proc.waitForLine((l) => l.includes('"msg":"ready"'), startTimeoutMs);
+  // A fresh process on a busy machine may take a while to answer its first admin request.
+  await waitUntil(() => getJson(`${adminUrl}/ready`, 5_000).then(() => true), {
+    what: `${adminUrl}/ready to answer 200`,
+    timeoutMs: startTimeoutMs,
+    intervalMs: 100,
+    abortIf: () => (proc.exitStatus ? 'the gateway exited' : undefined),
+    detail: () => proc.tail(),
+  });
   const federationLine = proc
     .output()
     .split('\n')

@@ -21,6 +21,8 @@ import {
 export interface GrpcBackendOptions {
   /** Returned in every reply's `backend` field. */
   name?: string;
+  /** Called as each call arrives, with its method and request metadata (e.g. to see where a request went). */
+  onCall?: (method: string, metadata: Readonly<Record<string, string>>) => void;
 }
 
 export interface GrpcCallLog {
@@ -56,7 +58,7 @@ type SReq = Filled<StreamRequest>;
 const GRACEFUL_SHUTDOWN_MS = 5_000;
 
 export async function startGrpcBackend(opts: GrpcBackendOptions = {}): Promise<GrpcBackend> {
-  const backend = new Backend(opts.name ?? 'grpc-backend');
+  const backend = new Backend(opts.name ?? 'grpc-backend', opts.onCall);
   await backend.bind(0);
   return backend;
 }
@@ -65,22 +67,29 @@ class CallLog implements GrpcCallLog {
   count = 0;
   byMethod: Record<string, number> = {};
   lastMetadata: Record<string, string> | undefined;
+  constructor(private readonly onCall?: (method: string, metadata: Readonly<Record<string, string>>) => void) {}
   record(method: string, metadata: grpc.Metadata): void {
     this.count++;
     this.byMethod[method] = (this.byMethod[method] ?? 0) + 1;
     this.lastMetadata = metadataToRecord(metadata);
+    this.onCall?.(method, this.lastMetadata);
   }
 }
 
 class Backend implements GrpcBackend {
   readonly host = '127.0.0.1';
   port = 0;
-  readonly calls = new CallLog();
+  readonly calls: CallLog;
   healthChecks = 0;
   private server: grpc.Server | undefined;
   private serving = true;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    onCall?: (method: string, metadata: Readonly<Record<string, string>>) => void,
+  ) {
+    this.calls = new CallLog(onCall);
+  }
 
   setServing(serving: boolean): void {
     this.serving = serving;
