@@ -1,4 +1,5 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
+import net from 'node:net';
 import { formatHostPort, type HostPort } from '../config/index.js';
 import { GatewayError } from './errors.js';
 import type { InboundRequest, UpstreamResponse } from './exchange.js';
@@ -15,7 +16,7 @@ export class H2cEndpoint implements Forwarder {
   private session: Promise<ClientHttp2Session> | undefined;
 
   constructor(
-    endpoint: HostPort,
+    private readonly endpoint: HostPort,
     private readonly connectTimeoutMs: number,
   ) {
     this.key = formatHostPort(endpoint);
@@ -53,8 +54,8 @@ export class H2cEndpoint implements Forwarder {
   private connect(forget: () => void): Promise<ClientHttp2Session> {
     const key = this.key;
     return new Promise((resolve, reject) => {
-      const session = http2.connect(`http://${key}`);
-      session.once('connect', () => session.socket?.setNoDelay(true));
+      // Nagle off: gRPC writes many small frames.
+      const session = http2.connect(`http://${key}`, { createConnection: () => net.connect({ host: this.endpoint.host, port: this.endpoint.port, noDelay: true }) });
       watchGoaway(session);
       const timer = setTimeout(() => {
         forget();

@@ -306,7 +306,7 @@ class ManagedProcessImpl implements ManagedProcess {
     try {
       status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read the RSS of ${this.name} (pid ${this.pid}${this.describeExit()}): ${String(err)}`);
+      throw new Error(`cannot read the RSS of ${this.name} (pid ${this.pid}${this.describeExit()}): ${String(err)}\n${this.output().slice(-3000)}`);
     }
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
     if (!m) throw new Error(`no VmRSS in /proc/${this.pid}/status of ${this.name}${this.describeExit()}`);
