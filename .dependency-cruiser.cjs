@@ -42,6 +42,32 @@ module.exports = {
       to: { path: ['^src/gateway/', '^src/[^/]+\\.ts$'] },
     },
     {
+      name: 'gateway-inbound-and-outbound-apart',
+      comment: 'The listeners that accept requests and the clients that send them on share only src/gateway/protocol.',
+      severity: 'error',
+      from: { path: '^src/gateway/inbound/' },
+      to: { path: '^src/gateway/outbound/' },
+    },
+    {
+      name: 'gateway-outbound-and-inbound-apart',
+      severity: 'error',
+      from: { path: '^src/gateway/outbound/' },
+      to: { path: '^src/gateway/inbound/' },
+    },
+    {
+      name: 'gateway-proxy-knows-no-sockets',
+      comment: 'The request path reaches listeners and upstreams only through the protocol types (Exchange, Forwarder).',
+      severity: 'error',
+      from: { path: '^src/gateway/proxy/' },
+      to: { path: ['^src/gateway/(inbound|outbound|control|admin)/', '^(node:)?(net|tls|http|http2)$'] },
+    },
+    {
+      name: 'gateway-protocol-is-shared-vocabulary',
+      severity: 'error',
+      from: { path: '^src/gateway/protocol/' },
+      to: { path: '^src/gateway/(inbound|outbound|proxy|control|admin)/' },
+    },
+    {
       name: 'parts-only-through-index',
       comment: 'Another folder may import a part only through its index.ts.',
       severity: 'error',

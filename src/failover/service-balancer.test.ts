@@ -36,7 +36,6 @@ const remote = (cluster: string, over: Partial<RemoteCluster> = {}): RemoteClust
   exported: true,
   healthy: 2,
   total: 2,
-  liveReplicas: 2,
   stale: false,
   replicas: [`${cluster}.r1`, `${cluster}.r2`],
   ...over,

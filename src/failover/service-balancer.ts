@@ -50,8 +50,6 @@ export interface RemoteCluster {
   readonly exported: boolean;
   readonly healthy: number;
   readonly total: number;
-  /** Gateway replicas of that cluster we can send to now. */
-  readonly liveReplicas: number;
   /** True when no live replica vouches for the numbers any more. */
   readonly stale: boolean;
   /** How old the numbers are, by the local clock. */

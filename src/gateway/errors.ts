@@ -13,7 +13,6 @@ export type GatewayErrorCode =
   | 'upstream-connect'
   | 'upstream-reset'
   | 'upstream-timeout'
-  | 'draining'
   /** The client went away; never sent (nobody is there to read it), only counted, as nginx's 499. */
   | 'client-gone';
 
@@ -27,7 +26,6 @@ const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   'upstream-connect': 502,
   'upstream-reset': 502,
   'upstream-timeout': 504,
-  draining: 503,
   'client-gone': 499,
 };
 

@@ -326,7 +326,7 @@ describe('HealthState.serviceView', () => {
     const view = state.serviceView(100_000, members({ 'eu-west.a': alive, 'eu-west.b': alive, 'us-east.a': alive }));
 
     const eu = view.get('payments')?.get('eu-west');
-    expect(eu).toMatchObject({ healthy: 2, total: 4, inFlight: 12, latencyMs: 15, liveReplicas: 2, replicas: 2, stale: false, source: 'eu-west.b', ageMs: 0 });
+    expect(eu).toMatchObject({ healthy: 2, total: 4, inFlight: 12, latencyMs: 15, replicas: 2, stale: false, source: 'eu-west.b', ageMs: 0 });
     expect(eu?.staleReason).toBeUndefined();
     expect(eu?.reports.map((r) => [r.origin, r.healthy, r.stale])).toEqual([
       ['eu-west.a', 3, false],
@@ -343,7 +343,7 @@ describe('HealthState.serviceView', () => {
     state.merge(record('eu-west.b', 1, 1, { payments: health(0, 4, { inFlight: 9 }) }, 2));
     const view = state.serviceView(120_000, members({ 'eu-west.a': alive, 'eu-west.b': { status: 'dead', reachable: false } }));
     const eu = view.get('payments')?.get('eu-west');
-    expect(eu).toMatchObject({ healthy: 3, total: 4, inFlight: 5, liveReplicas: 1, replicas: 2, stale: false, source: 'eu-west.a', ageMs: 20_000 });
+    expect(eu).toMatchObject({ healthy: 3, total: 4, inFlight: 5, replicas: 2, stale: false, source: 'eu-west.a', ageMs: 20_000 });
     expect(eu?.reports.find((r) => r.origin === 'eu-west.b')).toMatchObject({ stale: true, staleReason: 'member-dead', ageMs: 10_000 });
   });
 
@@ -362,7 +362,6 @@ describe('HealthState.serviceView', () => {
       healthy: 3,
       total: 4,
       inFlight: 2,
-      liveReplicas: 0,
       stale: true,
       staleReason: reason,
       ageMs: 15_000,
@@ -393,8 +392,8 @@ describe('HealthState.serviceView', () => {
   it('reports each service only for the replicas that carry it', () => {
     const state = stateOf([record('eu-west.a', 1, 1, { payments: health(1, 1) }), record('eu-west.b', 1, 1, { orders: health(1, 1) })]);
     const view = state.serviceView(1_000_000, () => alive);
-    expect(view.get('payments')?.get('eu-west')).toMatchObject({ replicas: 1, liveReplicas: 1, source: 'eu-west.a' });
-    expect(view.get('orders')?.get('eu-west')).toMatchObject({ replicas: 1, liveReplicas: 1, source: 'eu-west.b' });
+    expect(view.get('payments')?.get('eu-west')).toMatchObject({ replicas: 1, source: 'eu-west.a' });
+    expect(view.get('orders')?.get('eu-west')).toMatchObject({ replicas: 1, source: 'eu-west.b' });
   });
 });
 

@@ -246,7 +246,7 @@ function delayUnlessCancelled(call: { once(event: 'cancelled', fn: () => void): 
 }
 
 // The gateway's own copy of grpc.health.v1: the harness speaks what real services speak.
-const HEALTH_PROTO = fileURLToPath(new URL('../../src/gateway/health.proto', import.meta.url));
+const HEALTH_PROTO = fileURLToPath(new URL('../../src/gateway/control/health.proto', import.meta.url));
 let healthService: grpc.ServiceClientConstructor | undefined;
 function healthServiceConstructor(): grpc.ServiceClientConstructor {
   healthService ??= (

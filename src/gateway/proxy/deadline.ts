@@ -1,7 +1,7 @@
 import type { TimeoutsConfig } from '../../config/index.js';
 import { GatewayError } from '../errors.js';
-import type { HeaderMap } from '../headers.js';
-import { incomingBudgetMs } from '../propagation.js';
+import type { HeaderMap } from '../protocol/headers.js';
+import { incomingBudgetMs } from '../protocol/propagation.js';
 
 /** A request's budget: when it must have its answer, counted from arrival. */
 export interface Budget {

@@ -1,7 +1,7 @@
 import type { RequestOutcome } from '../../failover/index.js';
 import type { RetryCondition } from '../../config/index.js';
 import type { GatewayError } from '../errors.js';
-import type { UpstreamResponse } from '../exchange.js';
+import type { UpstreamResponse } from '../protocol/exchange.js';
 
 /** How a try ended, as the balancer learns it and the retry rules judge it. */
 export interface TryVerdict {

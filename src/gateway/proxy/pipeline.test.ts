@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '../../config/index.js';
 import type { BalancerEvent, RemoteCluster } from '../../failover/index.js';
 import { createLogger } from '../../telemetry/index.js';
-import { Counters, GATEWAY_COUNTERS } from '../counters.js';
+import { Counters, GATEWAY_COUNTERS } from '../admin/counters.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
-import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from '../exchange.js';
-import type { Forwarder, TryContext } from '../forwarder.js';
-import type { HeaderMap } from '../headers.js';
+import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from '../protocol/exchange.js';
+import type { Forwarder, TryContext } from '../protocol/forwarder.js';
+import type { HeaderMap } from '../protocol/headers.js';
 import { Admission } from './admission.js';
 import { RequestPipeline } from './pipeline.js';
 import { RouteTable } from './route-table.js';
@@ -75,7 +75,6 @@ function exchange(over: Partial<InboundRequest> = {}) {
     authority: 'pay',
     headers: {},
     body: undefined,
-    clientAddress: '127.0.0.1',
     client: new ClientLink(),
     ...over,
   };
@@ -178,7 +177,6 @@ const remoteB = (over: Partial<RemoteCluster> = {}): RemoteCluster => ({
   exported: true,
   healthy: 1,
   total: 1,
-  liveReplicas: 1,
   stale: false,
   replicas: ['b.r1'],
   ...over,
@@ -314,7 +312,7 @@ describe('RequestPipeline', () => {
   });
 
   it('hands a try to the next replica of a cluster when one cannot be reached, without spending a retry', async () => {
-    const g = setup({ services: [service({ endpoints: [] })], remotes: [remoteB({ replicas: ['b.r1', 'b.r2', 'b.r3'], liveReplicas: 3 })] });
+    const g = setup({ services: [service({ endpoints: [] })], remotes: [remoteB({ replicas: ['b.r1', 'b.r2', 'b.r3'] })] });
     g.remote.answer = (_r, context) => (context.target.kind === 'remote' && context.target.replica === 'b.r3' ? { status: 200 } : refused());
     for (let i = 0; i < 5; i++) expect((await g.local({ method: 'POST' })).result.status).toBe(200);
   });

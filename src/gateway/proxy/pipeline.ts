@@ -1,12 +1,11 @@
 import type { Pick, RouteExplanation } from '../../failover/index.js';
 import type { Logger } from '../../telemetry/index.js';
-import { serviceFromAuthority } from '../authority.js';
-import type { Counters } from '../counters.js';
+import { serviceFromAuthority } from './authority.js';
 import { asGatewayError, GatewayError } from '../errors.js';
-import type { Exchange, InboundRequest, UpstreamResponse } from '../exchange.js';
-import type { FederationPeer } from '../federation-peer.js';
-import type { TryContext } from '../forwarder.js';
-import { dropGatewayHeaders, headerValue, HOP_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../propagation.js';
+import type { Exchange, InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import type { FederationPeer } from '../protocol/federation-peer.js';
+import type { TryContext } from '../protocol/forwarder.js';
+import { dropGatewayHeaders, headerValue, HOP_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../protocol/propagation.js';
 import type { Admission } from './admission.js';
 import { budgetFor, remainingMs, type Budget } from './deadline.js';
 import { RetryingSender, type RetrySettings } from './retry.js';
@@ -19,11 +18,16 @@ import type { RouteTable, ServiceRoute } from './route-table.js';
  */
 const REMOTE_GRACE_MS = 250;
 
+/** Where outcomes are counted: `/metrics` in the gateway, a plain map in tests. */
+export interface RequestCounters {
+  add(name: string, label: string): void;
+}
+
 export interface PipelineOptions {
   readonly routes: RouteTable;
   readonly admission: Admission;
   readonly retry: RetrySettings;
-  readonly counters: Counters;
+  readonly counters: RequestCounters;
   readonly log: Logger;
   readonly now: () => number;
 }

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Pick } from '../../failover/index.js';
 import { GatewayError } from '../errors.js';
-import type { InboundRequest, UpstreamResponse } from '../exchange.js';
-import { headerValue } from '../propagation.js';
+import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import { headerValue } from '../protocol/propagation.js';
 import { excusingCallerDeadline, judgeError, judgeResponse, type TryVerdict } from './outcome.js';
 import type { ServiceRoute } from './route-table.js';
 

@@ -1,7 +1,7 @@
 import { formatHostPort, type HostPort, type RetryCondition, type ServiceConfig, type TimeoutsConfig } from '../../config/index.js';
 import { ServiceBalancer, type BalancerEvent, type BalancerSettings, type EndpointCheck, type RemoteCluster, type RouteExplanation, type Target } from '../../failover/index.js';
-import { ServicePolicy } from '../authorization.js';
-import type { Forwarder } from '../forwarder.js';
+import { ServicePolicy } from './authorization.js';
+import type { Forwarder } from '../protocol/forwarder.js';
 
 /** What the route table needs from active health checks. */
 export interface LocalHealth {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceConfig } from '../config/index.js';
+import type { ServiceConfig } from '../../config/index.js';
 import { AllowPatternError, ServicePolicy } from './authorization.js';
 
 const service = (over: Partial<ServiceConfig>): ServiceConfig =>

@@ -1,10 +1,10 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
-import type { TimeoutsConfig } from '../config/index.js';
-import { tlsMaterial, type TrustBundle, type X509Svid } from '../identity/index.js';
-import { GatewayError } from './errors.js';
-import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import { verifyGatewayPeer } from './federation-peer.js';
+import type { TimeoutsConfig } from '../../config/index.js';
+import { tlsMaterial, type TrustBundle, type X509Svid } from '../../identity/index.js';
+import { GatewayError } from '../errors.js';
+import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import { verifyGatewayPeer } from '../protocol/federation-peer.js';
 import { forwardOnSession, watchGoaway } from './h2-forward.js';
 import { ResetAllowance } from './reset-allowance.js';
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { DEFAULTS, type HostPort, type LimitsConfig } from '../config/index.js';
-import { listen } from './local-listener.js';
+import { DEFAULTS, type HostPort, type LimitsConfig } from '../../config/index.js';
+import { listen } from '../inbound/local-listener.js';
 
 export interface AdminSources {
   /** Empty when ready; otherwise the reasons it is not. */

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { GatewayConfig } from '../config/index.js';
+import type { GatewayConfig } from '../../config/index.js';
 import {
   DEFAULT_MEMBERSHIP_CONFIG,
   EnvelopeSigner,
@@ -14,13 +14,13 @@ import {
   type ServiceView,
   type ServiceHealth,
   type TrustBundleJson,
-} from '../membership/index.js';
-import { parseSpiffeBundle, serializeSpiffeBundle } from '../identity/index.js';
-import type { Logger } from '../telemetry/index.js';
-import type { RemoteCluster } from '../failover/index.js';
+} from '../../membership/index.js';
+import { parseSpiffeBundle, serializeSpiffeBundle } from '../../identity/index.js';
+import type { Logger } from '../../telemetry/index.js';
+import type { RemoteCluster } from '../../failover/index.js';
 import type { IdentityRuntime } from './identity-runtime.js';
-import type { RemoteGateway } from './remote-gateways.js';
-import { formatHostPort as endpointKey } from '../config/index.js';
+import type { RemoteGateway } from '../outbound/remote-gateways.js';
+import { formatHostPort as endpointKey } from '../../config/index.js';
 
 const clock = { now: () => Date.now() };
 
@@ -143,7 +143,6 @@ export class MembershipRuntime {
         exported: health.exported,
         healthy: health.healthy,
         total: health.total,
-        liveReplicas: replicas.length,
         stale: health.stale,
         ageMs: health.ageMs,
         replicas,

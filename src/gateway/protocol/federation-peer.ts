@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import { isIdentityError, peerChain, SpiffeId, verifyX509Svid, type TrustBundle } from '../identity/index.js';
+import { isIdentityError, peerChain, SpiffeId, verifyX509Svid, type TrustBundle } from '../../identity/index.js';
 
 /** Another gateway, as its verified X509-SVID proves it. */
 export interface FederationPeer {

@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { GatewayError } from './errors.js';
-import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import type { Forwarder, TryContext } from './forwarder.js';
-import { HOP_HEADER, isGrpc, SERVICE_HEADER, setBudget, SOURCE_HEADER, sourceValue } from './propagation.js';
+import { GatewayError } from '../errors.js';
+import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import type { Forwarder, TryContext } from '../protocol/forwarder.js';
+import { HOP_HEADER, isGrpc, SERVICE_HEADER, setBudget, SOURCE_HEADER, sourceValue } from '../protocol/propagation.js';
 import type { RemoteGateway, RemoteGatewayPool } from './remote-gateways.js';
 
 /**

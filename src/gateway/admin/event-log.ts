@@ -1,4 +1,4 @@
-import type { BalancerEvent } from '../failover/index.js';
+import type { BalancerEvent } from '../../failover/index.js';
 
 /** The last failover, failback, ejection and budget events, newest last, for /debug/events. */
 export class EventLog {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { appendForwardedFor, endToEndHeaders } from './headers.js';
-import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from './exchange.js';
-import type { GatewayError } from './errors.js';
+import { appendForwardedFor, endToEndHeaders } from '../protocol/headers.js';
+import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from '../protocol/exchange.js';
+import type { GatewayError } from '../errors.js';
 
 export function http1Exchange(req: IncomingMessage, res: ServerResponse, draining: () => boolean): Exchange {
   const headers = endToEndHeaders(req.headers);
@@ -18,7 +18,6 @@ export function http1Exchange(req: IncomingMessage, res: ServerResponse, drainin
     authority: req.headers.host,
     headers,
     body: hasBody(req) ? req : undefined,
-    clientAddress: req.socket.remoteAddress,
     client,
   };
 

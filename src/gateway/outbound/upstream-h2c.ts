@@ -1,11 +1,11 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
-import { formatHostPort, type HostPort } from '../config/index.js';
-import { GatewayError } from './errors.js';
-import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import type { Forwarder, TryContext } from './forwarder.js';
+import { formatHostPort, type HostPort } from '../../config/index.js';
+import { GatewayError } from '../errors.js';
+import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import type { Forwarder, TryContext } from '../protocol/forwarder.js';
 import { forwardOnSession, watchGoaway } from './h2-forward.js';
-import { isGrpc, setBudget } from './propagation.js';
+import { isGrpc, setBudget } from '../protocol/propagation.js';
 
 /**
  * One endpoint reached over cleartext HTTP/2 (prior knowledge), as gRPC

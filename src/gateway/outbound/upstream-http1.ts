@@ -1,12 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable, type Writable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { formatHostPort, type HostPort } from '../config/index.js';
-import { GatewayError } from './errors.js';
-import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import { stripHopByHop, type HeaderMap } from './headers.js';
-import type { Forwarder, TryContext } from './forwarder.js';
-import { isGrpc, setBudget } from './propagation.js';
+import { formatHostPort, type HostPort } from '../../config/index.js';
+import { GatewayError } from '../errors.js';
+import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import { stripHopByHop, type HeaderMap } from '../protocol/headers.js';
+import type { Forwarder, TryContext } from '../protocol/forwarder.js';
+import { isGrpc, setBudget } from '../protocol/propagation.js';
 
 const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 

@@ -1,4 +1,4 @@
-import type { GatewayConfig, IdentityConfig, LimitsConfig } from '../config/index.js';
+import type { GatewayConfig, IdentityConfig, LimitsConfig } from '../../config/index.js';
 import {
   BundleEndpointServer,
   IdentityService,
@@ -7,9 +7,9 @@ import {
   WorkloadApiServer,
   type IdentityEvent,
   type X509Svid,
-} from '../identity/index.js';
-import type { Logger } from '../telemetry/index.js';
-import { formatHostPort as endpointKey } from '../config/index.js';
+} from '../../identity/index.js';
+import type { Logger } from '../../telemetry/index.js';
+import { formatHostPort as endpointKey } from '../../config/index.js';
 
 /** The SPIFFE IDs meshgate gives itself. */
 export const gatewaySpiffeId = (config: GatewayConfig, identity: IdentityConfig): string =>

@@ -1,11 +1,11 @@
 import http2, { constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import type { TimeoutsConfig } from '../config/index.js';
-import { GatewayError } from './errors.js';
-import { pipeBody } from './pipe-body.js';
-import type { InboundRequest, UpstreamResponse } from './exchange.js';
-import { endToEndHeaders, type HeaderMap } from './headers.js';
-import { headerValue, incomingBudgetMs } from './propagation.js';
+import type { TimeoutsConfig } from '../../config/index.js';
+import { GatewayError } from '../errors.js';
+import { pipeBody } from '../protocol/pipe-body.js';
+import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
+import { endToEndHeaders, type HeaderMap } from '../protocol/headers.js';
+import { headerValue, incomingBudgetMs } from '../protocol/propagation.js';
 
 /** What the session's peer said when it sent GOAWAY, if it did (RFC 9113 §6.8). */
 const goaways = new WeakMap<ClientHttp2Session, { readonly code: number; readonly lastStreamId: number }>();

@@ -1,5 +1,5 @@
-import type { GatewayConfig, ServiceConfig } from '../config/index.js';
-import { compileSpiffePattern, type SpiffePattern } from '../identity/index.js';
+import type { GatewayConfig, ServiceConfig } from '../../config/index.js';
+import { compileSpiffePattern, type SpiffePattern } from '../../identity/index.js';
 
 export type Authorization =
   | { readonly allowed: true; readonly pattern: string }

@@ -1,5 +1,5 @@
-import type { TimeoutsConfig } from '../config/index.js';
-import type { Target } from '../failover/index.js';
+import type { TimeoutsConfig } from '../../config/index.js';
+import type { Target } from '../../failover/index.js';
 import type { InboundRequest, UpstreamResponse } from './exchange.js';
 
 /** What one try needs to know besides the request. */

@@ -1,12 +1,12 @@
 import http2, { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
-import type { HostPort, LimitsConfig } from '../config/index.js';
-import { tlsMaterial, type TrustBundle, type X509Svid } from '../identity/index.js';
-import type { Logger } from '../telemetry/index.js';
-import type { Counters } from './counters.js';
+import type { HostPort, LimitsConfig } from '../../config/index.js';
+import { tlsMaterial, type TrustBundle, type X509Svid } from '../../identity/index.js';
+import type { Logger } from '../../telemetry/index.js';
+import type { Counters } from '../admin/counters.js';
 import { http2Exchange } from './exchange-http2.js';
-import type { Exchange } from './exchange.js';
-import { PeerRefusedError, verifyGatewayPeer, type FederationPeer } from './federation-peer.js';
+import type { Exchange } from '../protocol/exchange.js';
+import { PeerRefusedError, verifyGatewayPeer, type FederationPeer } from '../protocol/federation-peer.js';
 import { listen } from './local-listener.js';
 import { applySessionTimeouts } from './session-timeouts.js';
 

@@ -1,7 +1,7 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { appendForwardedFor, endToEndHeaders, type HeaderMap } from './headers.js';
-import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from './exchange.js';
-import type { GatewayError } from './errors.js';
+import { appendForwardedFor, endToEndHeaders, type HeaderMap } from '../protocol/headers.js';
+import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from '../protocol/exchange.js';
+import type { GatewayError } from '../errors.js';
 
 export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHttpHeaders, flags: number): Exchange {
   const headers = endToEndHeaders(rawHeaders);
@@ -22,7 +22,6 @@ export function http2Exchange(stream: ServerHttp2Stream, rawHeaders: IncomingHtt
     authority: rawHeaders[':authority'] ?? rawHeaders.host,
     headers,
     body: flags & constants.NGHTTP2_FLAG_END_STREAM ? undefined : stream,
-    clientAddress,
     client,
   };
 

@@ -1,11 +1,11 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import type { HostPort, LimitsConfig } from '../config/index.js';
-import type { Counters } from './counters.js';
+import type { HostPort, LimitsConfig } from '../../config/index.js';
+import type { Counters } from '../admin/counters.js';
 import { http1Exchange } from './exchange-http1.js';
 import { http2Exchange } from './exchange-http2.js';
-import type { Exchange } from './exchange.js';
+import type { Exchange } from '../protocol/exchange.js';
 import { applySessionTimeouts } from './session-timeouts.js';
 
 /** The client connection preface that opens every prior-knowledge h2c connection. */

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { HeaderMap } from './headers.js';
-import type { GatewayError } from './errors.js';
+import type { GatewayError } from '../errors.js';
 
 /**
  * The client's side of one request: whether it is still there, and whom to
@@ -35,7 +35,6 @@ export interface InboundRequest {
   readonly headers: HeaderMap;
   /** Undefined when the request has no body. */
   readonly body: Readable | undefined;
-  readonly clientAddress: string | undefined;
   /** Goes away when the client does, before the response is complete. */
   readonly client: ClientLink;
 }

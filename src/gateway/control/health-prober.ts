@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Agent, request } from 'undici';
-import type { HostPort, ServiceConfig } from '../config/index.js';
+import type { HostPort, ServiceConfig } from '../../config/index.js';
 import {
   EndpointHealth,
   MAX_PROBE_STRETCH,
@@ -14,9 +14,9 @@ import {
   type EndpointCheck,
   type EndpointHealthView,
   type PlannedProbe,
-} from '../failover/index.js';
-import type { Logger } from '../telemetry/index.js';
-import { formatHostPort as endpointKey } from '../config/index.js';
+} from '../../failover/index.js';
+import type { Logger } from '../../telemetry/index.js';
+import { formatHostPort as endpointKey } from '../../config/index.js';
 import { LoopStallMeter } from './loop-stall-meter.js';
 
 
