@@ -234,7 +234,7 @@ describe('parseConfig: each rule, with its message', () => {
     [minimal('listeners: { local: "0.0.0.0:7000", admin: "127.0.0.1:7000" }\n'), 'config error: listeners.admin: 127.0.0.1:7000 clashes with listeners.local (0.0.0.0:7000)'],
     // limits
     [minimal('limits: { maxHeaderBytes: 16k }\n'), 'config error: limits.maxHeaderBytes: must be a whole number, not a string ("16k")'],
-    [minimal('limits: { headersTimeout: 0s }\n'), 'config error: limits.headersTimeout: "0s" must be longer than 0'],
+    [minimal('limits: { headersTimeout: 0s }\n'), 'config error: limits.headersTimeout: "0s" is out of range (allowed 500ms to 10m)'],
     // services
     [minimal('services:\n  Payments_V2: {}\n'), 'config error: services.Payments_V2: service name "Payments_V2" is not a DNS label (lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit)'],
     [minimal('services:\n  "pay.ments": {}\n'), 'config error: services["pay.ments"]: service name "pay.ments" is not a DNS label (lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit)'],
@@ -248,13 +248,13 @@ describe('parseConfig: each rule, with its message', () => {
     [payments('protocol: https'), 'config error: services.payments.protocol: "https" is not a protocol (use http or grpc)'],
     [payments('export: yes'), 'config error: services.payments.export: must be true or false, not a string ("yes")'],
     [payments('allow: ["*.acme.example"]'), 'config error: services.payments.allow[0]: "*.acme.example" is not a SPIFFE ID pattern (it must start with "spiffe://")'],
-    [payments('failover: { overprovisioning: 0.9 }'), 'config error: services.payments.failover.overprovisioning: 0.9 must be a number of 1 or more (1.4 spills at 71.4 % healthy)'],
+    [payments('failover: { overprovisioning: 0.9 }'), 'config error: services.payments.failover.overprovisioning: 0.9 is out of range (allowed 1 to 100; 1.4 spills at 71.4 % healthy)'],
     [payments('failover: { retryOn: [timeout] }'), 'config error: services.payments.failover.retryOn[0]: "timeout" is not a retry condition (use connect-failure, reset, 503)'],
     [payments('failover: { order: [] }'), 'config error: services.payments.failover.order: must list at least one tier (local, region, any or a cluster name)'],
     [payments('failover: { order: [local, "eu west"] }'), 'config error: services.payments.failover.order[1]: "eu west" is not a tier (use local, region, any or a cluster name)'],
     [payments('failover: { order: [local, any, local] }'), 'config error: services.payments.failover.order[2]: "local" is listed twice (also at [0])'],
     [payments('healthCheck: { path: healthz }'), 'config error: services.payments.healthCheck.path: "healthz" is not an HTTP path (it must start with "/" and have no spaces)'],
-    [payments('healthCheck: { unhealthyThreshold: 0 }'), 'config error: services.payments.healthCheck.unhealthyThreshold: 0 must be a whole number of 1 or more'],
+    [payments('healthCheck: { unhealthyThreshold: 0 }'), 'config error: services.payments.healthCheck.unhealthyThreshold: 0 is out of range (allowed 1 to 100)'],
     // durations
     [payments('healthCheck: { interval: 5 }'), 'config error: services.payments.healthCheck.interval: 5 has no unit; write a duration as a string, e.g. "5s" or "500ms"'],
     [payments('timeouts: { request: 10 }'), 'config error: services.payments.timeouts.request: 10 has no unit; write a duration as a string, e.g. "10s" or "500ms"'],
@@ -278,7 +278,7 @@ describe('parseConfig: identity rules', () => {
     [minimal('identity: { trustDomain: us-east.acme.example }\n'), 'config error: identity.ca: is required'],
     [minimal('identity: { trustDomain: US-East, ca: ./pki }\n'), 'config error: identity.trustDomain: "US-East" is not a SPIFFE trust domain (lowercase letters, digits, ".", "_" and "-", at most 255)'],
     [minimal('identity: { trustDomain: "spiffe://acme.example", ca: ./pki }\n'), 'config error: identity.trustDomain: "spiffe://acme.example" is not a SPIFFE trust domain (lowercase letters, digits, ".", "_" and "-", at most 255) (write it without "spiffe://")'],
-    [minimal(`identity: { trustDomain: ${'a'.repeat(256)}, ca: ./pki }\n`), `config error: identity.trustDomain: "${'a'.repeat(256)}" is not a SPIFFE trust domain (lowercase letters, digits, ".", "_" and "-", at most 255)`],
+    [minimal(`identity: { trustDomain: ${'a'.repeat(256)}, ca: ./pki }\n`), `config error: identity.trustDomain: "${'a'.repeat(64)}…" (256 characters) is not a SPIFFE trust domain (lowercase letters, digits, ".", "_" and "-", at most 255)`],
     [
       identity('  federation:\n    - trustDomain: eu-west.acme.example\n      bundle: ./eu.json\n      bundleEndpoint: https://127.0.0.1:8443\n'),
       'config error: identity.federation[0].endpointSpiffeId: is required when bundleEndpoint is set',
