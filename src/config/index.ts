@@ -25,4 +25,5 @@ export { checkDurationIn, formatDuration, MAX_DURATION_MS, parseDuration } from 
 export { formatHostPort, type HostPortOptions, parseHostPort } from './hostport.js';
 export { CONFIG_ERROR_CODE, ConfigError, type ConfigIssue, isConfigError } from './errors.js';
 export { loadConfig, parseConfig, type ParseOptions } from './load.js';
+export { describeListenerFailure } from './listener-failure.js';
 export { summarizeConfig } from './summary.js';
