@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { formatDuration, parseDuration } from './config/index.js';
+import { checkDurationIn, formatDuration } from './config/index.js';
 import {
   CertificateAuthority,
   derToPem,
@@ -124,13 +124,17 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
+/**
+ * Certificate lifetimes are dates in the certificate, never a timer, so they
+ * may exceed what config durations allow (the usage suggests 87600h, 10 years).
+ */
+const CERT_TTL_RANGE = { min: 1_000, max: 100 * 8_760 * 3_600_000 };
+
 function ttl(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    throw new CaUsageError(`--ttl: ${(err as Error).message}`);
-  }
+  const r = checkDurationIn(text, CERT_TTL_RANGE);
+  if (!r.ok) throw new CaUsageError(`--ttl: ${r.message}`);
+  return r.value;
 }
 
 function checkWithin(ca: CertificateAuthority, ttlMs: number, now: Date): void {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CA_USAGE, CaUsageError, caCommand } from './ca-command.js';
-import { ConfigError, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
+import { ConfigError, describeListenerFailure, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
 import { AllowPatternError, checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
 import { createLogger } from './telemetry/index.js';
@@ -25,6 +25,15 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * Resolves once the text has been handed to the OS. process.exit() does not
+ * wait for a pipe to drain, and `check` on a large config prints enough to
+ * be cut off mid-line without this.
+ */
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => stream.write(text, () => resolve()));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -84,7 +93,7 @@ async function loadCheckedConfig(file: string): Promise<GatewayConfig> {
 
 async function check(file: string): Promise<number> {
   const config = await loadCheckedConfig(file);
-  process.stdout.write(`config ok: ${file}\n${summarizeConfig(config)}\n`);
+  await write(process.stdout, `config ok: ${file}\n${summarizeConfig(config)}\n`);
   return EXIT_OK;
 }
 
@@ -98,9 +107,13 @@ async function run(file: string): Promise<number> {
     log.error({ err }, 'cannot start');
     // The CA folder and bundle files are named by the config: a problem there is a config error.
     if (isIdentityError(err)) {
-      process.stderr.write(`config error: identity: ${err.message}\n`);
+      await write(process.stderr, `config error: identity: ${err.message}\n`);
       return EXIT_USAGE;
     }
+    // The log line above has the details; this is the line a person reads.
+    const listener = describeListenerFailure(config, err);
+    const why = listener ?? (err instanceof Error ? err.message : String(err));
+    await write(process.stderr, `meshgate: cannot start${listener ? ' ' : ': '}${why}\n`);
     return EXIT_RUNTIME;
   }
   return new Promise((resolve) => {
@@ -131,22 +144,24 @@ function version(): string {
   return pkg.version;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(EXIT_USAGE);
-    }
-    if (err instanceof CaUsageError) {
-      process.stderr.write(`meshgate ca: ${err.message}\n`);
-      process.exit(EXIT_USAGE);
-    }
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`usage error: ${(err as Error).message}\n\n${USAGE}`);
-      process.exit(EXIT_USAGE);
-    }
-    process.stderr.write(`meshgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(EXIT_RUNTIME);
-  },
-);
+/** The exit code for an error main() did not handle, after saying what it was on stderr. */
+async function failed(err: unknown): Promise<number> {
+  if (err instanceof ConfigError) {
+    await write(process.stderr, `${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof CaUsageError) {
+    await write(process.stderr, `meshgate ca: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    await write(process.stderr, `usage error: ${(err as Error).message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  await write(process.stderr, `meshgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT_RUNTIME;
+}
+
+main(process.argv.slice(2))
+  .catch(failed)
+  .then((code) => process.exit(code));

@@ -8,9 +8,15 @@ export type Check<T> = { readonly ok: true; readonly value: T } | { readonly ok:
 export const ok = <T>(value: T): Check<T> => ({ ok: true, value });
 export const fail = (message: string): Check<never> => ({ ok: false, message });
 
+/** Longer strings are cut in messages: a 5,000-character name would bury the line that names it. */
+const MAX_QUOTED_CHARS = 64;
+
 /** Quote a value from the file the way the user wrote it, for messages. */
 export function quote(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') {
+    if (value.length <= MAX_QUOTED_CHARS) return JSON.stringify(value);
+    return `${JSON.stringify(`${value.slice(0, MAX_QUOTED_CHARS)}…`)} (${value.length} characters)`;
+  }
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (value === null || value === undefined) return 'empty';
   return Array.isArray(value) ? 'a list' : 'a mapping';

@@ -4,7 +4,7 @@
  * rejected rather than guessed at, because a wrong guess is a timeout that is
  * off by a factor of a thousand.
  */
-import { type Check, fail, ok } from './check.js';
+import { type Check, fail, ok, quote } from './check.js';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
 type Unit = keyof typeof UNIT_MS;
@@ -20,27 +20,47 @@ const SHAPE = /^(-?)(\d+)(?:\.(\d+))?([A-Za-z]*)$/;
 
 /** Parse without throwing; the message quotes the text and says how to fix it. */
 export function checkDuration(text: string): Check<number> {
+  const r = measure(text);
+  if (!r.ok) return r;
+  if (r.value > BigInt(MAX_DURATION_MS)) {
+    return fail(`${quote(text)} is too long (at most ${MAX_DURATION_MS}ms, about 596h: the longest timer Node.js can set)`);
+  }
+  return ok(Number(r.value));
+}
+
+/**
+ * Like checkDuration, but within `range` (ms) instead of the timer limit:
+ * config fields pass narrower ranges, certificate lifetimes wider ones. The
+ * message gives the range, so the operator sees what the field takes.
+ */
+export function checkDurationIn(text: string, range: { readonly min: number; readonly max: number }): Check<number> {
+  const r = measure(text);
+  if (!r.ok) return r;
+  if (r.value < BigInt(range.min) || r.value > BigInt(range.max)) {
+    return fail(`${quote(text)} is out of range (allowed ${formatDuration(range.min)} to ${formatDuration(range.max)})`);
+  }
+  return ok(Number(r.value));
+}
+
+/** Milliseconds, exactly and without an upper limit yet. */
+function measure(text: string): Check<bigint> {
   const m = SHAPE.exec(text);
   if (!m) {
-    return fail(`${JSON.stringify(text)} is not a duration (write one number and a unit ms, s, m or h, e.g. ${EXAMPLES})`);
+    return fail(`${quote(text)} is not a duration (write one number and a unit ms, s, m or h, e.g. ${EXAMPLES})`);
   }
   const [, minus = '', whole = '', frac = '', unit = ''] = m;
   if (unit === '') {
     const hint = frac ? `"${text}s"` : `"${text}s" or "${text}ms"`;
-    return fail(`${JSON.stringify(text)} has no unit (write e.g. ${hint})`);
+    return fail(`${quote(text)} has no unit (write e.g. ${hint})`);
   }
-  if (!isUnit(unit)) return fail(`${JSON.stringify(text)} has an unknown unit "${unit}" (use ms, s, m or h)`);
-  if (minus) return fail(`${JSON.stringify(text)} is negative; a duration must be 0 or more`);
+  if (!isUnit(unit)) return fail(`${quote(text)} has an unknown unit "${unit}" (use ms, s, m or h)`);
+  if (minus) return fail(`${quote(text)} is negative; a duration must be 0 or more`);
 
   // Integer arithmetic, so that "1.001s" is exactly 1001 ms, not 1000.999….
   const scaled = BigInt(whole + frac) * BigInt(UNIT_MS[unit]);
   const divisor = 10n ** BigInt(frac.length);
-  if (scaled % divisor !== 0n) return fail(`${JSON.stringify(text)} is finer than a millisecond`);
-  const ms = scaled / divisor;
-  if (ms > BigInt(MAX_DURATION_MS)) {
-    return fail(`${JSON.stringify(text)} is too long (at most ${MAX_DURATION_MS}ms, about 596h: the longest timer Node.js can set)`);
-  }
-  return ok(Number(ms));
+  if (scaled % divisor !== 0n) return fail(`${quote(text)} is finer than a millisecond`);
+  return ok(scaled / divisor);
 }
 
 /** `parseDuration("1.5s") === 1500`. Throws a RangeError with a clear message. */

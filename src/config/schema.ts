@@ -1,6 +1,6 @@
 /**
- * The YAML file's shape, as DESIGN.md "Config and command line" shows it plus
- * `limits`, per-service `timeouts` and `healthCheck`. Values come out checked
+ * The YAML file's shape (README "Configuration"), each number, duration and
+ * name within its range from bounds.ts. Values come out checked
  * and converted (durations in ms, host:port split) but without defaults:
  * resolve.ts fills those in, so that "absent" stays distinguishable here.
  *
@@ -10,7 +10,7 @@
  * half-checked, which is why they test each value before using it.
  */
 import { z } from 'zod';
-import { fail } from './check.js';
+import { BOUNDS } from './bounds.js';
 import { DEFAULTS } from './defaults.js';
 import { formatDuration } from './duration.js';
 import { formatHostPort, isWildcardHost } from './hostport.js';
@@ -90,7 +90,8 @@ const hostPortOf = (x: unknown): HostPort | undefined =>
 const spiffeIdOf = (x: unknown): v.SpiffeId | undefined =>
   isRecord(x) && typeof x.id === 'string' && typeof x.trustDomain === 'string' ? (x as unknown as v.SpiffeId) : undefined;
 
-const duration = leaf(v.duration());
+/** A duration in `range` (ms): every one ends up in a Node.js timer or a certificate. */
+const duration = (range: { readonly min: number; readonly max: number }) => leaf(v.duration(range));
 
 // ---- listeners and limits --------------------------------------------------
 
@@ -129,29 +130,15 @@ function overlaps(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase() || isWildcardHost(a) || isWildcardHost(b);
 }
 
-/** Timers cannot wait longer than 2^31 - 1 ms; a day is already far past any idle connection worth keeping. */
-const MAX_IDLE_TIMEOUT_MS = 24 * 3_600_000;
-/** Envoy's bound for max_concurrent_streams; HTTP/2 SETTINGS values are 32-bit. */
-const MAX_CONCURRENT_STREAMS = 2_147_483_647;
-/** In-flight limits are counts of requests held in memory: beyond a million, the limit protects nothing. */
-const MAX_IN_FLIGHT = 1_000_000;
-
-function atMost(check: v.Checker<number>, max: number, format: (n: number) => string): v.Checker<number> {
-  return (input) => {
-    const r = check(input);
-    return r.ok && r.value > max ? fail(`${format(r.value)} must be at most ${format(max)}`) : r;
-  };
-}
-
 const limits = section({
-  maxHeaderBytes: leaf(v.positiveInt).optional(),
-  headersTimeout: duration.optional(),
+  maxHeaderBytes: leaf(v.wholeNumber(BOUNDS.limits.maxHeaderBytes, { unit: 'bytes', hint: '1 KiB to 8 MiB' })).optional(),
+  headersTimeout: duration(BOUNDS.limits.headersTimeoutMs).optional(),
   // 0 is a real choice here: close in-flight requests at once.
-  drainTimeout: leaf(v.duration({ allowZero: true })).optional(),
-  idleTimeout: leaf(atMost(v.duration(), MAX_IDLE_TIMEOUT_MS, formatDuration)).optional(),
-  maxConcurrentStreams: leaf(atMost(v.positiveInt, MAX_CONCURRENT_STREAMS, String)).optional(),
-  maxInFlightPerService: leaf(atMost(v.positiveInt, MAX_IN_FLIGHT, String)).optional(),
-  maxInFlightPerTarget: leaf(atMost(v.positiveInt, MAX_IN_FLIGHT, String)).optional(),
+  drainTimeout: duration(BOUNDS.limits.drainTimeoutMs).optional(),
+  idleTimeout: duration(BOUNDS.limits.idleTimeoutMs).optional(),
+  maxConcurrentStreams: leaf(v.wholeNumber(BOUNDS.limits.maxConcurrentStreams)).optional(),
+  maxInFlightPerService: leaf(v.wholeNumber(BOUNDS.limits.maxInFlight)).optional(),
+  maxInFlightPerTarget: leaf(v.wholeNumber(BOUNDS.limits.maxInFlight)).optional(),
 });
 
 // ---- nats and identity -----------------------------------------------------
@@ -216,13 +203,13 @@ const identity = section({
   federation: list(federatedDomain).optional(),
   workloadApi: workloadApi.optional(),
   bundleEndpoint: listenerAddress.optional(),
-  svidTtl: duration.optional(),
-  caTtl: duration.optional(),
-  bundleRefreshHint: duration.optional(),
+  svidTtl: duration(BOUNDS.identity.svidTtlMs).optional(),
+  caTtl: duration(BOUNDS.identity.caTtlMs).optional(),
+  bundleRefreshHint: duration(BOUNDS.identity.bundleRefreshHintMs).optional(),
 }).superRefine((idn, ctx) => {
   const own = str(idn.trustDomain);
   // SPIRE's rule: a CA must outlive 6 SVID lifetimes, or SVIDs get cut short
-  // at rotation (reference/identity.md §3.2).
+  // at rotation (SPIRE server configuration, ca_ttl).
   const svidTtl = num(idn.svidTtl) ?? DEFAULTS.identity.svidTtlMs;
   const caTtl = num(idn.caTtl) ?? DEFAULTS.identity.caTtlMs;
   if (svidTtl * 6 > caTtl) {
@@ -270,9 +257,9 @@ const timeoutKeys = [
 ] as const;
 
 const timeouts = section({
-  connect: duration.optional(),
-  perTry: duration.optional(),
-  request: duration.optional(),
+  connect: duration(BOUNDS.timeouts.connectMs).optional(),
+  perTry: duration(BOUNDS.timeouts.perTryMs).optional(),
+  request: duration(BOUNDS.timeouts.requestMs).optional(),
 }).superRefine((t, ctx) => {
   // Checked with defaults filled in: `connect: 5s` alone breaks the default perTry.
   const resolved = timeoutKeys.map(([key, msKey]) => {
@@ -293,14 +280,14 @@ const timeouts = section({
 
 const healthCheck = section({
   path: leaf(v.httpPath).optional(),
-  interval: duration.optional(),
-  timeout: duration.optional(),
-  healthyThreshold: leaf(v.positiveInt).optional(),
-  unhealthyThreshold: leaf(v.positiveInt).optional(),
+  interval: duration(BOUNDS.healthCheck.intervalMs).optional(),
+  timeout: duration(BOUNDS.healthCheck.timeoutMs).optional(),
+  healthyThreshold: leaf(v.wholeNumber(BOUNDS.healthCheck.healthyThreshold)).optional(),
+  unhealthyThreshold: leaf(v.wholeNumber(BOUNDS.healthCheck.unhealthyThreshold)).optional(),
 });
 
 const failover = section({
-  overprovisioning: leaf(v.overprovisioning).optional(),
+  overprovisioning: leaf(v.overprovisioning(BOUNDS.failover.overprovisioning)).optional(),
   order: list(leaf(v.tier), { nonEmpty: 'must list at least one tier (local, region, any or a cluster name)', uniqueBy: str }).optional(),
   retryOn: list(leaf(v.retryCondition), { uniqueBy: str }).optional(),
 });
@@ -333,8 +320,8 @@ export const configSchema = section({
   federation: leaf(v.token),
   cluster: leaf(v.token),
   replica: leaf(v.token).optional(),
-  region: leaf(v.string).optional(),
-  zone: leaf(v.string).optional(),
+  region: leaf(v.locality).optional(),
+  zone: leaf(v.locality).optional(),
   nats: nats.optional(),
   identity: identity.optional(),
   listeners: listeners.optional(),

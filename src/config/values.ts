@@ -4,8 +4,9 @@
  * Messages quote the offending value, because "invalid" alone sends the
  * operator hunting through the file.
  */
+import { type Range, MAX_LOCALITY_LENGTH, MAX_NAME_LENGTH } from './bounds.js';
 import { type Check, fail, ok, quote, typeError } from './check.js';
-import { checkDuration } from './duration.js';
+import { checkDurationIn } from './duration.js';
 import { checkHostPort } from './hostport.js';
 import type { RetryCondition, HostPort, ServiceProtocol } from './types.js';
 
@@ -26,11 +27,24 @@ const matching =
     return re.test(s.value) ? s : fail(explain(s.value));
   };
 
-/** federation and cluster names become NATS subject tokens. */
-export const token = matching(
-  /^[A-Za-z0-9_-]+$/,
-  (v) => `${quote(v)} is not a valid name (letters, digits, "_" and "-" only: it is used in NATS subjects)`,
+/** At most `max` characters; the message says how long the value is. */
+const atMost =
+  (max: number, check: Checker<string>, why: string): Checker<string> =>
+  (v) => {
+    const s = check(v);
+    if (!s.ok || s.value.length <= max) return s;
+    return fail(`${quote(s.value)} is too long (at most ${max} characters: ${why})`);
+  };
+
+/** federation, cluster and replica names become NATS subject tokens and SPIFFE ID path segments. */
+export const token = atMost(
+  MAX_NAME_LENGTH,
+  matching(/^[A-Za-z0-9_-]+$/, (v) => `${quote(v)} is not a valid name (letters, digits, "_" and "-" only: it is used in NATS subjects)`),
+  'it is used in NATS subjects and SPIFFE IDs',
 );
+
+/** region and zone: any text, but gossiped to every member. */
+export const locality = atMost(MAX_LOCALITY_LENGTH, string, 'it is sent to every member of the federation');
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Service names are what apps put in Host: `http://payments/`. */
@@ -140,15 +154,24 @@ export const httpPath: Checker<string> = (v) => {
 
 export const boolean: Checker<boolean> = (v) => (typeof v === 'boolean' ? ok(v) : typeError('true or false', v));
 
-export const positiveInt: Checker<number> = (v) => {
-  if (typeof v !== 'number') return typeError('a whole number', v);
-  return Number.isSafeInteger(v) && v >= 1 ? ok(v) : fail(`${v} must be a whole number of 1 or more`);
-};
+/** A whole number in `range`; `unit` and `hint` explain the range in the message. */
+export function wholeNumber(range: Range, opts: { unit?: string; hint?: string } = {}): Checker<number> {
+  return (v) => {
+    if (typeof v !== 'number') return typeError('a whole number', v);
+    if (!Number.isInteger(v)) return fail(`${v} must be a whole number`);
+    if (v >= range.min && v <= range.max) return ok(v);
+    const unit = opts.unit ? ` ${opts.unit}` : '';
+    return fail(`${v} is out of range (allowed ${range.min} to ${range.max}${unit}${opts.hint ? `, ${opts.hint}` : ''})`);
+  };
+}
 
-export const overprovisioning: Checker<number> = (v) => {
-  if (typeof v !== 'number') return typeError('a number', v);
-  return Number.isFinite(v) && v >= 1 ? ok(v) : fail(`${v} must be a number of 1 or more (1.4 spills at 71.4 % healthy)`);
-};
+export function overprovisioning(range: Range): Checker<number> {
+  return (v) => {
+    if (typeof v !== 'number') return typeError('a number', v);
+    if (Number.isFinite(v) && v >= range.min && v <= range.max) return ok(v);
+    return fail(`${v} is out of range (allowed ${range.min} to ${range.max}; 1.4 spills at 71.4 % healthy)`);
+  };
+}
 
 export const protocol: Checker<ServiceProtocol> = (v) => {
   if (v === 'http' || v === 'grpc') return ok(v);
@@ -168,23 +191,21 @@ export const TIERS = ['local', 'region', 'any'] as const;
 export const tier: Checker<string> = (v) => {
   const s = string(v);
   if (!s.ok) return s;
-  return /^[A-Za-z0-9_-]+$/.test(s.value)
-    ? s
-    : fail(`${quote(s.value)} is not a tier (use local, region, any or a cluster name)`);
+  if (!/^[A-Za-z0-9_-]+$/.test(s.value)) return fail(`${quote(s.value)} is not a tier (use local, region, any or a cluster name)`);
+  if (s.value.length > MAX_NAME_LENGTH) return fail(`${quote(s.value)} is too long for a cluster name (at most ${MAX_NAME_LENGTH} characters)`);
+  return s;
 };
 
 /**
- * A duration string. YAML numbers are refused with a fix rather than read as
- * seconds or milliseconds: either guess is wrong for someone.
+ * A duration string within `range` (ms). YAML numbers are refused with a fix
+ * rather than read as seconds or milliseconds: either guess is wrong for someone.
  */
-export function duration(opts: { allowZero?: boolean } = {}): Checker<number> {
+export function duration(range: Range): Checker<number> {
   return (v) => {
     if (typeof v === 'number') return fail(`${v} has no unit; write a duration as a string, e.g. "${v}s" or "500ms"`);
     const s = string(v);
     if (!s.ok) return s;
-    const d = checkDuration(s.value);
-    if (!d.ok) return d;
-    return d.value === 0 && !opts.allowZero ? fail(`${quote(s.value)} must be longer than 0`) : d;
+    return checkDurationIn(s.value, range);
   };
 }
 
