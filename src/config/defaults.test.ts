@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from './defaults.js';
 
 describe('DEFAULTS', () => {
-  it('holds the config defaults of DESIGN.md and the brief', () => {
+  it('holds the config defaults operators expect', () => {
     expect(DEFAULTS.listeners).toEqual({
       local: { host: '127.0.0.1', port: 4140 },
       federation: { host: '0.0.0.0', port: 4143 },
@@ -27,7 +27,7 @@ describe('DEFAULTS', () => {
     });
   });
 
-  it('holds the identity lifetimes of the DESIGN table', () => {
+  it('holds SPIRE-like identity lifetimes', () => {
     expect(DEFAULTS.identity).toEqual({ svidTtlMs: 3_600_000, caTtlMs: 86_400_000, bundleRefreshHintMs: 300_000 });
   });
 
