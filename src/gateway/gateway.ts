@@ -37,7 +37,8 @@ export class Gateway {
   private readonly routes: RouteTable;
   private readonly admission: Admission;
   private readonly pipeline: RequestPipeline;
-  private readonly endpoints: (Http1Endpoint | H2cEndpoint)[] = [];
+  /** One pool per distinct endpoint, protocol and connect timeout: services that share an endpoint share its connections. */
+  private readonly endpoints = new Map<string, Http1Endpoint | H2cEndpoint>();
   private routeTimer: NodeJS.Timeout | undefined;
   private readonly local: LocalListener;
   private federation: FederationListener | undefined;
@@ -168,10 +169,13 @@ export class Gateway {
     this.membership.publish(services);
   }
 
-  private endpointForwarder(service: ServiceConfig, endpoint: string): Http1Endpoint | H2cEndpoint {
-    const address = service.endpoints.find((e) => endpointKey(e) === endpoint) as ServiceConfig['endpoints'][number];
-    const forwarder = service.protocol === 'grpc' ? new H2cEndpoint(address, service.timeouts.connectMs) : new Http1Endpoint(address, service.timeouts.connectMs);
-    this.endpoints.push(forwarder);
+  private endpointForwarder(service: ServiceConfig, address: HostPort): Http1Endpoint | H2cEndpoint {
+    const key = `${service.protocol} ${endpointKey(address)} ${service.timeouts.connectMs}`;
+    let forwarder = this.endpoints.get(key);
+    if (!forwarder) {
+      forwarder = service.protocol === 'grpc' ? new H2cEndpoint(address, service.timeouts.connectMs) : new Http1Endpoint(address, service.timeouts.connectMs);
+      this.endpoints.set(key, forwarder);
+    }
     return forwarder;
   }
 
@@ -214,7 +218,7 @@ export class Gateway {
     clearInterval(this.publishTimer);
     clearInterval(this.routeTimer);
     this.pool?.close();
-    await Promise.all([...this.endpoints.map((e) => e.close()), this.admin.close(), this.identity?.close()]);
+    await Promise.all([...[...this.endpoints.values()].map((e) => e.close()), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');
     return finished;
   }

@@ -31,7 +31,7 @@ export class Http1Endpoint implements Forwarder {
     if (request.authority) headers['host'] = request.authority;
     if (context.propagateDeadline) setBudget(headers, context.budgetMs, isGrpc(headers));
     return new Promise((resolve, reject) => {
-      const exchange = new Http1Attempt(this.key, request, resolve, reject);
+      const exchange = new Http1Attempt(this.key, request, resolve, reject, context.timeouts.perTryMs);
       this.pool.dispatch(
         {
           path: request.path,
@@ -75,22 +75,35 @@ class Http1Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   private bodyDone: ((trailers: HeaderMap | undefined) => void) | undefined;
   private bodyFailed: ((err: Error) => void) | undefined;
   private readonly resumeOnDrain = () => this.controller?.resume();
+  /**
+   * The wait for the response head, to the millisecond: undici's own headers
+   * timeout runs on a coarse clock (up to a second late), which would let a
+   * caller's short deadline pass before we answer, and the caller answer
+   * for us without saying where the time went.
+   */
+  private readonly headTimer: NodeJS.Timeout;
+  private timedOut = false;
 
   constructor(
     private readonly key: string,
     private readonly request: InboundRequest,
     private readonly resolveHead: (response: UpstreamResponse) => void,
     private readonly rejectHead: (err: GatewayError) => void,
-  ) {}
+    perTryMs: number,
+  ) {
+    this.headTimer = setTimeout(() => this.headTimeout(), perTryMs);
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    if (this.timedOut) return controller.abort(new Error('no response in time'));
     if (this.request.client.gone) return controller.abort(new Error('client went away'));
     this.request.client.watch(() => controller.abort(new Error('client went away')));
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200) return; // 1xx: the real head follows
+    if (statusCode < 200 || this.headSettled) return; // 1xx: the real head follows
+    clearTimeout(this.headTimer);
     this.status = statusCode;
     this.trailersExpected = headers['trailer'] !== undefined;
     this.headers = stripHopByHop(headers as HeaderMap);
@@ -103,7 +116,7 @@ class Http1Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
       (this.early ??= []).push(chunk);
       return;
     }
-    if (!this.dest.write(chunk)) {
+    if (!this.dest.write(chunk) && !controller.paused) {
       controller.pause();
       this.dest.once('drain', this.resumeOnDrain);
     }
@@ -116,6 +129,7 @@ class Http1Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.headTimer);
     this.request.client.watch(undefined);
     if (!this.headSettled) {
       this.headSettled = true;
@@ -154,6 +168,14 @@ class Http1Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
         reject(err);
       };
     });
+  }
+
+  private headTimeout(): void {
+    if (this.headSettled) return;
+    this.timedOut = true;
+    this.headSettled = true;
+    this.rejectHead(new GatewayError('upstream-timeout', `no response from ${this.key} in time`, { endpoint: this.key }));
+    this.controller?.abort(new Error('no response in time'));
   }
 
   cancel(): void {

@@ -142,7 +142,7 @@ function setup(opts: Setup = {}) {
     health: { check: (_s, e) => ({ healthy: healthy(`${e.host}:${e.port}`), reason: healthy(`${e.host}:${e.port}`) ? '200' : 'refused' }) },
     endpointForwarder: (_s, endpoint) => {
       const u = new FakeUpstream(() => ({ status: 200 }));
-      upstreams.set(endpoint, u);
+      upstreams.set(`${endpoint.host}:${endpoint.port}`, u);
       return u;
     },
     remoteForwarder: remote,

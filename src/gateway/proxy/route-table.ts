@@ -25,7 +25,7 @@ export interface RouteTableOptions {
   readonly balancer: SharedBalancerSettings;
   readonly health: LocalHealth;
   /** One forwarder per local endpoint, made once. */
-  readonly endpointForwarder: (service: ServiceConfig, endpoint: string) => Forwarder;
+  readonly endpointForwarder: (service: ServiceConfig, endpoint: HostPort) => Forwarder;
   /** Carries a try to another cluster's gateway replica (the try's target says which). */
   readonly remoteForwarder: Forwarder;
   readonly onEvent: (event: BalancerEvent) => void;
@@ -73,7 +73,7 @@ export class RouteTable {
   constructor(private readonly opts: RouteTableOptions) {
     this.configs = new Map(opts.services.map((s) => [s.name, s]));
     for (const service of opts.services) {
-      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), opts.endpointForwarder(service, formatHostPort(e))]));
+      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), opts.endpointForwarder(service, e)]));
       this.endpointForwarders.set(service.name, forwarders);
       for (const e of service.endpoints) this.endpointAddresses.set(formatHostPort(e), e);
     }
