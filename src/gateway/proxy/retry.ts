@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Pick } from '../../failover/index.js';
-import { GatewayError } from '../errors.js';
+import { asGatewayError, GatewayError } from '../errors.js';
 import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
 import { headerValue } from '../protocol/propagation.js';
 import { excusingCallerDeadline, judgeError, judgeResponse, type TryVerdict } from './outcome.js';
@@ -88,7 +88,7 @@ export class RetryingSender {
       pick.done(this.now(), verdict.outcome, verdict.failure);
       return { response, verdict };
     } catch (err) {
-      const error = err instanceof GatewayError ? err : new GatewayError('upstream-reset', 'unexpected proxy failure', {}, { cause: err });
+      const error = asGatewayError(err);
       const verdict = judged(judgeError(error, this.now() - started));
       pick.done(this.now(), verdict.outcome, verdict.failure);
       return { error, verdict };
