@@ -6,7 +6,7 @@
  * caller owns the clock and passes `now` (ms) into every call.
  */
 
-/** Decay period of the estimate; DESIGN.md "Defaults", as linkerd. */
+/** Decay period of the estimate, as linkerd2-proxy's default. */
 export const DEFAULT_DECAY_MS = 10_000;
 /** What a target we know nothing about is assumed to take; as linkerd. */
 export const DEFAULT_RTT_MS = 30;
@@ -88,6 +88,11 @@ export class PeakEwma {
       this.estimateMs = this.estimateMs * w + observed * (1 - w);
     }
     this.updatedAt = Math.max(this.updatedAt, now);
+  }
+
+  /** Requests started and not yet finished. */
+  get requestsInFlight(): number {
+    return this.inFlight;
   }
 
   /** Lower is better: the decayed estimate times the requests this one would join. */

@@ -20,20 +20,20 @@ describe('planProbes', () => {
   it('gives services that share an endpoint and a check one probe', () => {
     const plan = planProbes(
       requests({
-        a: { endpoints: ['10.0.0.1:80', '10.0.0.2:80'], check: http() },
-        b: { endpoints: ['10.0.0.2:80', '10.0.0.3:80'], check: http() },
+        a: { endpoints: ['127.0.0.1:80', '127.0.0.2:80'], check: http() },
+        b: { endpoints: ['127.0.0.2:80', '127.0.0.3:80'], check: http() },
       }),
     );
     expect(plan.probes.map((p) => [p.endpoint, p.services])).toEqual([
-      ['10.0.0.1:80', ['a']],
-      ['10.0.0.2:80', ['a', 'b']],
-      ['10.0.0.3:80', ['b']],
+      ['127.0.0.1:80', ['a']],
+      ['127.0.0.2:80', ['a', 'b']],
+      ['127.0.0.3:80', ['b']],
     ]);
-    expect(plan.byService.get('a')?.get('10.0.0.2:80')).toBe(plan.byService.get('b')?.get('10.0.0.2:80'));
+    expect(plan.byService.get('a')?.get('127.0.0.2:80')).toBe(plan.byService.get('b')?.get('127.0.0.2:80'));
   });
 
   it('1,000 services × 10 endpoints on 20 backends are 20 probes', () => {
-    const backends = Array.from({ length: 20 }, (_, i) => `10.0.0.${i}:8080`);
+    const backends = Array.from({ length: 20 }, (_, i) => `127.0.0.${i}:8080`);
     const services = Object.fromEntries(
       Array.from({ length: 1_000 }, (_, i) => [`s${i}`, { endpoints: Array.from({ length: 10 }, (_, k) => backends[(i + 2 * k) % 20] as string), check: http() }]),
     );

@@ -249,11 +249,11 @@ describe('ServiceBalancer', () => {
       expect(label(p?.target)).toBe('local:e2:80');
       p?.done(0, ok);
     }
-    expect(b.saturated(0)).toBe(false);
+    expect(b.saturated()).toBe(false);
     b.pick(0);
     b.pick(0);
     expect(b.pick(0)).toBeUndefined();
-    expect(b.saturated(0)).toBe(true);
+    expect(b.saturated()).toBe(true);
   });
 
   it('uses every endpoint in panic, when nothing anywhere is healthy', () => {

@@ -234,8 +234,8 @@ export class ServiceBalancer {
   }
 
   /** Whether a usable target exists but every one is at its in-flight limit. */
-  saturated(now: number): boolean {
-    return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || this.cost(now, x.key).inFlight >= this.settings.maxInFlightPerTarget));
+  saturated(): boolean {
+    return this.tiers.some((t) => t.targets.some((x) => x.usable)) && this.tiers.every((t) => t.targets.every((x) => !x.usable || this.inFlight(x.key) >= this.settings.maxInFlightPerTarget));
   }
 
   /** Counts an original request for the budget. */
@@ -350,7 +350,7 @@ export class ServiceBalancer {
         if (k === j) b = t;
         k++;
       }
-      if (b && a && this.cost(now, b.key).cost < this.cost(now, a.key).cost) a = b;
+      if (b && a && this.costNow(now, b.key) < this.costNow(now, a.key)) a = b;
     }
     if (!a) return undefined;
     if (a.local) return a.local;
@@ -367,9 +367,9 @@ export class ServiceBalancer {
 
   private open(now: number, t: TargetState, tried: ReadonlySet<Target>, anyHealth: boolean, localOnly: boolean): boolean {
     if (!anyHealth && !t.usable) return false;
-    if (t.local) return !tried.has(t.local) && this.cost(now, t.key).inFlight < this.settings.maxInFlightPerTarget;
+    if (t.local) return !tried.has(t.local) && this.inFlight(t.key) < this.settings.maxInFlightPerTarget;
     if (localOnly) return false;
-    if (this.cost(now, t.key).inFlight >= this.settings.maxInFlightPerTarget) return false;
+    if (this.inFlight(t.key) >= this.settings.maxInFlightPerTarget) return false;
     for (const r of t.replicas) if (!tried.has(r)) return true;
     return false;
   }
@@ -406,6 +406,15 @@ export class ServiceBalancer {
       // An ejection or a return changes the snapshot now, not at the next refresh.
       if (this.lastSeen) this.update(now, this.lastSeen);
     }
+  }
+
+  /** The per-pick reads: plain numbers, no view object. */
+  private inFlight(key: string): number {
+    return this.ewma.get(key)?.requestsInFlight ?? 0;
+  }
+
+  private costNow(now: number, key: string): number {
+    return this.ewma.get(key)?.cost(now) ?? this.settings.peakEwma.defaultRttMs;
   }
 
   private cost(now: number, key: string): PeakEwmaView {

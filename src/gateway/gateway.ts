@@ -65,7 +65,6 @@ export class Gateway {
       balancer: failover,
       health: this.health,
       endpointForwarder: (service, endpoint) => this.endpointForwarder(service, endpoint),
-      remoteForwarder: new RemoteForwarder(config.cluster, { forward: (...args) => (this.pool as RemoteGatewayPool).forward(...args) }, (id) => this.membership?.gateway(id)),
       onEvent: (event) => this.failoverEvent(event),
       random: Math.random,
     });
@@ -113,7 +112,7 @@ export class Gateway {
     this.routeTimer.unref();
     if (this.config.nats && this.identity && federation) {
       const membership = (this.membership = await MembershipRuntime.start(this.config, this.identity, endpointKey(advertised(federation)), this.log));
-      this.routes.connectFederation(membership);
+      this.routes.connectFederation(membership, new RemoteForwarder(this.config.cluster, this.pool as RemoteGatewayPool, (id) => membership.gateway(id)), Date.now());
       this.publishHealth();
       // In-flight counts and latency change with every request: publish them at most once a second.
       this.publishTimer = setInterval(() => this.publishHealth(), PUBLISH_INTERVAL_MS);

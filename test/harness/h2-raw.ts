@@ -247,24 +247,37 @@ export async function connectRawH2(opts: RawH2ConnectOptions): Promise<RawH2Conn
       ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
       ...(opts.servername !== undefined ? { servername: opts.servername } : isIp ? {} : { servername: opts.host }),
     });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`TLS handshake with ${opts.host}:${opts.port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(err);
-    };
-    socket.once('error', onError);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      // Note: with TLS 1.3 the client finishes its handshake before the server
-      // has checked the client certificate, so an mTLS rejection shows up after
-      // this resolves, as an error/close on the connection.
-      resolve(new Connection(socket, opts.ackSettings ?? true));
-    });
+    // With TLS 1.3 the client finishes its handshake before the server has
+    // checked the client certificate, so an mTLS rejection shows up after
+    // this resolves, as an error/close on the connection.
+    settleOnce(socket, 'secureConnect', `TLS handshake with ${opts.host}:${opts.port}`, timeoutMs, opts.ackSettings, resolve, reject);
+  });
+}
+
+/** Resolves with a Connection once `ready` fires on the socket, or rejects on an error or after `timeoutMs`. */
+function settleOnce<S extends net.Socket>(
+  socket: S,
+  ready: 'connect' | 'secureConnect',
+  what: string,
+  timeoutMs: number,
+  ackSettings: boolean | undefined,
+  resolve: (c: RawH2Connection<S>) => void,
+  reject: (err: Error) => void,
+): void {
+  const timer = setTimeout(() => {
+    socket.destroy();
+    reject(new Error(`${what} timed out after ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onError = (err: Error): void => {
+    clearTimeout(timer);
+    socket.destroy();
+    reject(err);
+  };
+  socket.once('error', onError);
+  socket.once(ready, () => {
+    clearTimeout(timer);
+    socket.off('error', onError);
+    resolve(new Connection(socket, ackSettings ?? true));
   });
 }
 
@@ -277,21 +290,7 @@ export async function connectRawH2c(opts: { host: string; port: number; ackSetti
   const timeoutMs = opts.timeoutMs ?? 5_000;
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: opts.host, port: opts.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connecting to ${opts.host}:${opts.port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(err);
-    };
-    socket.once('error', onError);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve(new Connection(socket, opts.ackSettings ?? true));
-    });
+    settleOnce(socket, 'connect', `connecting to ${opts.host}:${opts.port}`, timeoutMs, opts.ackSettings, resolve, reject);
   });
 }
 

@@ -12,7 +12,7 @@ import type { RemoteGateway, RemoteGatewayPool } from './remote-gateways.js';
 export class RemoteForwarder implements Forwarder {
   constructor(
     private readonly cluster: string,
-    private readonly pool: Pick<RemoteGatewayPool, 'forward'>,
+    private readonly pool: RemoteGatewayPool,
     /** A live replica by member id, with where to dial it and the SPIFFE ID it must prove. */
     private readonly gateway: (memberId: string) => RemoteGateway | undefined,
   ) {}

@@ -42,7 +42,8 @@ export class Http1Endpoint implements Forwarder {
           // not destroy it (an HTTP/2 stream destroyed so would be reset
           // before its response goes back).
           body: request.body ? Readable.from(request.body.iterator({ destroyOnReturn: false }), { objectMode: false }) : null,
-          headersTimeout: context.timeouts.perTryMs,
+          // The wait for the head is the attempt's own timer (see Http1Attempt): one timer, not two.
+          headersTimeout: 0,
           // Once streaming, only an idle gap this long ends the response.
           bodyTimeout: context.timeouts.requestMs,
         },
@@ -187,9 +188,6 @@ function classify(err: Error, key: string, clientGone: boolean): GatewayError {
   const context = { endpoint: key };
   if (clientGone) return new GatewayError('client-gone', 'the client went away before the response', context, { cause: err });
   const code = (err as { code?: string }).code ?? '';
-  if (err instanceof undiciErrors.HeadersTimeoutError) {
-    return new GatewayError('upstream-timeout', `no response from ${key} in time`, context, { cause: err });
-  }
   if (CONNECT_ERROR_CODES.has(code) || err instanceof undiciErrors.ConnectTimeoutError) {
     return new GatewayError('upstream-connect', `cannot connect to ${key} (${code})`, context, { cause: err });
   }

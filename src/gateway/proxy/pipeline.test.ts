@@ -2,6 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '../../config/index.js';
 import type { BalancerEvent, RemoteCluster } from '../../failover/index.js';
+import { seededRandom as seeded } from '../../membership/seeded-random.js';
 import { createLogger } from '../../telemetry/index.js';
 import { Counters, GATEWAY_COUNTERS } from '../admin/counters.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
@@ -16,18 +17,6 @@ import { RouteTable } from './route-table.js';
 class Clock {
   ms = 1_000_000;
   now = () => this.ms;
-}
-
-/** mulberry32: deterministic randomness. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Answer = { status: number; headers?: HeaderMap } | GatewayError;
@@ -99,8 +88,8 @@ const service = (over: Partial<ServiceConfig> = {}): ServiceConfig => ({
   name: 'pay',
   protocol: 'http',
   endpoints: [
-    { host: '10.0.0.1', port: 80 },
-    { host: '10.0.0.2', port: 80 },
+    { host: '127.0.0.1', port: 80 },
+    { host: '127.0.0.2', port: 80 },
   ],
   export: true,
   allow: ['spiffe://b.test/meshgate/gateway/b/*'],
@@ -145,11 +134,10 @@ function setup(opts: Setup = {}) {
       upstreams.set(`${endpoint.host}:${endpoint.port}`, u);
       return u;
     },
-    remoteForwarder: remote,
     onEvent: (e) => events.push(e),
     random: seeded(1),
   });
-  routes.connectFederation({ remotes: (name) => remotes.filter(() => name === 'pay' || name === 'elsewhere') });
+  routes.connectFederation({ remotes: (name) => remotes.filter(() => name === 'pay' || name === 'elsewhere') }, remote, clock.ms);
   const admission = new Admission(opts.maxInFlightPerService ?? 20_000);
   const pipeline = new RequestPipeline({
     routes,
@@ -206,7 +194,7 @@ describe('RequestPipeline', () => {
 
   it('passes upstream-timeout, upstream-reset and upstream-connect through when nothing is left to try', async () => {
     for (const code of ['upstream-timeout', 'upstream-reset', 'upstream-connect'] as const) {
-      const g = setup({ services: [service({ endpoints: [{ host: '10.0.0.1', port: 80 }] })] });
+      const g = setup({ services: [service({ endpoints: [{ host: '127.0.0.1', port: 80 }] })] });
       for (const u of g.upstreams.values()) u.answer = () => new GatewayError(code, code);
       const { result } = await g.local();
       expect(result).toMatchObject({ error: code, status: code === 'upstream-timeout' ? 504 : 502 });
@@ -263,7 +251,7 @@ describe('RequestPipeline', () => {
       g.clock.ms += 60_000; // long enough for the failure penalty to decay and P2C to try it again
       await g.local();
     }
-    expect(g.events.find((e) => e.kind === 'ejection')).toMatchObject({ target: 'local:10.0.0.1:80', reason: '5 consecutive failures (last: upstream-reset)' });
+    expect(g.events.find((e) => e.kind === 'ejection')).toMatchObject({ target: 'local:127.0.0.1:80', reason: '5 consecutive failures (last: upstream-reset)' });
     const before = first.seen.length;
     for (let i = 0; i < 20; i++) expect((await g.local()).result.status).toBe(200);
     expect(first.seen.length).toBe(before);
@@ -271,7 +259,7 @@ describe('RequestPipeline', () => {
   });
 
   it('bounds retries by the budget when everything fails', async () => {
-    const g = setup({ services: [service({ endpoints: [1, 2, 3].map((n) => ({ host: `10.0.0.${n}`, port: 80 })) })] });
+    const g = setup({ services: [service({ endpoints: [1, 2, 3].map((n) => ({ host: `127.0.0.${n}`, port: 80 })) })] });
     for (const u of g.upstreams.values()) u.answer = () => ({ status: 503 });
     let tries = 0;
     for (let i = 0; i < 200; i++) {
@@ -286,7 +274,7 @@ describe('RequestPipeline', () => {
   });
 
   it('says nothing against a target when the client went away, however often', async () => {
-    const g = setup({ services: [service({ endpoints: [{ host: '10.0.0.1', port: 80 }] })], remotes: [remoteB()] });
+    const g = setup({ services: [service({ endpoints: [{ host: '127.0.0.1', port: 80 }] })], remotes: [remoteB()] });
     const [only] = [...g.upstreams.values()] as [FakeUpstream];
     only.answer = (request) => {
       request.client.leave();
@@ -356,7 +344,7 @@ describe('RequestPipeline', () => {
     expect((await first).result.status).toBe(200);
     expect((await second).result.status).toBe(200);
 
-    const h = setup({ maxInFlightPerTarget: 1, services: [service({ endpoints: [{ host: '10.0.0.1', port: 80 }] })] });
+    const h = setup({ maxInFlightPerTarget: 1, services: [service({ endpoints: [{ host: '127.0.0.1', port: 80 }] })] });
     const hold: (() => void)[] = [];
     for (const u of h.upstreams.values()) u.answer = () => new Promise((resolve) => hold.push(() => resolve({ status: 200 })));
     const busy = h.local();
@@ -388,7 +376,7 @@ describe('RequestPipeline', () => {
   });
 
   it('never ejects a target for timeouts the caller\'s own short deadline caused, but does for real ones', async () => {
-    const g = setup({ services: [service({ endpoints: [{ host: '10.0.0.1', port: 80 }] })] });
+    const g = setup({ services: [service({ endpoints: [{ host: '127.0.0.1', port: 80 }] })] });
     for (const u of g.upstreams.values()) u.answer = () => new GatewayError('upstream-timeout', 'slow');
     for (let i = 0; i < 10; i++) await g.local({ headers: { 'meshgate-deadline': '100' } });
     expect(g.events.filter((e) => e.kind === 'ejection')).toEqual([]);

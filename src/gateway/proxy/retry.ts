@@ -59,7 +59,7 @@ export class RetryingSender {
         if (unavailable) return unavailable;
         if (lastError) throw lastError;
         const why = localOnly ? 'no healthy endpoint here (a federated request is never forwarded again)' : 'no healthy endpoint here or in any exporting cluster';
-        throw new GatewayError(balancer.saturated(this.now()) ? 'overloaded' : 'no-healthy-endpoints', `${route.name}: ${why}`, { service: route.name });
+        throw new GatewayError(balancer.saturated() ? 'overloaded' : 'no-healthy-endpoints', `${route.name}: ${why}`, { service: route.name });
       }
       unavailable?.cancel();
       unavailable = undefined;

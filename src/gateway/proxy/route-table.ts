@@ -26,8 +26,6 @@ export interface RouteTableOptions {
   readonly health: LocalHealth;
   /** One forwarder per local endpoint, made once. */
   readonly endpointForwarder: (service: ServiceConfig, endpoint: HostPort) => Forwarder;
-  /** Carries a try to another cluster's gateway replica (the try's target says which). */
-  readonly remoteForwarder: Forwarder;
   readonly onEvent: (event: BalancerEvent) => void;
   readonly random: () => number;
 }
@@ -67,6 +65,7 @@ export class RouteTable {
   private readonly routes = new Map<string, ServiceRoute>();
   private readonly configs: ReadonlyMap<string, ServiceConfig>;
   private federation: FederationView | undefined;
+  private remote: Forwarder | undefined;
   private readonly endpointForwarders = new Map<string, Map<string, Forwarder>>();
   private readonly endpointAddresses = new Map<string, HostPort>();
 
@@ -79,9 +78,14 @@ export class RouteTable {
     }
   }
 
-  connectFederation(view: FederationView): void {
+  /**
+   * Once membership runs, services other clusters export become routes too,
+   * and `remote` carries their tries to the gateway replica each pick names.
+   */
+  connectFederation(view: FederationView, remote: Forwarder, now: number): void {
     this.federation = view;
-    this.refresh(Date.now(), true);
+    this.remote = remote;
+    this.refresh(now, true);
   }
 
   /**
@@ -190,7 +194,6 @@ export class RouteTable {
       },
       opts.onEvent,
     );
-    const remote = opts.remoteForwarder;
     return {
       name,
       config,
@@ -202,7 +205,8 @@ export class RouteTable {
       usedAt: now,
       refreshedAt: now,
       exportedElsewhere: false,
-      forwarderFor: (target) => (target.kind === 'local' ? (forwarders?.get(target.endpoint) as Forwarder) : remote),
+      // A remote target comes only from the federation view, so `remote` is set by then.
+      forwarderFor: (target) => (target.kind === 'local' ? forwarders?.get(target.endpoint) : this.remote) as Forwarder,
     };
   }
 }
