@@ -1,5 +1,5 @@
-// Enforces DESIGN.md "Parts": no cycles, arrows one way, and other folders
-// reach a part only through its index.ts.
+// Enforces the layout of src/ (README, Layout): no cycles between parts, arrows
+// one way, and other folders reach a part only through its index.ts.
 const part = (name) => `^src/${name}/`;
 
 module.exports = {

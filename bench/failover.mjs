@@ -1,4 +1,4 @@
-// Failover and latency split, against DESIGN's target: all endpoints of a service die at once →
+// Failover and latency split, against our target: all endpoints of a service die at once →
 // 0 failed idempotent requests, ≥ 99 % of traffic served remotely within 1 s; failback without
 // flapping.   Run:  npm run build && node bench/failover.mjs     (tables on stdout, progress on stderr)
 // Loopback only, one shared nats-server, gateways from dist/cli.js, as in bench/federation.mjs.
@@ -246,7 +246,7 @@ function reportA({ records, killAt, killEpoch, restartAt, phases, events, steady
   const [nFo, nFb] = [count('failover'), count('failback')];
   const verdict = (ok) => (ok ? 'met' : 'missed');
   console.log(
-    `\nTarget (DESIGN): 0 failed idempotent requests → ${failed.length} failed: ${verdict(failed.length === 0)}; ` +
+    `\nTarget: 0 failed idempotent requests → ${failed.length} failed: ${verdict(failed.length === 0)}; ` +
       `≥ 99 % served remotely within 1 s → ${Number.isFinite(failoverMs) ? `${failoverMs} ms` : 'never'}: ${verdict(failoverMs <= 1_000)}; ` +
       `failback without flapping → ${nFo} failover, ${nFb} failback (expect 1, 1): ${verdict(nFo === 1 && nFb === 1)}`,
   );

@@ -1,4 +1,4 @@
-// Proxy cost of one gateway and of the cross-cluster hop, against DESIGN's target: two gateways
+// Proxy cost of one gateway and of the cross-cluster hop, against our target: two gateways
 // (mTLS HTTP/2 between them) add ≤ 1 ms p99 over direct at 2,000 req/s.   Run:
 //   npm run build && node bench/federation.mjs [--rate 2000] [--seconds 5] [--connections 64]
 // The table goes to stdout, progress to stderr.
@@ -27,7 +27,7 @@ import { stringify } from 'yaml';
 
 const SELF = fileURLToPath(import.meta.url);
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-// Defaults are DESIGN's; a small machine may need --rate below (c)'s saturation to see the hop's cost.
+// Defaults are the target's; a small machine may need --rate below (c)'s saturation to see the hop's cost.
 const { values: opts } = parseArgs({
   options: {
     rate: { type: 'string', default: '2000' },
@@ -308,8 +308,8 @@ function printTable(rows, unavailable) {
   }
   const [a, c] = ['(a)', '(c)'].map((id) => rows.find((r) => r.id === id && r.mode === 'fixed'));
   const verdict = c ? `${delta(c.p99 - a.p99)} ms: ${c.p99 - a.p99 <= 1 && c.errors === 0 ? 'met' : 'missed'}` : 'not measured';
-  const at = RATE === 2000 ? '' : ` (DESIGN's figure is at 2000 req/s; this run offered ${RATE})`;
-  console.log(`\nTarget (DESIGN): (c) adds ≤ 1 ms p99 over (a) at 2000 req/s with 0 errors${at} → ${verdict}`);
+  const at = RATE === 2000 ? '' : ` (the target is set at 2000 req/s; this run offered ${RATE})`;
+  console.log(`\nTarget: (c) adds ≤ 1 ms p99 over (a) at 2000 req/s with 0 errors${at} → ${verdict}`);
 }
 
 // Last, so that every const above is initialized when main() runs.

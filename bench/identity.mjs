@@ -1,4 +1,4 @@
-// X509-SVID issuance and verification throughput, against DESIGN's target of
+// X509-SVID issuance and verification throughput, against our target of
 // ≥ 1,000 SVIDs issued per second on one core.
 //
 //   npm run build && node bench/identity.mjs

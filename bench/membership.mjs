@@ -1,5 +1,5 @@
 // Membership (SWIM/Lifeguard over NATS, signed envelopes) at federation scale,
-// against DESIGN's targets: a killed gateway is marked dead everywhere ≤ 3 s;
+// against our targets: a killed gateway is marked dead everywhere ≤ 3 s;
 // a health change reaches every cluster ≤ 500 ms p99; 0 false deaths.
 //
 //   npm run build && node bench/membership.mjs [--members 100] [--steady 60] [--timeout 300]
@@ -18,13 +18,13 @@
 // each connected to its own cluster's server, signing every message with its
 // own gateway X509-SVID (one shared root, one intermediate per cluster, one
 // SVID per member, made here and handed to the workers over IPC as DER and
-// PKCS#8) and verifying everyone else's against the shared root. DESIGN
+// PKCS#8) and verifying everyone else's against the shared root. Membership's
 // defaults: probe 1 s, timeout 500 ms, 3 indirect probes, push-pull 30 s.
 //
 // Several members share a process (a 2-core machine cannot run 100 Node
 // processes): `--workers` processes hold all but `--victims` members; each
 // victim (one per cluster by default) is a process of its own holding one
-// member, so that "a killed gateway" is exactly what DESIGN means: SIGKILL of
+// member, so that "a killed gateway" means exactly this: SIGKILL of
 // a gateway process, no leave, its NATS connection dropped by the kernel.
 // Victims are also the members paused (SIGSTOP/SIGCONT) in the pause window.
 // Workers are this same script forked with `--role worker`. Mind what sharing
@@ -44,9 +44,9 @@
 //      observer holds the new record, which is when its services() shows it
 //      (checked after every inbound message; each observer's services() is
 //      then called to confirm it shows the value: see checkHealth);
-//   4. pause window (`--pause-window` s): DESIGN's "one member paused 300 ms
-//      at a time": a victim is SIGSTOPped for `--pause-ms` every
-//      `--pause-every` ms, rotating over the victims;
+//   4. pause window (`--pause-window` s): one member paused 300 ms at a
+//      time: a victim is SIGSTOPped for `--pause-ms` every `--pause-every`
+//      ms, rotating over the victims;
 //   5. detection: victims are SIGKILLed one at a time; per surviving member,
 //      the time from the kill until its table says `dead`.
 // A false death is any `dead` verdict about a member that was not killed;
@@ -689,7 +689,7 @@ async function runParent() {
       ]);
     } else rows.push(blank('messages / member / s (steady)'));
 
-    const header = ['measure', 'p50', 'p99', 'max', 'n', 'DESIGN target', 'result'];
+    const header = ['measure', 'p50', 'p99', 'max', 'n', 'target', 'result'];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r[c]).length)));
     const line = (cells) => `| ${cells.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ')} |`;
     console.log('');

@@ -54,7 +54,7 @@ describe('parseConfig: identity lifetimes and replica', () => {
 });
 
 describe('parseConfig: valid files', () => {
-  it('resolves DESIGN.md\'s example (examples/us-east.yaml) with defaults and absolute paths', () => {
+  it('resolves the full example (examples/us-east.yaml) with defaults and absolute paths', () => {
     const cfg = parseConfig(readFileSync(join(EXAMPLES, 'us-east.yaml'), 'utf8'), { source: 'us-east.yaml', baseDir: BASE });
     expect(cfg).toEqual({
       federation: 'acme',
@@ -192,14 +192,14 @@ services:
   ca: pki/us-east
   federation:
     - trustDomain: eu-west.acme.example
-      bundle: ../shared/eu-west.pem
+      bundle: ../pki/eu-west.pem
     - trustDomain: ap-south.acme.example
   workloadApi: { socket: ./run/wl.sock }
 `),
     );
     expect(cfg.identity?.ca).toBe('/etc/meshgate/pki/us-east');
     expect(cfg.identity?.federation).toEqual([
-      { trustDomain: 'eu-west.acme.example', bundle: '/etc/shared/eu-west.pem' },
+      { trustDomain: 'eu-west.acme.example', bundle: '/etc/pki/eu-west.pem' },
       { trustDomain: 'ap-south.acme.example' },
     ]);
     expect(cfg.identity?.workloadApi).toEqual({ socket: '/etc/meshgate/run/wl.sock', entries: [] });

@@ -10,11 +10,12 @@
  *   ▲                                ▲                        │
  *   └──────── probe succeeds ────────┼──── probe fails ───────┘
  *
- * There is no cap on how many targets may be ejected: DESIGN says no cap while
- * another tier can take the traffic (Envoy's 10 % max_ejection_percent is why
- * its pools never drain, admiral#205). Only the caller sees every target, so
- * the caller decides whether to honour an ejection, e.g. falling back to all
- * endpoints (panic) when nothing anywhere is healthy.
+ * There is no cap on how many targets may be ejected (README, Failover), at
+ * least while another tier can take the traffic (Envoy's 10 %
+ * max_ejection_percent is why its pools never drain, admiral#205). Only the
+ * caller sees every target, so the caller decides whether to honour an
+ * ejection, e.g. falling back to all endpoints (panic) when nothing anywhere
+ * is healthy.
  *
  * Pure: outcomes and times (ms, injected monotonic clock) come in; the caller
  * classifies what counts as a failure (connect error, reset, 5xx from a

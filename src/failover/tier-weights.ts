@@ -2,8 +2,8 @@
  * How a service's traffic splits across locality tiers (local, region, any),
  * after Envoy's priority levels: a tier keeps all the traffic while it is
  * healthy enough and spills only the shortfall to the next one, so failover is
- * gradual instead of all-or-nothing (Consul and Cilium switch at 0 healthy and
- * herd; see DESIGN "Lessons from the field").
+ * gradual instead of all-or-nothing (Consul and Cilium switch only at 0
+ * healthy, and the whole load moves at once).
  *
  * What we follow from Envoy (load_balancer_impl.cc, priority load):
  * - health(tier) = min(1, healthyFraction × overprovisioning), default 1.4, so
@@ -15,7 +15,7 @@
  * - rounding leftovers go to the first tier with any health.
  * What we do not follow:
  * - Envoy's per-level panic (a level under 50 % healthy uses all its hosts) and
- *   its total panic that spreads load by host count. DESIGN's panic is simpler:
+ *   its total panic that spreads load by host count. Our panic is simpler:
  *   only when nothing anywhere is healthy, all traffic goes to the first tier
  *   that has endpoints and the caller uses every endpoint of it.
  * - degraded hosts, and integer percentages: shares here are plain fractions.

@@ -78,7 +78,7 @@ function encodingRuleOf(fn: () => unknown): EncodingRule | 'no error' {
 const x509Entry = (der: Uint8Array, extra: Record<string, unknown> = {}) => ({ kty: 'EC', use: 'x509-svid', x5c: [b64(der)], ...extra });
 const doc = (keys: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ keys, ...extra });
 
-describe('parseSpiffeBundle errors (identity.md §5.3)', () => {
+describe('parseSpiffeBundle errors (SPIFFE Trust Domain and Bundle §4, §6.3; X509-SVID and JWT-SVID §6)', () => {
   const cases: [string, () => string, BundleRule][] = [
     ['malformed JSON', () => '{"keys": [}', 'json'],
     ['empty input', () => '', 'json'],

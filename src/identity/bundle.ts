@@ -1,7 +1,8 @@
 /**
- * Trust bundles: SPIFFE bundle JSON (a JWK Set; identity.md §1.4, §5.3), the
- * bundle map `{"trust_domains": {...}}`, PEM files of CA certificates, and
- * the encodings they share (strict JSON, PEM, concatenated DER).
+ * Trust bundles: SPIFFE bundle JSON (a JWK Set; SPIFFE Trust Domain and
+ * Bundle §4), the bundle map `{"trust_domains": {...}}` (same spec, §5), PEM
+ * files of CA certificates, and the encodings they share (strict JSON, PEM,
+ * concatenated DER).
  *
  * Bundles arrive from other clusters, files and bundle endpoints, so every
  * byte is hostile until checked: the parsers here are strict where the

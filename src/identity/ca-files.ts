@@ -1,5 +1,5 @@
 /**
- * The CA folder of DESIGN's `meshgate ca …` commands and the config's
+ * The CA folder of the `meshgate ca …` commands and of the config's
  * `identity.ca`, and the SVID files `ca issue` writes:
  *
  *   ca.pem      the CA's chain, its own certificate first, up to its root

@@ -1,15 +1,16 @@
 /**
  * A signing authority of one trust domain: its P-256 key, its certificate
- * chain, and what it issues. DESIGN's shared-root model is an offline root
- * with one intermediate per cluster; each intermediate carries its trust
- * domain as its SPIFFE ID and as a URI name constraint, so that verifiers can
- * tell which domain a CA speaks for even when every bundle holds the same root.
+ * chain, and what it issues. The shared-root model (README, Identity) is an
+ * offline root with one intermediate per cluster; each intermediate carries
+ * its trust domain as its SPIFFE ID and as a URI name constraint, so that
+ * verifiers can tell which domain a CA speaks for even when every bundle
+ * holds the same root.
  *
  * CA certificates are rare and built with pkijs objects. X509-SVIDs are the
- * hot path (DESIGN target ≥ 1,000/s): pkijs/asn1js encoding costs ~0.5 ms a
- * certificate, so everything constant per CA is encoded once with pkijs and
- * each SVID only frames its few varying fields and is signed by Node's
- * crypto directly.
+ * hot path (our target: ≥ 1,000 SVIDs/s on one core, bench/identity.mjs):
+ * pkijs/asn1js encoding costs ~0.5 ms a certificate, so everything constant
+ * per CA is encoded once with pkijs and each SVID only frames its few varying
+ * fields and is signed by Node's crypto directly.
  */
 import { X509Certificate, createHash, createPublicKey, generateKeyPair, randomBytes, sign, webcrypto, KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -21,7 +22,7 @@ import { SpiffeId, parseTrustDomain } from './spiffe-id.js';
 import type { SpiffeIdLike, X509Svid } from './types.js';
 import { OID, readCertificate, type CertificateFacts } from './x509-verify.js';
 
-/** DESIGN defaults (from SPIRE). */
+/** Defaults as SPIRE's (`ca_ttl` 24 h, `default_x509_svid_ttl` 1 h). */
 export const DEFAULT_CA_TTL_MS = 24 * 60 * 60_000;
 export const DEFAULT_SVID_TTL_MS = 60 * 60_000;
 /** NotBefore lies this far in the past so that peers with slower clocks accept a fresh certificate. */
@@ -308,7 +309,10 @@ function notAfterFor(now: Date, ttlMs: number): Date {
 const wholeSeconds = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
 const backdated = (now: Date): Date => wholeSeconds(now.getTime() - NOT_BEFORE_BACKDATE_MS);
 
-/** A positive serial of 127 random bits: the top bit is cleared because DER INTEGERs are signed (identity.md §6). */
+/**
+ * A positive serial of 127 random bits (RFC 5280 §4.1.2.2: a positive
+ * integer): the top bit is cleared because DER INTEGERs are signed.
+ */
 function randomSerial(): Uint8Array {
   const serial = randomBytes(16);
   serial[0] = ((serial[0] as number) & 0x7f) || 1;

@@ -41,7 +41,7 @@ export function isIdentityError(err: unknown, code?: IdentityErrorCode): err is 
   return typeof c === 'string' && typeof ctx === 'object' && ctx !== null && (code === undefined || c === code);
 }
 
-/** Which SPIFFE ID rule (SPIFFE-ID.md, identity.md §1.1) an input broke. */
+/** Which SPIFFE ID rule (SPIFFE-ID §2) an input broke. */
 export type SpiffeIdRule =
   | 'empty'
   | 'scheme'
@@ -80,7 +80,7 @@ export class SpiffeIdError extends IdentityError {
   }
 }
 
-/** Which rule of the bundle formats (identity.md §1.4, §5.3) or of our loaders broke. */
+/** Which rule of the bundle formats (SPIFFE Trust Domain and Bundle §4, §5) or of our loaders broke. */
 export type BundleRule =
   | 'json'
   | 'duplicate-key'
@@ -119,7 +119,7 @@ export class EncodingError extends IdentityError {
   }
 }
 
-/** Which JWT-SVID rule (JWT-SVID.md, identity.md §1.3, §5.4) a token or a signing request broke. */
+/** Which JWT-SVID rule (JWT-SVID spec) a token or a signing request broke. */
 export type JwtSvidRule =
   | 'malformed'
   | 'json-serialization'

@@ -174,7 +174,7 @@ describe('validateJwtSvid accepts', () => {
   });
 });
 
-describe('validateJwtSvid rejects (identity.md §5.4)', () => {
+describe('validateJwtSvid rejects (JWT-SVID spec, RFC 7515, RFC 7519, RFC 8725)', () => {
   const jsonSerialization = () => {
     const [h, c, s] = craft(goodHeader(), goodClaims(), a1.privateKey).split('.');
     return JSON.stringify({ payload: c, protected: h, signature: s });

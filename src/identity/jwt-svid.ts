@@ -1,5 +1,5 @@
 /**
- * JWT-SVIDs (JWT-SVID.md; identity.md §1.3, §5.4): we sign ES256, and
+ * JWT-SVIDs (SPIFFE JWT-SVID spec): we sign ES256, and
  * validate any algorithm the spec allows, against the JWT authorities of the
  * bundle of the token's own trust domain only.
  *

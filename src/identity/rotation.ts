@@ -1,7 +1,7 @@
 /**
  * When identity material is renewed: pure functions of validity windows, a
  * clock reading and a random draw, so rotation is tested without waiting.
- * Fractions follow SPIRE (reference/identity.md §3.2): SVIDs renew at half
+ * Fractions follow SPIRE's defaults: SVIDs renew at half
  * life ± 10 %, a signing CA's successor is prepared at 1/2 of its life and
  * takes over at 5/6.
  */

@@ -22,7 +22,7 @@ function ruleOf(fn: () => unknown): SpiffeIdRule | 'no error' {
   return 'no error';
 }
 
-describe('SpiffeId.parse rejects (identity.md §5.1)', () => {
+describe('SpiffeId.parse rejects (SPIFFE-ID §2)', () => {
   it.each<[string, SpiffeIdRule]>([
     ['', 'empty'],
     ['s', 'scheme'],
@@ -146,7 +146,7 @@ describe('SpiffeId.parse rejects (identity.md §5.1)', () => {
   });
 });
 
-describe('SpiffeId.parse accepts (identity.md §5.1)', () => {
+describe('SpiffeId.parse accepts (SPIFFE-ID §2)', () => {
   it.each<[string, string, string]>([
     ['spiffe://td', 'td', ''],
     ['spiffe://td/.path', 'td', '/.path'],

@@ -1,5 +1,5 @@
 /**
- * SPIFFE IDs (SPIFFE-ID.md; identity.md §1.1) and the `allow` patterns of the
+ * SPIFFE IDs (SPIFFE-ID §2) and the `allow` patterns of the
  * config. One scanner checks both, so a pattern is exactly an ID in which `*`
  * is also a legal character.
  *

@@ -13,7 +13,9 @@ describe('parseEndpointSocket', () => {
     expect(parseEndpointSocket('tcp://[::1]:8081')).toEqual({ network: 'tcp', host: '::1', port: 8081 });
   });
 
-  // identity.md §5.5, then a few more of the same kinds.
+  // SPIFFE Workload Endpoint §4: a `unix` URI has an absolute path and nothing
+  // else, a `tcp` URI an IP host and a port and nothing else; then a few more
+  // of the same kinds.
   it.each([
     '\t',
     'blah',

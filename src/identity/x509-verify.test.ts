@@ -228,7 +228,7 @@ describe('verifyX509Svid accepts', () => {
   });
 });
 
-describe('verifyX509Svid rejects (identity.md §5.2)', () => {
+describe('verifyX509Svid rejects (X509-SVID §2–§5)', () => {
   const cases: ReadonlyArray<readonly [string, ChainFactory, X509SvidRule]> = [
     ['an empty chain', async () => [], 'empty-chain'],
     ['a chain longer than MAX_CHAIN_LENGTH', async () => Array.from({ length: MAX_CHAIN_LENGTH + 1 }, () => usEast.certificate), 'chain-too-long'],

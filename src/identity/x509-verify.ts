@@ -1,12 +1,12 @@
 /**
- * X509-SVID verification (X509-SVID.md; identity.md §1.2, §5.2) and the
- * certificate reading it rests on.
+ * X509-SVID verification (X509-SVID §5) and the certificate reading it rests
+ * on.
  *
  * pkijs does RFC 5280 path validation but no SPIFFE checks, and it ignores a
- * trust anchor's name constraints (identity.md §6). The shared-root model
- * (DESIGN "Trust across clusters") puts the same root in every cluster's
- * bundle, so anchoring alone would let any cluster mint any other cluster's
- * identities: the checks after path validation close that gap.
+ * trust anchor's name constraints. The shared-root model (README, Identity)
+ * puts the same root in every cluster's bundle, so anchoring alone would let
+ * any cluster mint any other cluster's identities: the checks after path
+ * validation close that gap.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
@@ -483,8 +483,8 @@ function hostMatches(host: string, constraint: string): boolean {
 }
 
 /**
- * DESIGN "Trust across clusters": the CA that signed the leaf must speak for
- * the leaf's trust domain. An intermediate proves that by its URI SAN
+ * The shared-root model (README, Identity): the CA that signed the leaf must
+ * speak for the leaf's trust domain. An intermediate proves that by its URI SAN
  * `spiffe://<td>`; a root of the domain's own bundle may carry no URI SAN
  * (roots made elsewhere), but if it carries one it must be that domain's.
  */

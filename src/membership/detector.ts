@@ -255,7 +255,7 @@ export class FailureDetector {
   }
 
   /**
-   * NATS said nobody subscribes to the member's subject (DESIGN "Lessons"):
+   * NATS said nobody subscribes to the member's subject ("no responders"):
    * early evidence that may START a suspicion at once, never conclude one.
    * It does not confirm an existing suspicion (it is our own word, and
    * confirmations must be independent), never declares death, and leaves

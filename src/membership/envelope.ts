@@ -1,6 +1,6 @@
 /**
- * Signed gossip envelopes (DESIGN "Gossip over NATS", "Trust across
- * clusters"): every membership message crosses NATS as
+ * Signed gossip envelopes (README, Membership: "Security"): every
+ * membership message crosses NATS as
  * `{v, from, seq, ts, kind, body, fp, sig, chain?}`, signed ES256 by the
  * sender's X509-SVID key. A receiver accepts it only when the chain anchors
  * in the bundle of the leaf's own trust domain, the SPIFFE ID names a gateway
@@ -17,7 +17,7 @@
  * signed itself: `fp`, which is, commits to it (a chain that does not hash to
  * `fp` is malformed).
  *
- * `fp` (the chain fingerprint, an addition to DESIGN's envelope) is
+ * `fp` (the chain fingerprint, which lets most messages leave `chain` out) is
  * base64url(SHA-256(for each certificate, leaf first: its DER length as a
  * 4-byte big-endian integer, then the DER)). The full `chain` (base64 DER,
  * leaf first) travels on a sender's first message, whenever its SVID
@@ -32,9 +32,9 @@ import { isValidMemberId, isValidToken } from './subjects.js';
 import type { Clock } from './types.js';
 
 export const ENVELOPE_VERSION = 1;
-/** DESIGN: larger messages are dropped. */
+/** The budget for one gossip message (README, Membership): larger messages are dropped. */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
-/** DESIGN "Failure modes": clock skew up to 30 s between clusters. */
+/** Clock skew tolerated between clusters: timestamps more than 30 s off are refused (README, Membership). */
 export const DEFAULT_SKEW_MS = 30_000;
 export const DEFAULT_REPLAY_WINDOW = 1024;
 export const DEFAULT_CHAIN_CACHE_SIZE = 1024;

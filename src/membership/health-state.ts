@@ -1,5 +1,5 @@
 /**
- * The replicated health state (DESIGN "Gossip over NATS"; gossip.md §4.5):
+ * The replicated health state (README, Membership: "Health records"):
  * one health record per origin (a gateway replica), written only by its
  * owner. A record travels in parts (record-parts.ts), each ordered by
  * (generation, version): per part the higher wins, and a newer generation,
@@ -13,7 +13,7 @@ import { MAX_PARTS, PART_LIMIT_BYTES, PART_TARGET_BYTES, partCountFor, partKey, 
 import { isValidMemberId, isValidToken } from './subjects.js';
 import type { Clock, HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
 
-/** The push-pull anti-entropy interval of DESIGN "Defaults". */
+/** The push-pull anti-entropy interval, as memberlist's LAN default. */
 export const DEFAULT_PUSH_PULL_INTERVAL_MS = 30_000;
 
 /**
@@ -343,7 +343,7 @@ export class HealthState {
   }
 
   /**
-   * Drop an origin (a member reaped after DESIGN's 24 h). Not a CRDT
+   * Drop an origin (a member reaped 24 h after it died). Not a CRDT
    * operation: a peer that still holds the record will send it back, which
    * is harmless (it shows as stale with its member gone).
    */
@@ -510,7 +510,7 @@ export interface ReplicaReport {
  * `inFlight` is the sum over live replicas: each replica's requests load the
  * same endpoints. `liveReplicas` counts replicas whose member is alive,
  * reachable and confirmed recently: one gateway replica never stands for the
- * whole cluster (DESIGN Lessons).
+ * whole cluster.
  *
  * With no live replica, the numbers are the freshest stale replica's, with
  * `stale: true`, its reason and its age: shown, never silently trusted.

@@ -429,7 +429,7 @@ describe('MemoryTransport budget and lifecycle', () => {
     expect(network.stats().carried).toBe(1);
   });
 
-  it('defaults to the 64 KiB DESIGN budget', () => {
+  it('defaults to the 64 KiB gossip message budget', () => {
     expect(new MemoryNetwork().transport('a.1').maxMessageBytes).toBe(65_536);
   });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { NatsTransport, natsConnectionOptions, natsErrorToTransportError } from './nats-transport.js';
 
 describe('natsConnectionOptions', () => {
-  it('uses the DESIGN defaults: ping 5 s × 2, reconnect forever with jittered 250–1000 ms waits', () => {
+  it('uses our defaults: ping 5 s × 2, reconnect forever with jittered 250–1000 ms waits', () => {
     const opts = natsConnectionOptions({ servers: ['nats://127.0.0.1:4222'], federation: 'acme', memberId: 'us-east.gw-0' });
     expect(opts).toMatchObject({
       servers: ['nats://127.0.0.1:4222'],

@@ -1,7 +1,8 @@
 /**
  * GossipTransport over one nats.js connection.
  *
- * What NATS gives and what we add (reference/gossip.md §3):
+ * What NATS gives (NATS docs: request-reply, no responders, automatic
+ * reconnection) and what we add:
  *  - request/reply with a muxed reply inbox: one wildcard subscription for all
  *    our requests, so probing does not churn interest across gateways;
  *  - "no responders" (a 503 status) when no subscriber exists as far as our
@@ -35,7 +36,7 @@ import {
   type TransportStatus,
 } from './transport.js';
 
-/** DESIGN "Defaults": the client default (2 min × 2) hides a dead link for minutes. */
+/** Much shorter than the client default (a ping every 2 min, 2 outstanding), which hides a dead link for minutes. */
 export const NATS_PING_INTERVAL_MS = 5_000;
 export const NATS_MAX_PINGS_OUT = 2;
 /** Reconnect waits 250 ms plus up to 750 ms of jitter, so replicas that lost the same server do not return in one herd. */

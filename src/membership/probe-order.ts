@@ -93,9 +93,10 @@ export class ProbeOrder {
  * suspect helper's answer would prove little, as in memberlist's
  * `kRandomNodes` filter), never the target or ourselves.
  *
- * Preference, because NATS gateways do not relay to a third cluster (DESIGN
- * "Lessons"): if the link between our cluster and the target's is broken,
- * only a helper in a *third* cluster can reach the target for us. So:
+ * Preference, because NATS gateways do not relay to a third cluster (NATS
+ * docs, "Gateways": a full mesh, one hop): if the link between our cluster
+ * and the target's is broken, only a helper in a *third* cluster can reach
+ * the target for us. So:
  *   1. members of clusters that are neither ours nor the target's, taken
  *      round-robin across those clusters (one per cluster before a second
  *      from any), so one sick third cluster cannot absorb every ping-req;

@@ -1,5 +1,5 @@
 /**
- * The NATS subjects gossip travels on (DESIGN "Gossip over NATS"):
+ * The NATS subjects gossip travels on (README, Membership):
  *
  *   meshgate.<federation>.gossip                      broadcast deltas, every member subscribes
  *   meshgate.<federation>.member.<cluster>.<replica>  direct request/reply to one member

@@ -1,7 +1,7 @@
 /**
  * The shapes membership's modules exchange. Everything here is plain data
  * that survives JSON, because every message crosses NATS as JSON inside a
- * signed envelope (DESIGN "Wire contracts").
+ * signed envelope (envelope.ts).
  */
 
 /** A member's lifecycle as SWIM sees it; "unreachable from here" is a local view kept apart (see MemberView). */

@@ -1,7 +1,8 @@
 /**
  * Trust material for multi-cluster tests, made at test time: one shared root
- * and one intermediate CA folder per cluster (DESIGN's shared-root model), and
- * the `identity:` config section each cluster's gateway needs to trust the others.
+ * and one intermediate CA folder per cluster (the shared-root model, README,
+ * Identity), and the `identity:` config section each cluster's gateway needs
+ * to trust the others.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -5,7 +5,7 @@
  *  - a hub with leaf nodes: the hub listens for leaf nodes, each leaf dials it.
  *
  * With `proxiedLinks`, every link goes through a fault proxy so a test can cut
- * one link (the A↔C case in DESIGN.md) while the others stay up.
+ * one link (A↔C, so that only B can bridge them) while the others stay up.
  *
  * Gateway links need care: servers gossip each other's gateway URLs, so a
  * server may dial any URL it has heard of for a peer. One proxy per server is

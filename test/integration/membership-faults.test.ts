@@ -527,7 +527,7 @@ describe('membership under faults', () => {
 
     // --- a trusted CA minting an identity for another cluster: b's CA issues
     // spiffe://b.test.example/meshgate/gateway/a/r2 and speaks as a.r2, for cluster a
-    // (DESIGN: "SVID from a foreign trust domain claiming ours"; a gateway may only
+    // (an SVID from a foreign trust domain claiming ours; a gateway may only
     // assert its own cluster's state). a knows its own trust domain; c must not
     // take b's word for cluster a either.
     const fakeA = await gatewaySvid(caB, 'a', 'r2');
