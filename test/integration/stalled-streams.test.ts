@@ -1,3 +1,4 @@
+import http from 'node:http';
 import http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
@@ -122,5 +123,43 @@ describe('h2c streams that stall or outlive their deadline', () => {
     // The stalling backend never ends a call itself: the gateway ends it once the replies stop.
     expect(busy.trailers?.['grpc-status']).toBe('4');
     expect(backend.calls[steady]?.sent).toBe(8);
+  });
+});
+
+describe('gateway - the per-try wait on HTTP/2 starts once the request is sent', () => {
+  it('lets an upload to an h2c endpoint take longer than timeouts.perTry, within timeouts.request', async () => {
+    const backend = await h.h2cBackend({
+      name: 'upload-sink',
+      handler: (req, res) => {
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        req.on('end', () => res.writeHead(200).end(String(bytes)));
+      },
+    });
+    const gw = await h.gateway(gatewayConfig({ up: { protocol: 'grpc', endpoints: [backend.address], timeouts: { connect: '500ms', perTry: '1s', request: '20s' } } }));
+    const url = new URL(gw.localUrl);
+    // 12 chunks 250 ms apart: about 3 s of upload, three times the per-try timeout.
+    const result = await withTimeout(
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: url.hostname, port: url.port, method: 'PUT', path: '/upload', headers: { host: 'up' }, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        let sent = 0;
+        const timer = setInterval(() => {
+          req.write(Buffer.alloc(1_024, 0x61));
+          if (++sent === 12) {
+            clearInterval(timer);
+            req.end();
+          }
+        }, 250);
+        req.on('close', () => clearInterval(timer));
+      }),
+      BOUND_MS,
+      'the slow upload',
+    );
+    expect(result).toEqual({ status: 200, body: String(12 * 1_024) });
   });
 });
