@@ -5,6 +5,7 @@ import { AdminServer } from './admin/admin.js';
 import { HealthProber } from './control/health-prober.js';
 import { IdentityRuntime } from './control/identity-runtime.js';
 import { MembershipRuntime } from './control/membership-runtime.js';
+import { FederationJoin } from './control/federation-join.js';
 import { Counters, GATEWAY_COUNTERS } from './admin/counters.js';
 import { LocalListener } from './inbound/local-listener.js';
 import { DEFAULT_FAILOVER_SETTINGS, type BalancerEvent } from '../failover/index.js';
@@ -47,6 +48,7 @@ export class Gateway {
   private identity: IdentityRuntime | undefined;
   private readonly health: HealthProber;
   private membership: MembershipRuntime | undefined;
+  private join: FederationJoin<MembershipRuntime> | undefined;
   private bound = false;
   private draining = false;
 
@@ -80,6 +82,7 @@ export class Gateway {
     this.admin = new AdminServer({
       notReadyReasons: () => [
         ...(this.bound ? [] : ['starting']),
+        ...(this.bound ? (this.join?.notReadyReasons() ?? []) : []),
         ...(this.bound ? (this.membership?.notReadyReasons() ?? []) : []),
         ...(this.draining ? ['draining'] : []),
       ],
@@ -110,23 +113,38 @@ export class Gateway {
     await this.health.start();
     this.routeTimer = setInterval(() => this.routes.refresh(Date.now(), this.membership !== undefined), ROUTE_REFRESH_MS);
     this.routeTimer.unref();
-    if (this.config.nats && this.identity && federation) {
-      const membership = (this.membership = await MembershipRuntime.start(this.config, this.identity, endpointKey(advertised(federation)), this.log));
-      this.routes.connectFederation(membership, new RemoteForwarder(this.config.cluster, this.pool as RemoteGatewayPool, (id) => membership.gateway(id)), Date.now());
-      this.publishHealth();
-      // In-flight counts and latency change with every request: publish them at most once a second.
-      this.publishTimer = setInterval(() => this.publishHealth(), PUBLISH_INTERVAL_MS);
-      this.publishTimer.unref();
-    }
     this.bound = true;
+    const identity = this.identity;
+    if (this.config.nats && identity && federation) {
+      const federationAddr = endpointKey(advertised(federation));
+      // Not awaited: while NATS is away the gateway still serves its own cluster.
+      this.join = new FederationJoin({
+        attempt: () => MembershipRuntime.start(this.config, identity, federationAddr, this.log),
+        onJoined: (membership) => this.joined(membership),
+        discard: (membership) => membership.leave(),
+        log: this.log,
+        servers: this.config.nats.servers,
+      });
+      void this.join.run();
+    } else {
+      this.log.info({ services: Object.keys(this.config.services) }, 'ready');
+    }
+    return { local, admin, ...(federation && { federation }) };
+  }
+
+  private joined(membership: MembershipRuntime): void {
+    this.membership = membership;
+    this.routes.connectFederation(membership, new RemoteForwarder(this.config.cluster, this.pool as RemoteGatewayPool, (id) => membership.gateway(id)), Date.now());
+    this.publishHealth();
+    // In-flight counts and latency change with every request: publish them at most once a second.
+    this.publishTimer = setInterval(() => this.publishHealth(), PUBLISH_INTERVAL_MS);
+    this.publishTimer.unref();
     // Ready (here and on /ready) only once we know the federation: before the
     // first sync every other cluster's service is a 404 here. Not awaited, so
     // a signal meanwhile still drains.
-    const services = Object.keys(this.config.services);
-    void (this.membership?.initialSync() ?? Promise.resolve(undefined)).then((membership) => {
-      if (!this.draining) this.log.info({ services, ...(membership && { membership }) }, 'ready');
+    void membership.initialSync().then((sync) => {
+      if (!this.draining) this.log.info({ services: Object.keys(this.config.services), membership: sync }, 'ready');
     });
-    return { local, admin, ...(federation && { federation }) };
   }
 
   private async startFederation(identity: IdentityRuntime): Promise<HostPort> {
@@ -200,6 +218,7 @@ export class Gateway {
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
     this.log.info({ inFlight: this.admission.inFlight, timeoutMs }, 'draining');
+    this.join?.stop();
     // Leave first, so peers stop choosing this replica while it finishes its requests.
     await this.membership?.leave().catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'leave failed'));
     this.local.startDrain();

@@ -108,4 +108,39 @@ describe('readiness after a restart', () => {
       .find((l) => l.includes('"msg":"ready"'));
     expect((JSON.parse(readyLine ?? '{}') as { membership?: { outcome?: string } }).membership?.outcome).toBe('no-peer');
   }, 60_000);
+
+  it('a gateway started while NATS is down serves its own cluster, says why it is not ready, and joins once NATS is up', async () => {
+    const natsPort = await h.freePort();
+    const trust = await sharedRootTrust(await h.tempDir(), ['a']);
+    const backend = await h.httpBackend({ name: 'a-hello' });
+    const file = await writeConfig(
+      await h.tempDir(),
+      gatewayConfig(
+        { hello: { endpoints: [backend.address] } },
+        { cluster: 'a', replica: 'r1', nats: { servers: [`nats://127.0.0.1:${natsPort}`] }, identity: trust.get('a')!.identity() },
+      ),
+    );
+    const proc = await h.spawn(process.execPath, [CLI_PATH, 'run', '--config', file], { name: 'meshgate' });
+    const address = (listener: string) =>
+      proc
+        .waitForLine((l) => l.includes('"listening"') && l.includes(`"listener":"${listener}"`), 20_000)
+        .then((line) => String((JSON.parse(line) as { address: string }).address));
+    const adminUrl = `http://${await address('admin')}`;
+    const localUrl = `http://${await address('local')}`;
+    await proc.waitForLine((l) => l.includes('cannot join the federation yet'), 20_000);
+
+    // Its own cluster is served meanwhile; /ready names NATS.
+    const res = await httpRequest(`${localUrl}/echo`, { headers: { host: 'hello' } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-backend']).toBe('a-hello');
+    const notReady = await httpRequest(`${adminUrl}/ready`);
+    expect(notReady.status).toBe(503);
+    expect(notReady.json<{ reasons: string[] }>().reasons.join(' | ')).toMatch(/^membership-join: NATS not reachable after \d+ attempts/);
+    expect(proc.exitStatus).toBeUndefined();
+
+    await h.natsServer({ clientPort: natsPort });
+    await proc.waitForLine((l) => l.includes('"msg":"ready"'), 30_000);
+    expect((await httpRequest(`${adminUrl}/ready`)).status).toBe(200);
+    expect((await getJson<{ self: string }>(`${adminUrl}/debug/members`)).self).toBe('a.r1');
+  }, 90_000);
 });

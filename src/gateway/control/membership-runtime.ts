@@ -103,7 +103,15 @@ export class MembershipRuntime {
       onEvent: (event) => runtime?.logEvent(event),
     });
     runtime = new MembershipRuntime(membership, config.cluster, log, lag, INITIAL_SYNC_PROBES * d.probeIntervalMs);
-    await membership.start();
+    try {
+      await membership.start();
+    } catch (err) {
+      // The next attempt makes its own connection; this one must not linger.
+      lag.disable();
+      await membership.stop().catch(() => undefined);
+      await transport.close().catch(() => undefined);
+      throw err;
+    }
     // A signing-CA step changes our bundle: tell every federated gateway now.
     identity.service.onChange((event) => {
       if (event.kind.startsWith('ca-')) void membership.announceBundle();
