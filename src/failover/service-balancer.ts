@@ -221,7 +221,11 @@ export class ServiceBalancer {
       if (localOnly && !tier.hasLocal) continue;
       const best = this.cheaperOfTwo(now, tier, tried, this.panic && i === start, localOnly);
       if (best) {
-        const why = this.panic ? 'panic: using every endpoint' : i === start ? `tier share ${pct(this.shares[i])}` : `tier ${tiers[start]?.name ?? '?'} exhausted`;
+        const panic = this.panic;
+        const share = this.shares[i];
+        const from = tiers[start]?.name;
+        // Said only when asked (tests, debugging): a string per request costs more than the pick.
+        const why = () => (panic ? 'panic: using every endpoint' : i === start ? `tier share ${pct(share)}` : `tier ${from ?? '?'} exhausted`);
         return this.pickOf(now, best, tier, why);
       }
     }
@@ -312,13 +316,13 @@ export class ServiceBalancer {
   private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>, localOnly: boolean): Pick | undefined {
     for (const t of tier.targets) {
       if (t.local) {
-        if (!tried.has(t.local) && this.probing(now, t.key)) return this.pickOf(now, t.local, tier, 'half-open probe after ejection');
+        if (!tried.has(t.local) && this.probing(now, t.key)) return this.pickOf(now, t.local, tier, PROBE_WHY);
         continue;
       }
       // A request that already crossed a cluster never goes to another one, not even as a probe.
       if (localOnly) continue;
       for (const r of t.replicas) {
-        if (!tried.has(r) && this.probing(now, `gateway:${r.replica}`)) return this.pickOf(now, r, tier, 'half-open probe after ejection');
+        if (!tried.has(r) && this.probing(now, `gateway:${r.replica}`)) return this.pickOf(now, r, tier, PROBE_WHY);
       }
     }
     return undefined;
@@ -374,23 +378,14 @@ export class ServiceBalancer {
     return false;
   }
 
-  private pickOf(now: number, target: Target, tier: Tier, why: string): Pick {
+  private pickOf(now: number, target: Target, tier: Tier, why: () => string): Pick {
     const key = this.keys.get(target) as string;
     this.ewmaOf(key, now).start(now);
-    return {
-      target,
-      tier: tier.name,
-      why,
-      done: (now, outcome, failure) => this.finish(now, key, outcome, failure, target.kind === 'remote' ? target.replica : undefined),
-    };
+    return new TargetPick(this, target, key, tier.name, why);
   }
 
-  /**
-   * A finished try: the target's estimate learns the round trip; an endpoint,
-   * or for a cluster the one replica that carried it (never the whole
-   * cluster), moves towards ejection on a failure.
-   */
-  private finish(now: number, key: string, outcome: RequestOutcome, failure: string | undefined, replica: string | undefined): void {
+  /** A pick's try ended (see Pick.done). */
+  finish(now: number, key: string, outcome: RequestOutcome, failure: string | undefined, replica: string | undefined): void {
     this.ewmaOf(key, now).finish(now, outcome);
     const ejectionKey = replica ? `gateway:${replica}` : key;
     let ejection = this.ejections.get(ejectionKey);
@@ -600,5 +595,26 @@ export interface RouteExplanation {
 }
 
 const EMPTY: ReadonlySet<Target> = new Set();
+
+const PROBE_WHY = () => 'half-open probe after ejection';
+
+/** One pick: a class, not an object with a closure, as there is one per request. */
+class TargetPick implements Pick {
+  constructor(
+    private readonly balancer: ServiceBalancer,
+    readonly target: Target,
+    private readonly key: string,
+    readonly tier: string,
+    private readonly explain: () => string,
+  ) {}
+
+  get why(): string {
+    return this.explain();
+  }
+
+  done(now: number, outcome: RequestOutcome, failure?: string): void {
+    this.balancer.finish(now, this.key, outcome, failure, this.target.kind === 'remote' ? this.target.replica : undefined);
+  }
+}
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 const pct = (x: number | undefined): string => `${Math.round((x ?? 0) * 100)}%`;

@@ -30,7 +30,9 @@ export type HeaderMap = Record<string, string | string[]>;
 export function endToEndHeaders(headers: IncomingHttpHeaders | OutgoingHttpHeaders): HeaderMap {
   const named = connectionTokens(headers['connection']);
   const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // for…in rather than Object.entries: no pair arrays on the per-request path.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || name.startsWith(':') || name === 'host') continue;
     if (named.has(name)) continue;
     if (HOP_BY_HOP.has(name)) {
@@ -57,7 +59,10 @@ export function stripHopByHop(headers: HeaderMap): HeaderMap {
   return headers;
 }
 
-function connectionTokens(value: unknown): Set<string> {
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: unknown): ReadonlySet<string> {
+  if (value === undefined) return NO_TOKENS;
   const tokens = new Set<string>();
   const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
   for (const v of values) {

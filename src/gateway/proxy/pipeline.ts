@@ -8,7 +8,7 @@ import type { TryContext } from '../protocol/forwarder.js';
 import { dropGatewayHeaders, headerValue, HOP_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../protocol/propagation.js';
 import type { Admission } from './admission.js';
 import { budgetFor, remainingMs, type Budget } from './deadline.js';
-import { RetryingSender, type RetrySettings } from './retry.js';
+import { RetryingSender, type RetrySettings, type TrySender } from './retry.js';
 import type { RouteTable, ServiceRoute } from './route-table.js';
 
 /**
@@ -32,11 +32,37 @@ export interface PipelineOptions {
   readonly now: () => number;
 }
 
-/** The request as it moves through the layers. */
-interface Call {
-  readonly request: InboundRequest;
-  readonly route: ServiceRoute;
-  readonly budget: Budget;
+/** The request as it moves through the layers, and how each of its tries is sent. */
+class Call implements TrySender {
+  constructor(
+    private readonly route: ServiceRoute,
+    private readonly budget: Budget,
+    private readonly now: () => number,
+  ) {}
+
+  /** The caller's own deadline, shorter than a try may take: a timeout is then its doing. */
+  boundByCaller(now: number): boolean {
+    return this.budget.propagate && this.budget.deadline - now <= this.route.timeouts.perTryMs;
+  }
+
+  /** The innermost layer: one try through the picked target's forwarder, within what is left of the budget. */
+  send(pick: Pick, request: InboundRequest): Promise<UpstreamResponse> {
+    const { route } = this;
+    const remaining = remainingMs(this.budget, this.now());
+    const { timeouts } = route;
+    const remote = pick.target.kind === 'remote';
+    const wait = remaining + REMOTE_GRACE_MS;
+    const context: TryContext = {
+      service: route.name,
+      target: pick.target,
+      timeouts: remote
+        ? { connectMs: timeouts.connectMs, perTryMs: wait, requestMs: wait }
+        : { connectMs: timeouts.connectMs, perTryMs: Math.min(timeouts.perTryMs, remaining), requestMs: remaining },
+      budgetMs: remaining,
+      propagateDeadline: this.budget.propagate,
+    };
+    return route.forwarderFor(pick.target).forward(request, context);
+  }
 }
 
 /**
@@ -55,39 +81,44 @@ export class RequestPipeline {
 
   /** A request from an app on the local listener. */
   handleLocal(exchange: Exchange): Promise<void> {
-    return this.run(exchange, 'meshgate_requests_total', () => {
-      const { request } = exchange;
-      // Only gateways assert these; an app that sends them is not believed.
-      dropGatewayHeaders(request.headers);
-      const name = serviceName(request, request.authority);
-      const route = this.opts.routes.route(name, this.opts.now());
-      if (!route || (!route.config && !route.exportedElsewhere)) {
-        throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
-      }
-      return this.admitted(request, route, false);
-    });
+    return this.run(exchange, 'meshgate_requests_total', this.respondLocal, undefined);
   }
 
   /** A request from another cluster's gateway, already authenticated as `peer`. */
   handleFederated(exchange: Exchange, peer: FederationPeer): Promise<void> {
-    return this.run(exchange, 'meshgate_federation_requests_total', () => {
-      const { request } = exchange;
-      const name = serviceName(request, headerValue(request.headers, SERVICE_HEADER) ?? request.authority);
-      const route = this.opts.routes.route(name, this.opts.now());
-      if (!route?.policy) throw new GatewayError('unknown-service', `no service named "${name}" in this cluster`, { service: name });
-      const verdict = route.policy.authorize(peer.spiffeId);
-      if (!verdict.allowed) {
-        this.opts.counters.add('meshgate_federation_denied_total', peer.spiffeId);
-        this.opts.log.warn({ service: name, caller: peer.spiffeId, reason: verdict.reason }, 'federated request denied');
-        throw new GatewayError('forbidden', verdict.reason, { service: name, caller: peer.spiffeId });
-      }
-      delete request.headers[SERVICE_HEADER];
-      delete request.headers[HOP_HEADER];
-      // The endpoint learns who called from what we verified, not from what was claimed.
-      request.headers[SOURCE_HEADER] = sourceValue(peer.cluster, peer.spiffeId);
-      return this.admitted(request, route, true);
-    });
+    return this.run(exchange, 'meshgate_federation_requests_total', this.respondFederated, peer);
   }
+
+  // Bound once, not a closure per request.
+  private readonly respondLocal = (exchange: Exchange): Promise<UpstreamResponse> => {
+    const { request } = exchange;
+    // Only gateways assert these; an app that sends them is not believed.
+    dropGatewayHeaders(request.headers);
+    const name = serviceName(request, request.authority);
+    const route = this.opts.routes.route(name, this.opts.now());
+    if (!route || (!route.config && !route.exportedElsewhere)) {
+      throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
+    }
+    return this.admitted(request, route, false);
+  };
+
+  private readonly respondFederated = (exchange: Exchange, peer: FederationPeer | undefined): Promise<UpstreamResponse> => {
+    const { request } = exchange;
+    const name = serviceName(request, headerValue(request.headers, SERVICE_HEADER) ?? request.authority);
+    const route = this.opts.routes.route(name, this.opts.now());
+    if (!route?.policy || !peer) throw new GatewayError('unknown-service', `no service named "${name}" in this cluster`, { service: name });
+    const verdict = route.policy.authorize(peer.spiffeId);
+    if (!verdict.allowed) {
+      this.opts.counters.add('meshgate_federation_denied_total', peer.spiffeId);
+      this.opts.log.warn({ service: name, caller: peer.spiffeId, reason: verdict.reason }, 'federated request denied');
+      throw new GatewayError('forbidden', verdict.reason, { service: name, caller: peer.spiffeId });
+    }
+    delete request.headers[SERVICE_HEADER];
+    delete request.headers[HOP_HEADER];
+    // The endpoint learns who called from what we verified, not from what was claimed.
+    request.headers[SOURCE_HEADER] = sourceValue(peer.cluster, peer.spiffeId);
+    return this.admitted(request, route, true);
+  };
 
   /** /debug/routes?service=x (undefined for a name nobody serves), or every route in use. */
   routes(service: string | null): RouteExplanation | Record<string, RouteExplanation> | undefined {
@@ -99,42 +130,23 @@ export class RequestPipeline {
     const { admission } = this.opts;
     admission.admit(route);
     try {
-      const call: Call = { request, route, budget: budgetFor(request.headers, route.timeouts, this.opts.now()) };
-      return await this.sender.send(route, request, localOnly, {
-        send: (pick, tryRequest) => this.forward(call, pick, tryRequest),
-        // The caller's own deadline, shorter than a try may take: a timeout is then its doing.
-        boundByCaller: (now) => call.budget.propagate && call.budget.deadline - now <= route.timeouts.perTryMs,
-      });
+      return await this.sender.send(route, request, localOnly, new Call(route, budgetFor(request.headers, route.timeouts, this.opts.now()), this.opts.now));
     } finally {
       admission.release(route);
     }
   }
 
-  /** The innermost layer: one try through the picked target's forwarder, within what is left of the budget. */
-  private forward(call: Call, pick: Pick, request: InboundRequest): Promise<UpstreamResponse> {
-    const { route } = call;
-    const remaining = remainingMs(call.budget, this.opts.now());
-    const { timeouts } = route;
-    const remote = pick.target.kind === 'remote';
-    const wait = remaining + REMOTE_GRACE_MS;
-    const context: TryContext = {
-      service: route.name,
-      target: pick.target,
-      timeouts: remote
-        ? { connectMs: timeouts.connectMs, perTryMs: wait, requestMs: wait }
-        : { connectMs: timeouts.connectMs, perTryMs: Math.min(timeouts.perTryMs, remaining), requestMs: remaining },
-      budgetMs: remaining,
-      propagateDeadline: call.budget.propagate,
-    };
-    return route.forwarderFor(pick.target).forward(request, context);
-  }
-
-  private async run(exchange: Exchange, counter: string, respond: () => Promise<UpstreamResponse>): Promise<void> {
+  private async run(
+    exchange: Exchange,
+    counter: string,
+    respond: (exchange: Exchange, peer: FederationPeer | undefined) => Promise<UpstreamResponse>,
+    peer: FederationPeer | undefined,
+  ): Promise<void> {
     const { admission, counters, log } = this.opts;
     admission.enter();
     const { request } = exchange;
     try {
-      const response = await respond();
+      const response = await respond(exchange, peer);
       if (request.client.gone) {
         // The client left while the request was on its way: nobody will read this answer.
         response.cancel();

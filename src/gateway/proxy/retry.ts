@@ -47,8 +47,10 @@ export class RetryingSender {
   async send(route: ServiceRoute, inbound: InboundRequest, localOnly: boolean, tries: TrySender): Promise<UpstreamResponse> {
     const { balancer } = route;
     balancer.recordRequest(this.now());
-    const buffered = await bufferSmallBody(inbound);
-    const tried = new Set<Pick['target']>();
+    // Most requests have no body: no await for them.
+    const buffered = inbound.body ? await bufferSmallBody(inbound) : undefined;
+    // Made at the first retry: most requests need none.
+    let tried: Set<Pick['target']> | undefined;
     let lastError: GatewayError | undefined;
     // A 503 is kept until another target is found: if none is, it is the answer.
     let unavailable: UpstreamResponse | undefined;
@@ -63,9 +65,9 @@ export class RetryingSender {
       }
       unavailable?.cancel();
       unavailable = undefined;
-      tried.add(pick.target);
       const result = await this.attempt(pick, tries, buffered ? { ...inbound, body: Readable.from([buffered]) } : inbound);
       if (result.response && result.verdict.retryOn === undefined) return result.response;
+      (tried ??= new Set()).add(pick.target);
       if (result.error) lastError = result.error;
       const resendable = buffered !== undefined || !inbound.body?.readableDidRead;
       if (result.error?.code === 'upstream-connect' && pick.target.kind === 'remote' && resendable) continue;
