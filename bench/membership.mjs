@@ -153,8 +153,7 @@ async function runParent() {
   const dumpFile = args.dump;
   const staggerMs = intArg('stagger', 0);
 
-  const { CertificateAuthority } = await import('../dist/identity/index.js');
-  const { gatewaySpiffeId } = await import('../dist/membership/index.js');
+  const { CertificateAuthority, gatewaySpiffeId } = await import('../dist/identity/index.js');
 
   // ---- cleanup on every exit path -------------------------------------------------
   const children = new Set();

@@ -14,7 +14,7 @@ import * as pkijs from 'pkijs';
 import { IdentityError, SpiffeIdError } from './errors.js';
 import { pkijsCrypto } from './pkijs-engine.js';
 import { SpiffeId } from './spiffe-id.js';
-import type { TrustBundle } from './types.js';
+import type { BundleLookup } from './types.js';
 
 /** Which check an X509-SVID (or its key) failed; stable strings for logs and metrics. */
 export type X509SvidRule =
@@ -104,9 +104,9 @@ const UNDERSTOOD_EXTENSIONS: ReadonlySet<string> = new Set([
 ]);
 
 // KeyUsage is a BIT STRING numbered from the most significant bit of the first byte.
-const KU_DIGITAL_SIGNATURE = 0x80;
-const KU_KEY_CERT_SIGN = 0x04;
-const KU_CRL_SIGN = 0x02;
+export const KU_DIGITAL_SIGNATURE = 0x80;
+export const KU_KEY_CERT_SIGN = 0x04;
+export const KU_CRL_SIGN = 0x02;
 const GENERAL_NAME_URI = 6;
 
 export interface KeyUsageFacts {
@@ -269,7 +269,6 @@ export interface VerifiedX509Svid {
   readonly chain: readonly Uint8Array[];
 }
 
-export type BundleSource = (trustDomain: string) => TrustBundle | undefined;
 
 /** Longer chains are refused before path building, whose cost grows with every candidate certificate. */
 export const MAX_CHAIN_LENGTH = 8;
@@ -280,7 +279,7 @@ export const MAX_CHAIN_LENGTH = 8;
  * bundle of the leaf's own trust domain only. Returns the SPIFFE ID, or
  * throws X509SvidError whose `rule` names the failed check.
  */
-export async function verifyX509Svid(chain: readonly Uint8Array[], bundleFor: BundleSource, now: Date): Promise<VerifiedX509Svid> {
+export async function verifyX509Svid(chain: readonly Uint8Array[], bundleFor: BundleLookup, now: Date): Promise<VerifiedX509Svid> {
   if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new X509SvidError('invalid-time', `cannot verify at ${String(now)}: not a valid time`);
   if (chain.length === 0) throw new X509SvidError('empty-chain', 'the X509-SVID chain is empty');
   if (chain.length > MAX_CHAIN_LENGTH) {
@@ -366,7 +365,7 @@ function checkValidity(cert: CertificateFacts, now: Date, what: string, spiffeId
   if (now > cert.notAfter) throw new X509SvidError('expired', `X509-SVID ${spiffeId}: ${what} expired at ${context.notAfter}`, context);
 }
 
-function trustAnchors(bundleFor: BundleSource, trustDomain: string, spiffeId: string): CertificateFacts[] {
+function trustAnchors(bundleFor: BundleLookup, trustDomain: string, spiffeId: string): CertificateFacts[] {
   const bundle = bundleFor(trustDomain);
   if (!bundle) throw new X509SvidError('no-bundle', `X509-SVID ${spiffeId}: no trust bundle for ${trustDomain}`, { spiffeId, trustDomain });
   if (bundle.trustDomain !== trustDomain) {

@@ -1,6 +1,6 @@
 import { sign, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority, type TrustBundle, type X509Svid } from '../identity/index.js';
+import { CertificateAuthority, gatewaySpiffeId, type TrustBundle, type X509Svid } from '../identity/index.js';
 import {
   DEFAULT_CHAIN_EVERY,
   EnvelopeSigner,
@@ -11,8 +11,6 @@ import {
   chainFingerprint,
   claimsCluster,
   encodeEnvelope,
-  gatewaySpiffeId,
-  parseGatewaySpiffeId,
   type Envelope,
   type EnvelopeRejectReason,
   type EnvelopeVerifierOptions,
@@ -137,17 +135,6 @@ describe('canonicalJson and canonicalBytes', () => {
 });
 
 describe('gateway identities', () => {
-  it('builds and reads spiffe://<td>/meshgate/gateway/<cluster>/<replica>', () => {
-    const id = gatewaySpiffeId(US, 'us-east', 'a');
-    expect(id).toBe(`spiffe://${US}/meshgate/gateway/us-east/a`);
-    expect(parseGatewaySpiffeId(id)).toEqual({ spiffeId: id, trustDomain: US, cluster: 'us-east', replica: 'a' });
-  });
-
-  it.each([`spiffe://${US}/ns/shop/sa/web`, `spiffe://${US}/meshgate/gateway/us-east`, `spiffe://${US}/meshgate/gateway/us-east/a/b`, `spiffe://${US}/meshgate/gateway/us.east/a`, 'not a uri'])(
-    'is not a gateway: %s',
-    (id) => expect(parseGatewaySpiffeId(id)).toBeUndefined(),
-  );
-
   it('lets a gateway assert only its own cluster', () => {
     const signer = { cluster: 'eu-west' };
     expect(claimsCluster(signer, 'eu-west')).toEqual({ ok: true });

@@ -27,8 +27,16 @@
  */
 import { X509Certificate, createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { SpiffeId, verifyX509Svid, type TrustBundle, type X509Svid } from '../identity/index.js';
-import { isValidMemberId, isValidToken } from './subjects.js';
+import {
+  MAX_CHAIN_LENGTH,
+  parseGatewaySpiffeId,
+  verifyX509Svid,
+  type BundleLookup,
+  type GatewayIdentity,
+  type TrustBundle,
+  type X509Svid,
+} from '../identity/index.js';
+import { isValidMemberId } from './subjects.js';
 import type { Clock } from './types.js';
 
 export const ENVELOPE_VERSION = 1;
@@ -42,8 +50,6 @@ export const DEFAULT_CHAIN_CACHE_SIZE = 1024;
 export const DEFAULT_SENDER_LIMIT = 4096;
 /** A sender re-attaches its chain this often, so a member that joined late (or lost its cache) recovers within a few messages. */
 export const DEFAULT_CHAIN_EVERY = 16;
-/** Longest chain accepted, as identity's verifyX509Svid (MAX_CHAIN_LENGTH). */
-const MAX_CHAIN_CERTS = 8;
 const SIGNING_CONTEXT = 'meshgate-envelope-v1\n';
 /**
  * seq starts at clock (ms) × 1024 and counts up by one: a restarted sender
@@ -82,12 +88,7 @@ export interface Envelope<B = unknown> {
 export type SignedFields<B = unknown> = Pick<Envelope<B>, 'v' | 'from' | 'seq' | 'ts' | 'kind' | 'body' | 'fp'>;
 
 /** Who signed an accepted envelope: a gateway of `cluster`, member id `<cluster>.<replica>`. */
-export interface SignerIdentity {
-  readonly spiffeId: string;
-  readonly trustDomain: string;
-  readonly cluster: string;
-  readonly replica: string;
-}
+export type SignerIdentity = GatewayIdentity;
 
 /**
  * Why an envelope was dropped; stable strings for metrics and debug logs.
@@ -184,24 +185,6 @@ export function chainFingerprint(chain: readonly Uint8Array[]): string {
 /** The envelope as bytes on the wire (UTF-8 JSON). */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   return encoder.encode(JSON.stringify(envelope));
-}
-
-// ===========================================================================
-// Gateway identities
-
-/** `spiffe://<td>/meshgate/gateway/<cluster>/<replica>`: the only identities that may gossip. */
-export function gatewaySpiffeId(trustDomain: string, cluster: string, replica: string): string {
-  return SpiffeId.fromSegments(trustDomain, 'meshgate', 'gateway', cluster, replica).toString();
-}
-
-/** The gateway a SPIFFE ID names, or undefined when it is not a gateway's. */
-export function parseGatewaySpiffeId(spiffeId: string): SignerIdentity | undefined {
-  const id = SpiffeId.tryParse(spiffeId);
-  if (!id) return undefined;
-  const [a, b, cluster, replica, ...rest] = id.segments;
-  if (a !== 'meshgate' || b !== 'gateway' || cluster === undefined || replica === undefined || rest.length > 0) return undefined;
-  if (!isValidToken(cluster) || !isValidToken(replica)) return undefined;
-  return { spiffeId: id.toString(), trustDomain: id.trustDomain, cluster, replica };
 }
 
 /**
@@ -336,7 +319,7 @@ function parseEnvelope(raw: Uint8Array): { readonly ok: true; readonly value: Pa
 
   let chain: Uint8Array[] | undefined;
   if (Object.hasOwn(e, 'chain')) {
-    if (!Array.isArray(e.chain) || e.chain.length === 0 || e.chain.length > MAX_CHAIN_CERTS) return reject('malformed', 'chain is not a list of 1 to 8 certificates');
+    if (!Array.isArray(e.chain) || e.chain.length === 0 || e.chain.length > MAX_CHAIN_LENGTH) return reject('malformed', 'chain is not a list of 1 to 8 certificates');
     chain = [];
     for (const item of e.chain as unknown[]) {
       if (typeof item !== 'string' || item.length % 4 !== 0 || !BASE64.test(item)) return reject('malformed', 'chain holds something other than base64');
@@ -403,7 +386,7 @@ class ReplayWindow {
 
 export interface EnvelopeVerifierOptions {
   /** The bundle of exactly this trust domain (TrustStore.bundleFor). */
-  readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly bundleFor: BundleLookup;
   readonly clock: Clock;
   readonly maxBytes?: number;
   readonly skewMs?: number;
@@ -436,7 +419,7 @@ interface VerifiedChain {
 type ChainOutcome = { readonly ok: true; readonly value: VerifiedChain } | Reject;
 
 export class EnvelopeVerifier {
-  readonly #bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly #bundleFor: BundleLookup;
   readonly #clock: Clock;
   readonly #maxBytes: number;
   readonly #skewMs: number;

@@ -10,7 +10,7 @@
  * Pure logic: no sockets, no timers. Time comes in through a Clock.
  */
 import { MAX_PARTS, PART_LIMIT_BYTES, PART_TARGET_BYTES, partCountFor, partKey, partOf, parsePartKey } from './record-parts.js';
-import { isValidMemberId, isValidToken } from './subjects.js';
+import { isValidMemberId, isValidToken, parseMemberId, tryParseMemberId } from './subjects.js';
 import type { Clock, HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
 
 /** The push-pull anti-entropy interval, as memberlist's LAN default. */
@@ -45,7 +45,6 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** The cluster part of a valid member id (`<cluster>.<replica>`). */
-const clusterOfMember = (memberId: string): string => memberId.slice(0, memberId.indexOf('.'));
 
 /** Checks one ServiceHealth and returns a clean copy holding only its known fields. */
 export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
@@ -74,7 +73,7 @@ export function parseHealthRecord(value: unknown): ParseResult<HealthRecord> {
   const { origin, cluster, generation, version, writtenAt, services, part = 0, parts = 1 } = value;
   if (!isValidToken(cluster)) return { ok: false, problem: 'cluster is not a valid name' };
   if (!isValidMemberId(origin)) return { ok: false, problem: 'origin is not a member id (<cluster>.<replica>)' };
-  if (clusterOfMember(origin) !== cluster) return { ok: false, problem: `origin ${origin} is not a member of cluster ${cluster}` };
+  if (parseMemberId(origin).cluster !== cluster) return { ok: false, problem: `origin ${origin} is not a member of cluster ${cluster}` };
   if (!isCount(generation)) return { ok: false, problem: 'generation is not a non-negative safe integer' };
   if (!isCount(version)) return { ok: false, problem: 'version is not a non-negative safe integer' };
   if (typeof writtenAt !== 'number' || !Number.isFinite(writtenAt)) return { ok: false, problem: 'writtenAt is not a number' };
@@ -631,7 +630,7 @@ export class HealthWriter {
    */
   constructor(origin: string, cluster: string, clock: Clock, generation: number = Math.floor(clock.now()), options: HealthWriterOptions = {}) {
     if (!isValidToken(cluster)) throw new TypeError(`cluster ${JSON.stringify(cluster)} is not a valid name`);
-    if (!isValidMemberId(origin) || clusterOfMember(origin) !== cluster) {
+    if (tryParseMemberId(origin)?.cluster !== cluster) {
       throw new TypeError(`origin ${JSON.stringify(origin)} is not a member id of cluster ${cluster} (<cluster>.<replica>)`);
     }
     if (!isCount(generation)) throw new TypeError(`generation ${generation} is not a non-negative safe integer`);

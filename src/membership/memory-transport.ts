@@ -212,8 +212,8 @@ export class MemoryNetwork {
 
   private isCut(from: string, to: string): boolean {
     if (this.cuts.size === 0) return false;
-    const fromNames = [from, clusterOf(from)];
-    const toNames = [to, clusterOf(to)];
+    const fromNames = [from, parseMemberId(from).cluster];
+    const toNames = [to, parseMemberId(to).cluster];
     return fromNames.some((f) => toNames.some((t) => this.cuts.has(cutKey(f, t))));
   }
 
@@ -412,10 +412,6 @@ function settlePromises(): Promise<void> {
 
 function cutKey(from: string, to: string): string {
   return `${from}→${to}`;
-}
-
-function clusterOf(memberId: string): string {
-  return memberId.slice(0, memberId.indexOf('.'));
 }
 
 function checkDropRate(rate: number): number {
