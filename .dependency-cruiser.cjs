@@ -36,6 +36,13 @@ module.exports = {
       to: { path: '^src/', pathNot: [part('membership'), part('identity')] },
     },
     {
+      name: 'test-support-stays-out-of-the-product',
+      comment: 'A testing/ folder (in-memory network, manual scheduler) serves unit tests only and is not built.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '/testing/' },
+      to: { path: ['/testing/', '^test/'] },
+    },
+    {
       name: 'nothing-imports-gateway-or-cli',
       severity: 'error',
       from: { pathNot: ['^src/gateway/', '^src/[^/]+\\.ts$'] },

@@ -111,9 +111,6 @@ export type EnvelopeRejectReason =
   | 'replay'
   | 'internal-error';
 
-/** Reasons the orchestrator adds after opening: a signer asserting another cluster's state. */
-export type ClaimRejectReason = 'foreign-claim';
-
 export type OpenResult<B = unknown> =
   | { readonly ok: true; readonly envelope: Envelope<B>; readonly signer: SignerIdentity }
   | { readonly ok: false; readonly reason: EnvelopeRejectReason; readonly detail?: string };
@@ -185,18 +182,6 @@ export function chainFingerprint(chain: readonly Uint8Array[]): string {
 /** The envelope as bytes on the wire (UTF-8 JSON). */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   return encoder.encode(JSON.stringify(envelope));
-}
-
-/**
- * "A gateway may only assert the state of its own cluster's endpoints": the
- * orchestrator checks each HealthRecord's `cluster` against the signer of
- * the envelope that carried it.
- */
-export function claimsCluster(
-  signer: Pick<SignerIdentity, 'cluster'>,
-  cluster: string,
-): { readonly ok: true } | { readonly ok: false; readonly reason: ClaimRejectReason } {
-  return signer.cluster === cluster ? { ok: true } : { ok: false, reason: 'foreign-claim' };
 }
 
 const isP256 = (key: KeyObject): boolean => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';

@@ -24,14 +24,6 @@ export const DEFAULT_PUSH_PULL_INTERVAL_MS = 30_000;
  */
 export const DEFAULT_STALE_AFTER_MS = 3 * DEFAULT_PUSH_PULL_INTERVAL_MS;
 
-/**
- * What a chunk of records may take inside one message: the 64 KiB envelope
- * limit (envelope.ts) minus room for the envelope itself (signature,
- * fingerprint, and a full certificate chain of up to 8 certificates in
- * base64). A chunk filled to 64 KiB would be dropped as oversized by every
- * receiver, and anti-entropy would never heal what it carries.
- */
-export const DEFAULT_CHUNK_BUDGET_BYTES = 48 * 1024;
 
 // ===========================================================================
 // Validation: records and digests arrive from other processes.
@@ -66,7 +58,7 @@ export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
  * fields dropped, services in a null-prototype object so that a service
  * named like an Object.prototype member cannot confuse lookups). The origin
  * must be a member of the record's own cluster; whether the *signer* may
- * speak for that cluster is envelope.ts's `claimsCluster`.
+ * speak for that cluster is Membership's check ('foreign-claim').
  */
 export function parseHealthRecord(value: unknown): ParseResult<HealthRecord> {
   if (!isObject(value)) return { ok: false, problem: 'the record is not an object' };
@@ -766,34 +758,14 @@ function sameServices(a: Readonly<Record<string, ServiceHealth>>, b: Readonly<Re
 // ===========================================================================
 // Chunking a delta into messages
 
-export interface RecordChunks {
-  /** Each chunk, serialized as a JSON array, fits the budget. */
-  readonly chunks: readonly (readonly HealthRecord[])[];
-  /** Records that alone exceed the budget: reported, never silently dropped. */
-  readonly oversized: readonly { readonly origin: string; readonly bytes: number }[];
-}
-
-/** UTF-8 size of the record as JSON. */
-export const jsonSize = (record: HealthRecord): number => encoder.encode(JSON.stringify(record)).byteLength;
-
 /**
- * Split records into chunks whose JSON array (`[r1,r2,…]`: brackets and
- * commas counted) fits `budgetBytes`, keeping their order. Every record is
+ * Items in order, in chunks whose JSON array (`[a,b,…]`: brackets and commas
+ * counted) of `sizeOf` bytes each fits `budgetBytes`. Every health record is
  * whole state for its part, so any cut leaves no gap (Scuttlebutt's rule
- * holds trivially). A record larger than the budget on its own cannot be
+ * holds trivially). An item larger than the budget on its own cannot be
  * sent: it is listed in `oversized` while the rest still go out, so one huge
  * record does not stop anti-entropy for everyone else.
  */
-export function chunkRecords(
-  records: readonly HealthRecord[],
-  budgetBytes: number = DEFAULT_CHUNK_BUDGET_BYTES,
-  sizeOf: (record: HealthRecord) => number = jsonSize,
-): RecordChunks {
-  const { chunks, oversized } = chunkBySize(records, budgetBytes, sizeOf);
-  return { chunks, oversized: oversized.map((record) => ({ origin: record.origin, bytes: sizeOf(record) })) };
-}
-
-/** chunkRecords for anything: items in order, in chunks whose JSON array of `sizeOf` bytes each fits the budget. */
 export function chunkBySize<T>(items: readonly T[], budgetBytes: number, sizeOf: (item: T) => number): { chunks: T[][]; oversized: T[] } {
   const chunks: T[][] = [];
   const oversized: T[] = [];

@@ -1,5 +1,5 @@
 export { EnvelopeSigner, EnvelopeVerifier, type EnvelopeRejectReason } from './envelope.js';
-export { realTimeSchedule, type Schedule } from './memory-transport.js';
+export { realTimeSchedule, type Schedule } from './schedule.js';
 export {
   DEFAULT_MEMBERSHIP_CONFIG,
   Membership,

@@ -80,7 +80,7 @@ export class MembershipRuntime {
       verifier: new EnvelopeVerifier({
         bundleFor: identity.service.trustStore.bundleFor,
         clock,
-        // Only our own cluster's trust domain is known for sure; see the closing note.
+        // Config names no other cluster's trust domain; Membership binds each other cluster to the first one its gateways present.
         trustDomainOfCluster: (cluster) => (cluster === config.cluster ? trustDomain : undefined),
       }),
       clock,
