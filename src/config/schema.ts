@@ -1,5 +1,5 @@
 /**
- * The YAML file's shape (README "Configuration"), each number, duration and
+ * The YAML file's shape (docs/configuration.md), each number, duration and
  * name within its range from bounds.ts. Values come out checked
  * and converted (durations in ms, host:port split) but without defaults:
  * resolve.ts fills those in, so that "absent" stays distinguishable here.
