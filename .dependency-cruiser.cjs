@@ -1,4 +1,4 @@
-// Enforces the layout of src/ (README, Layout): no cycles between parts, arrows
+// Enforces the layout of src/ (docs/architecture.md, Parts): no cycles between parts, arrows
 // one way, and other folders reach a part only through its index.ts.
 const part = (name) => `^src/${name}/`;
 

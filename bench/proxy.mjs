@@ -206,7 +206,7 @@ class Bench {
       this.rss.HAProxy = () => p.pid;
     }
     if (this.has('haproxy-2hop', 'meshgate', 'meshgate-2hop')) {
-      // The shared-root model (README, Identity), as meshgate's gateways use: one root, one intermediate per cluster.
+      // The shared-root model (docs/architecture.md, Identity), as meshgate's gateways use: one root, one intermediate per cluster.
       log('making the shared root and one intermediate CA per cluster (meshgate ca init)…');
       await this.cli('ca', 'init', '--trust-domain', 'test.example', '--out', path.join(this.dir, 'root'));
       await Promise.all(['a', 'b'].map((c) => this.cli('ca', 'init', '--trust-domain', `${c}.test.example`, '--parent', path.join(this.dir, 'root'), '--out', path.join(this.dir, `ca-${c}`))));

@@ -1,6 +1,6 @@
 /**
  * A signing authority of one trust domain: its P-256 key, its certificate
- * chain, and what it issues. The shared-root model (README, Identity) is an
+ * chain, and what it issues. The shared-root model (docs/architecture.md, Identity) is an
  * offline root with one intermediate per cluster; each intermediate carries
  * its trust domain as its SPIFFE ID and as a URI name constraint, so that
  * verifiers can tell which domain a CA speaks for even when every bundle

@@ -3,7 +3,7 @@
  * on.
  *
  * pkijs does RFC 5280 path validation but no SPIFFE checks, and it ignores a
- * trust anchor's name constraints. The shared-root model (README, Identity)
+ * trust anchor's name constraints. The shared-root model (docs/architecture.md, Identity)
  * puts the same root in every cluster's bundle, so anchoring alone would let
  * any cluster mint any other cluster's identities: the checks after path
  * validation close that gap.
@@ -482,7 +482,7 @@ function hostMatches(host: string, constraint: string): boolean {
 }
 
 /**
- * The shared-root model (README, Identity): the CA that signed the leaf must
+ * The shared-root model (docs/architecture.md, Identity): the CA that signed the leaf must
  * speak for the leaf's trust domain. An intermediate proves that by its URI SAN
  * `spiffe://<td>`; a root of the domain's own bundle may carry no URI SAN
  * (roots made elsewhere), but if it carries one it must be that domain's.

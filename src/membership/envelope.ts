@@ -1,5 +1,5 @@
 /**
- * Signed gossip envelopes (README, Membership: "Security"): every
+ * Signed gossip envelopes (docs/architecture.md, Membership: "Security"): every
  * membership message crosses NATS as
  * `{v, from, seq, ts, kind, body, fp, sig, chain?}`, signed ES256 by the
  * sender's X509-SVID key. A receiver accepts it only when the chain anchors
@@ -40,9 +40,9 @@ import { isValidMemberId } from './subjects.js';
 import type { Clock } from './types.js';
 
 export const ENVELOPE_VERSION = 1;
-/** The budget for one gossip message (README, Membership): larger messages are dropped. */
+/** The budget for one gossip message (docs/architecture.md, Membership): larger messages are dropped. */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
-/** Clock skew tolerated between clusters: timestamps more than 30 s off are refused (README, Membership). */
+/** Clock skew tolerated between clusters: timestamps more than 30 s off are refused (docs/architecture.md, Membership). */
 export const DEFAULT_SKEW_MS = 30_000;
 export const DEFAULT_REPLAY_WINDOW = 1024;
 export const DEFAULT_CHAIN_CACHE_SIZE = 1024;
@@ -92,9 +92,8 @@ export type SignerIdentity = GatewayIdentity;
 
 /**
  * Why an envelope was dropped; stable strings for metrics and debug logs.
- * `wrong-trust-domain` (a gateway SVID naming a cluster whose trust domain
- * is known to be another) and `internal-error` (a bug: never expected)
- * are additions to the list the orchestrator was promised.
+ * `wrong-trust-domain` is a gateway SVID naming a cluster whose trust domain
+ * is known to be another; `internal-error` is a bug, never expected.
  */
 export type EnvelopeRejectReason =
   | 'oversized'

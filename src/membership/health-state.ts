@@ -1,5 +1,5 @@
 /**
- * The replicated health state (README, Membership: "Health records"):
+ * The replicated health state (docs/architecture.md, Membership: "Health records"):
  * one health record per origin (a gateway replica), written only by its
  * owner. A record travels in parts (record-parts.ts), each ordered by
  * (generation, version): per part the higher wins, and a newer generation,

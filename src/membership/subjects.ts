@@ -1,5 +1,5 @@
 /**
- * The NATS subjects gossip travels on (README, Membership):
+ * The NATS subjects gossip travels on (docs/architecture.md, Membership):
  *
  *   meshgate.<federation>.gossip                      broadcast deltas, every member subscribes
  *   meshgate.<federation>.member.<cluster>.<replica>  direct request/reply to one member

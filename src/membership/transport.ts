@@ -11,7 +11,7 @@
  * throws or rejects costs a counter, never the process.
  */
 
-/** The budget for one gossip message (README, Membership): larger ones are refused when sent and dropped when received. */
+/** The budget for one gossip message (docs/architecture.md, Membership): larger ones are refused when sent and dropped when received. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface GossipTransport {
