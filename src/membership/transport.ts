@@ -79,8 +79,12 @@ export type TransportStatus = 'disconnected' | 'reconnected' | 'closed';
  */
 export type TransportErrorKind = 'timeout' | 'no-responders' | 'disconnected' | 'too-large' | 'closed' | 'failed';
 
+/** Marks transport errors; Symbol.for is one symbol in every copy of this module, where `instanceof` is not. */
+const TRANSPORT_ERROR: unique symbol = Symbol.for('meshgate.membership.transport-error');
+
 export class TransportError extends Error {
   override readonly name = 'TransportError';
+  readonly [TRANSPORT_ERROR] = true;
 
   constructor(
     readonly kind: TransportErrorKind,
@@ -92,7 +96,7 @@ export class TransportError extends Error {
 }
 
 export function isTransportError(err: unknown, kind?: TransportErrorKind): err is TransportError {
-  return err instanceof TransportError && (kind === undefined || err.kind === kind);
+  return (err as { [TRANSPORT_ERROR]?: unknown } | null)?.[TRANSPORT_ERROR] === true && (kind === undefined || (err as TransportError).kind === kind);
 }
 
 /**
