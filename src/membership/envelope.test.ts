@@ -89,7 +89,7 @@ const bytes = (value: unknown) => new TextEncoder().encode(typeof value === 'str
 
 async function reasonOf(verifier: EnvelopeVerifier, raw: Uint8Array): Promise<EnvelopeRejectReason | 'ok'> {
   const result = await verifier.open(raw);
-  return result.ok ? 'ok' : result.reason;
+  return result.ok ? 'ok' : result.error.reason;
 }
 
 // --------------------------------------------------------------------------
@@ -182,8 +182,10 @@ describe('EnvelopeVerifier: accepted', () => {
     const result = await verifier.open(encodeEnvelope(envelope));
     expect(result).toEqual({
       ok: true,
-      envelope: { ...envelope },
-      signer: { spiffeId: gatewaySpiffeId(US, 'us-east', 'a'), trustDomain: US, cluster: 'us-east', replica: 'a' },
+      value: {
+        envelope: { ...envelope },
+        signer: { spiffeId: gatewaySpiffeId(US, 'us-east', 'a'), trustDomain: US, cluster: 'us-east', replica: 'a' },
+      },
     });
   });
 
@@ -244,7 +246,7 @@ describe('EnvelopeVerifier: rejected', () => {
   it('untrusted-chain: a foreign root minting our trust domain gateway ID', async () => {
     const { verifier } = setup();
     const result = await verifier.open(encodeEnvelope(forge(rogueUsA, { from: 'us-east.a', seq: 1 })));
-    expect(result).toMatchObject({ ok: false, reason: 'untrusted-chain' });
+    expect(result).toMatchObject({ ok: false, error: { reason: 'untrusted-chain' } });
     expect(verifier.cachedChains).toBe(0);
   });
 
@@ -256,7 +258,7 @@ describe('EnvelopeVerifier: rejected', () => {
   it('not-a-gateway: a workload SVID of a trusted domain', async () => {
     const { verifier } = setup();
     const result = await verifier.open(encodeEnvelope(forge(workload, { from: 'us-east.a', seq: 1 })));
-    expect(result).toEqual({ ok: false, reason: 'not-a-gateway', detail: `spiffe://${US}/ns/shop/sa/web` });
+    expect(result).toEqual({ ok: false, error: { reason: 'not-a-gateway', detail: `spiffe://${US}/ns/shop/sa/web` } });
   });
 
   it('sender-mismatch: one gateway speaking as another', async () => {
@@ -268,7 +270,7 @@ describe('EnvelopeVerifier: rejected', () => {
   it('wrong-trust-domain: another domain CA minting a gateway of our cluster, when the binding is known', async () => {
     const raw = encodeEnvelope(forge(euClaimingUs, { from: 'us-east.x', seq: 1 }));
     const bound = setup({ trustDomainOfCluster: (c) => ({ 'us-east': US, 'eu-west': EU })[c] });
-    expect(await bound.verifier.open(raw)).toMatchObject({ ok: false, reason: 'wrong-trust-domain' });
+    expect(await bound.verifier.open(raw)).toMatchObject({ ok: false, error: { reason: 'wrong-trust-domain' } });
     // Without the binding the chain itself is valid: the gap the option closes.
     expect(await reasonOf(setup().verifier, raw)).toBe('ok');
   });
@@ -284,7 +286,7 @@ describe('EnvelopeVerifier: rejected', () => {
     const { verifier } = setup();
     const raw = encodeEnvelope(signerFor(usA, 'us-east.a').seal('ping', {}, T0));
     const results = await Promise.all([verifier.open(raw), verifier.open(raw)]);
-    expect(results.map((r) => (r.ok ? 'ok' : r.reason)).sort()).toEqual(['ok', 'replay']);
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.reason)).sort()).toEqual(['ok', 'replay']);
   });
 
   it('replay: a seq below the window, even if never seen; inside the window unseen is fine', async () => {
@@ -394,7 +396,7 @@ describe('EnvelopeVerifier: rejected', () => {
       let body: unknown = 1;
       for (let i = 0; i < 100; i++) body = { a: body };
       const envelope = { ...good, body };
-      expect(await verifier.open(bytes(envelope))).toMatchObject({ ok: false, reason: 'malformed' });
+      expect(await verifier.open(bytes(envelope))).toMatchObject({ ok: false, error: { reason: 'malformed' } });
     });
 
     it('something that is not bytes at all', async () => {
@@ -412,7 +414,7 @@ describe('EnvelopeVerifier: the chain cache', () => {
     signer.seal('ping', {}, T0); // the first message, with the chain, went to someone else
     const before = signer.seal('ping', { n: 2 }, T0);
     expect(before.chain).toBeUndefined();
-    expect(await verifier.open(encodeEnvelope(before))).toMatchObject({ ok: false, reason: 'unknown-chain' });
+    expect(await verifier.open(encodeEnvelope(before))).toMatchObject({ ok: false, error: { reason: 'unknown-chain' } });
     expect(await reasonOf(verifier, encodeEnvelope(signer.seal('ping', { n: 3 }, T0, { withChain: true })))).toBe('ok');
     expect(await reasonOf(verifier, encodeEnvelope(signer.seal('ping', { n: 4 }, T0)))).toBe('ok');
     // The one refused for its unknown chain was not consumed: a retransmission is accepted.
@@ -424,7 +426,7 @@ describe('EnvelopeVerifier: the chain cache', () => {
     const signer = signerFor(shortLived, 'us-east.c', 1_000);
     expect(await reasonOf(verifier, encodeEnvelope(signer.seal('ping', {}, T0)))).toBe('ok');
     clock.t = shortLived.notAfter.getTime() + 1;
-    expect(await verifier.open(encodeEnvelope(signer.seal('ping', {}, clock.t)))).toMatchObject({ ok: false, reason: 'untrusted-chain' });
+    expect(await verifier.open(encodeEnvelope(signer.seal('ping', {}, clock.t)))).toMatchObject({ ok: false, error: { reason: 'untrusted-chain' } });
     expect(verifier.cachedChains).toBe(0);
     expect(await reasonOf(verifier, encodeEnvelope(signer.seal('ping', {}, clock.t, { withChain: true })))).toBe('untrusted-chain');
   });
@@ -499,7 +501,7 @@ describe('EnvelopeVerifier under a flood', () => {
       try {
         const result = await verifier.open(raw);
         if (result.ok) accepted++;
-        else counts.set(result.reason, (counts.get(result.reason) ?? 0) + 1);
+        else counts.set(result.error.reason, (counts.get(result.error.reason) ?? 0) + 1);
       } catch {
         thrown++;
       }

@@ -36,6 +36,7 @@ import {
   type TrustBundle,
   type X509Svid,
 } from '../identity/index.js';
+import { fail, ok, type Result } from '../result/index.js';
 import { isValidMemberId } from './subjects.js';
 import type { Clock } from './types.js';
 
@@ -110,9 +111,19 @@ export type EnvelopeRejectReason =
   | 'replay'
   | 'internal-error';
 
-export type OpenResult<B = unknown> =
-  | { readonly ok: true; readonly envelope: Envelope<B>; readonly signer: SignerIdentity }
-  | { readonly ok: false; readonly reason: EnvelopeRejectReason; readonly detail?: string };
+/** Why an envelope was refused: a stable reason to count, and a detail for people. */
+export interface Rejection {
+  readonly reason: EnvelopeRejectReason;
+  readonly detail?: string;
+}
+
+/** An accepted envelope and the gateway that signed it. */
+export interface OpenedEnvelope<B = unknown> {
+  readonly envelope: Envelope<B>;
+  readonly signer: SignerIdentity;
+}
+
+export type OpenResult<B = unknown> = Result<OpenedEnvelope<B>, Rejection>;
 
 // ===========================================================================
 // Canonical bytes and fingerprints
@@ -268,8 +279,8 @@ export class EnvelopeSigner {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const FIELDS = new Set(['v', 'from', 'seq', 'ts', 'kind', 'body', 'fp', 'sig', 'chain']);
 
-type Reject = { readonly ok: false; readonly reason: EnvelopeRejectReason; readonly detail?: string };
-const reject = (reason: EnvelopeRejectReason, detail?: string): Reject => (detail === undefined ? { ok: false, reason } : { ok: false, reason, detail });
+type Reject = Result<never, Rejection>;
+const reject = (reason: EnvelopeRejectReason, detail?: string): Reject => fail(detail === undefined ? { reason } : { reason, detail });
 
 interface ParsedEnvelope {
   readonly envelope: Envelope;
@@ -278,7 +289,7 @@ interface ParsedEnvelope {
 }
 
 /** Decode and check the shape; no cryptography, no state. */
-function parseEnvelope(raw: Uint8Array): { readonly ok: true; readonly value: ParsedEnvelope } | Reject {
+function parseEnvelope(raw: Uint8Array): Result<ParsedEnvelope, Rejection> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(raw));
@@ -313,7 +324,7 @@ function parseEnvelope(raw: Uint8Array): { readonly ok: true; readonly value: Pa
     }
     if (chainFingerprint(chain) !== fp) return reject('malformed', 'chain does not match fp');
   }
-  return { ok: true, value: { envelope: e as unknown as Envelope, chain } };
+  return ok({ envelope: e as unknown as Envelope, chain });
 }
 
 // ===========================================================================
@@ -400,7 +411,7 @@ interface VerifiedChain {
   readonly bundle: TrustBundle | undefined;
 }
 
-type ChainOutcome = { readonly ok: true; readonly value: VerifiedChain } | Reject;
+type ChainOutcome = Result<VerifiedChain, Rejection>;
 
 export class EnvelopeVerifier {
   readonly #bundleFor: BundleLookup;
@@ -493,14 +504,14 @@ export class EnvelopeVerifier {
       return reject('bad-signature', `from ${envelope.from}`);
     }
 
-    if (relayed) return { ok: true, envelope, signer: gateway };
+    if (relayed) return ok({ envelope, signer: gateway });
     // Check again and record in one synchronous step: another open of the
     // same message may have finished while this one awaited the chain.
     let window = this.#window(envelope.from, now);
     if (window?.seen(envelope.seq)) return reject('replay', `seq ${envelope.seq} from ${envelope.from}`);
     if (!window) this.#windows.set(envelope.from, (window = new ReplayWindow(this.#windowSize)));
     window.accept(envelope.seq, envelope.ts);
-    return { ok: true, envelope, signer: gateway };
+    return ok({ envelope, signer: gateway });
   }
 
   /**
@@ -526,7 +537,7 @@ export class EnvelopeVerifier {
         this.#chains.delete(fp);
         return reject('untrusted-chain', `the chain ${fp} expired at ${new Date(cached.notAfter).toISOString()}`);
       }
-      if (this.#bundleFor(cached.trustDomain) === cached.bundle) return { ok: true, value: cached };
+      if (this.#bundleFor(cached.trustDomain) === cached.bundle) return ok(cached);
       // The bundle changed (rotation, refresh, removal): check the chain we hold against the new one.
       this.#chains.delete(fp);
       return this.#verifyChain(fp, cached.chain, now);
@@ -569,6 +580,6 @@ export class EnvelopeVerifier {
       bundle: this.#bundleFor(result.trustDomain),
     };
     this.#chains.set(fp, value);
-    return { ok: true, value };
+    return ok(value);
   }
 }

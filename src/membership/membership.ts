@@ -660,15 +660,16 @@ export class Membership {
         this.drop('bad-body', 'a record is not a signed envelope');
         continue;
       }
-      const opened = await this.options.verifier.openRelayed<HealthRecord>(new TextEncoder().encode(signed));
-      if (!opened.ok) {
-        this.drop(opened.reason, opened.detail);
+      const result = await this.options.verifier.openRelayed<HealthRecord>(new TextEncoder().encode(signed));
+      if (!result.ok) {
+        this.drop(result.error.reason, result.error.detail);
         continue;
       }
+      const opened = result.value;
       if (!this.bindCluster(opened.signer.cluster, opened.signer.trustDomain)) continue;
       const parsed = parseHealthRecord(opened.envelope.body);
       if (opened.envelope.kind !== 'health' || !parsed.ok) {
-        this.drop('bad-body', parsed.ok ? `a ${opened.envelope.kind} envelope among records` : parsed.problem);
+        this.drop('bad-body', parsed.ok ? `a ${opened.envelope.kind} envelope among records` : parsed.error);
         continue;
       }
       const record = parsed.value;
@@ -764,16 +765,17 @@ export class Membership {
   private async open<B>(data: Uint8Array): Promise<Opened<B> | undefined> {
     const result = await this.options.verifier.open<B>(data);
     if (!result.ok) {
-      this.drop(result.reason, result.detail);
+      this.drop(result.error.reason, result.error.detail);
       return undefined;
     }
-    if (!this.bindCluster(result.signer.cluster, result.signer.trustDomain)) return undefined;
-    const body = result.envelope.body;
+    const { envelope, signer } = result.value;
+    if (!this.bindCluster(signer.cluster, signer.trustDomain)) return undefined;
+    const body = envelope.body;
     if (typeof body !== 'object' || body === null) {
-      this.drop('bad-body', `${result.envelope.kind} body is not an object`);
+      this.drop('bad-body', `${envelope.kind} body is not an object`);
       return undefined;
     }
-    return { kind: result.envelope.kind, body, from: result.envelope.from, trustDomain: result.signer.trustDomain };
+    return { kind: envelope.kind, body, from: envelope.from, trustDomain: signer.trustDomain };
   }
 
   /**
