@@ -11,8 +11,9 @@ import { parse as parseYaml, stringify } from 'yaml';
 import type { z } from 'zod';
 import { BOUNDS } from './bounds.js';
 import { parseDuration } from './duration.js';
-import { ConfigError, parseConfig, type GatewayConfig } from './index.js';
+import type { GatewayConfig } from './index.js';
 import { configSchema } from './schema.js';
+import { errorsOf, parse } from './testing/config-text.js';
 
 const DOC = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
 
@@ -94,17 +95,8 @@ function withKey(file: Record<string, unknown>, key: string, value: unknown): Re
   return file;
 }
 
-const load = (file: Record<string, unknown>): GatewayConfig => parseConfig(stringify(file), { source: 'gw.yaml', baseDir: '/etc/meshgate' });
-
-function errorOf(file: Record<string, unknown>): string {
-  try {
-    load(file);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  return '(no error)';
-}
+const load = (file: Record<string, unknown>): GatewayConfig => parse(stringify(file));
+const errorOf = (file: Record<string, unknown>): string => errorsOf(stringify(file)).join('\n');
 
 /** Backticked value in a cell, read as YAML (`[local, any]` → a list, `1s` → "1s", `16384` → 16384). */
 const backticked = (cell: string): unknown => {
