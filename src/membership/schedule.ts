@@ -1,6 +1,6 @@
 /**
- * Time for membership's timers, injected (memberlist's transport takes its
- * clock the same way): production passes realTimeSchedule, tests a manual
+ * Time for membership's timers, injected so that SWIM's timing can be tested
+ * without sleeping: production passes realTimeSchedule, unit tests a manual
  * scheduler (testing/manual-scheduler.ts) that runs tasks only when the test
  * advances time.
  */
