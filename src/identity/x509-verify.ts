@@ -11,7 +11,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { IdentityError, SpiffeIdError } from './errors.js';
+import { IdentityError, isIdentityError } from './errors.js';
 import { pkijsCrypto } from './pkijs-engine.js';
 import { SpiffeId } from './spiffe-id.js';
 import type { BundleLookup } from './types.js';
@@ -317,7 +317,7 @@ function leafSpiffeId(leaf: CertificateFacts): SpiffeId {
   try {
     id = SpiffeId.parse(uri);
   } catch (err) {
-    const rule = err instanceof SpiffeIdError && err.rule === 'scheme' ? 'not-spiffe-uri' : 'invalid-spiffe-id';
+    const rule = isIdentityError(err, 'spiffe-id') && err.context['rule'] === 'scheme' ? 'not-spiffe-uri' : 'invalid-spiffe-id';
     throw new X509SvidError(rule, `the leaf's URI SAN is not a valid SPIFFE ID: ${(err as Error).message}`, { uri }, { cause: err });
   }
   if (id.path === '') {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../test/harness/seeded-random.js';
 import { InvalidTokenError } from '../subjects.js';
-import { TransportError, type TransportErrorKind, type TransportHandlers, type TransportStatus } from '../transport.js';
+import { isTransportError, TransportError, type TransportErrorKind, type TransportHandlers, type TransportStatus } from '../transport.js';
 import { ManualScheduler } from './manual-scheduler.js';
 import { MemoryNetwork, type MemoryNetworkOptions, type MemoryTransport } from './memory-transport.js';
 
@@ -37,7 +37,7 @@ function outcome<T>(p: Promise<T>): { value?: T; error?: unknown; settled: boole
 }
 
 function kindOf(o: { error?: unknown }): TransportErrorKind | undefined {
-  return o.error instanceof TransportError ? o.error.kind : undefined;
+  return isTransportError(o.error) ? o.error.kind : undefined;
 }
 
 describe('MemoryTransport request/reply', () => {

@@ -28,6 +28,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   InboundGate,
   StatusListeners,
+  isTransportError,
   TransportError,
   type GossipTransport,
   type TransportHandlers,
@@ -264,7 +265,7 @@ export class MemoryTransport implements GossipTransport {
         settled = true;
         cancelTimeout();
         this.pending.delete(settle);
-        if (outcome instanceof TransportError) reject(outcome);
+        if (isTransportError(outcome)) reject(outcome);
         else resolve(outcome);
       };
       const cancelTimeout = this.network.scheduleTask(() => {
