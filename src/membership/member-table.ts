@@ -120,6 +120,24 @@ interface MemberRecord {
   nextReprobeAt: number | undefined;
 }
 
+/** A member as first known: alive, nothing heard or measured yet. */
+function aliveRecord(info: MemberInfo, incarnation: number, since: number, why: string): MemberRecord {
+  return {
+    info,
+    incarnation,
+    status: 'alive',
+    statusSince: since,
+    why,
+    suspectedBy: [],
+    suspicion: undefined,
+    lastHeard: undefined,
+    rttMs: undefined,
+    reachable: true,
+    unreachableWhy: '',
+    nextReprobeAt: undefined,
+  };
+}
+
 const UNCHANGED: ApplyResult = Object.freeze({ changed: false, rebroadcast: false });
 const NEWS: ApplyResult = Object.freeze({ changed: true, rebroadcast: true });
 
@@ -177,20 +195,7 @@ export class MemberTable {
     this.suspicionMaxTimeoutMult = options.suspicionMaxTimeoutMult ?? DEFAULT_SUSPICION_MAX_TIMEOUT_MULT;
     const incarnation = options.incarnation ?? 0;
     if (!isIncarnation(incarnation)) throw new RangeError(`incarnation must be a non-negative safe integer, got ${incarnation}`);
-    this.me = {
-      info: options.self,
-      incarnation,
-      status: 'alive',
-      statusSince: this.clock.now(),
-      why: 'this process',
-      suspectedBy: [],
-      suspicion: undefined,
-      lastHeard: undefined,
-      rttMs: undefined,
-      reachable: true,
-      unreachableWhy: '',
-      nextReprobeAt: undefined,
-    };
+    this.me = aliveRecord(options.self, incarnation, this.clock.now(), 'this process');
     this.records.set(this.selfId, this.me);
   }
 
@@ -246,20 +251,7 @@ export class MemberTable {
 
     const rec = this.records.get(member.id);
     if (!rec) {
-      this.records.set(member.id, {
-        info: member,
-        incarnation,
-        status: 'alive',
-        statusSince: now,
-        why: reason ?? 'joined',
-        suspectedBy: [],
-        suspicion: undefined,
-        lastHeard: undefined,
-        rttMs: undefined,
-        reachable: true,
-        unreachableWhy: '',
-        nextReprobeAt: undefined,
-      });
+      this.records.set(member.id, aliveRecord(member, incarnation, now, reason ?? 'joined'));
       return NEWS;
     }
 
