@@ -1,4 +1,4 @@
-// Enforces the layout of src/ (README, Layout): no cycles between parts, arrows
+// Enforces the layout of src/ (docs/architecture.md, Parts): no cycles between parts, arrows
 // one way, and other folders reach a part only through its index.ts.
 const part = (name) => `^src/${name}/`;
 
@@ -9,13 +9,20 @@ module.exports = {
       name: 'identity-imports-nothing-of-ours',
       severity: 'error',
       from: { path: part('identity') },
-      to: { path: '^src/', pathNot: part('identity') },
+      to: { path: '^src/', pathNot: [part('identity'), part('result')] },
     },
     {
       name: 'config-imports-nothing-of-ours',
       severity: 'error',
       from: { path: part('config') },
-      to: { path: '^src/', pathNot: part('config') },
+      to: { path: '^src/', pathNot: [part('config'), part('result')] },
+    },
+    {
+      name: 'result-imports-nothing',
+      comment: 'The Result shape every part may use.',
+      severity: 'error',
+      from: { path: part('result') },
+      to: { path: '^src/', pathNot: part('result') },
     },
     {
       name: 'telemetry-imports-nothing-of-ours',
@@ -27,13 +34,20 @@ module.exports = {
       name: 'failover-is-pure',
       severity: 'error',
       from: { path: part('failover') },
-      to: { path: ['^src/', '^(node:)?(net|tls|http|http2|dgram|fs|child_process)$'], pathNot: part('failover') },
+      to: { path: ['^src/', '^(node:)?(net|tls|http|http2|dgram|fs|child_process)$'], pathNot: [part('failover'), part('result')] },
     },
     {
-      name: 'membership-imports-only-identity',
+      name: 'membership-imports-only-identity-and-result',
       severity: 'error',
       from: { path: part('membership') },
-      to: { path: '^src/', pathNot: [part('membership'), part('identity')] },
+      to: { path: '^src/', pathNot: [part('membership'), part('identity'), part('result')] },
+    },
+    {
+      name: 'test-support-stays-out-of-the-product',
+      comment: 'A testing/ folder (in-memory network, manual scheduler) serves unit tests only and is not built.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '/testing/' },
+      to: { path: ['/testing/', '^test/'] },
     },
     {
       name: 'nothing-imports-gateway-or-cli',

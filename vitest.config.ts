@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Unit tests live beside the code they test and never touch the network;
-// integration tests start real processes and so run one file at a time on
-// the 2-core machines.
+// integration tests start real processes and so run one file at a time: files
+// run side by side would compete for CPU and disturb each other's timing.
 export default defineConfig({
   test: {
     projects: [

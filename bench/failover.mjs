@@ -8,7 +8,6 @@
 //   C: a's one endpoint sits behind a 50 ms delay proxy, b's is fast, and a's `failover.order` is
 //      [any], so one tier holds both and peak-EWMA alone decides; a closed loop of 16 shows the split.
 // Every request records which backend answered (the backends' `x-backend` header).
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -17,19 +16,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { stringify } from 'yaml';
+import { ALL_GATEWAYS, gatewayConfig, jsonLine, makeSharedRoot, startGateway, startNats } from './lib/federation.mjs';
+import { killGroup, Processes, sleep } from './lib/processes.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const { values: opts } = parseArgs({ options: { backend: { type: 'string' }, port: { type: 'string', default: '0' } } });
 const [RATE, KILL_AFTER_MS, DOWN_MS, AFTER_STEADY_MS, BUCKET_MS] = [500, 3_000, 8_000, 2_000, 200]; // scenario A
 const STEADY_CAP_MS = 45_000; // failback: checks pass, then a 10 s hold (+ ≤ 1 s jitter) and a 10 s ramp
 const [C_WORKERS, C_MS, DELAY_MS] = [16, 5_000, 50]; // scenario C
 const RUN_CAP_MS = 115_000; // the whole run, whatever hangs
-const ALLOW = ['spiffe://*.test.example/meshgate/gateway/*/*'];
+const ALLOW = [ALL_GATEWAYS];
+const START_TIMEOUT_MS = 20_000;
 const HEALTH = { path: '/healthz', interval: '500ms' };
 const log = (line) => process.stderr.write(`${line}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A backend child: 200 with its name in `x-backend`. A fixed --port lets a restart take the same one.
 function backend(name, port) {
@@ -40,69 +39,26 @@ function backend(name, port) {
   });
   server.keepAliveTimeout = 60_000;
   server.listen(port, '127.0.0.1', () => console.log(JSON.stringify({ msg: 'backend listening', port: server.address().port })));
-  process.stdin.on('end', () => process.exit(0)).resume(); // the bench died, even by SIGKILL: go too
 }
 
-// ---- child processes (as bench/federation.mjs) -------------------------------------------
+// ---- child processes ------------------------------------------------------------------------
 
-const children = new Set();
+let logs = 0; // a fresh log file per start: a restarted backend must not be taken as listening by its predecessor's line
 
-function start(name, command, args) {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines = []; // the last lines of output: to find log lines and to explain failures
-  let [partial, gone] = ['', undefined];
-  const onData = (chunk) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop();
-    for (const line of parts) if (lines.push(line) > 300) lines.shift();
-  };
-  child.stdout.setEncoding('utf8').on('data', onData);
-  child.stderr.setEncoding('utf8').on('data', onData);
-  child.once('exit', (code, signal) => ((gone = `exited (${code ?? signal})`), children.delete(child)));
-  child.once('error', (err) => ((gone = err.message), children.delete(child))); // e.g. spawn ENOENT
-  // Polled every 20 ms: start-up lines are what we wait for, and 20 ms is nothing next to them.
-  const waitForLine = async (test, what) => {
-    for (const end = performance.now() + 20_000; ; await sleep(20)) {
-      const seen = lines.find(test);
-      if (seen !== undefined) return seen;
-      const why = gone ?? (performance.now() > end ? '20 s passed' : undefined);
-      if (why) throw new Error(`${name}: ${why} before ${what}; last output:\n${lines.slice(-15).join('\n')}`);
-    }
-  };
-  return { child, waitForLine };
+async function startBackend(ctx, name, port = 0) {
+  const proc = ctx.procs.start(`backend ${name}`, process.execPath, [SELF, '--backend', name, '--port', String(port)], { logFile: path.join(ctx.dir, `backend-${name}-${logs++}.log`) });
+  const { port: bound } = jsonLine(await ctx.procs.waitForLine(proc, (l) => l.includes('backend listening'), 'listening', START_TIMEOUT_MS));
+  return { name, proc, port: bound, addr: `127.0.0.1:${bound}` };
+}
+
+async function startFedGateway(ctx, federation, cluster, services) {
+  const configFile = path.join(ctx.dir, `${federation}-${cluster}.yaml`);
+  writeFileSync(configFile, gatewayConfig({ federation, cluster, natsUrl: ctx.natsUrl, caDir: path.join(ctx.dir, `ca-${cluster}`), services }));
+  return startGateway(ctx.procs, { name: `gateway ${cluster}`, configFile, logFile: path.join(ctx.dir, `${federation}-${cluster}.log`), timeoutMs: START_TIMEOUT_MS });
 }
 
 // SIGTERM lets gateways leave the membership and drain; SIGKILL when they take too long.
-const stop = (child) =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => resolve(clearTimeout(kill)));
-    child.kill('SIGTERM');
-  });
-const jsonLine = (line) => (line.startsWith('{') ? JSON.parse(line) : {});
-const listening = (listener) => (line) => line.includes('"listening"') && line.includes(`"listener":"${listener}"`);
-
-async function startBackend(name, port = 0) {
-  const be = start(`backend ${name}`, process.execPath, [SELF, '--backend', name, '--port', String(port)]);
-  const line = await be.waitForLine((l) => l.includes('backend listening'), 'listening');
-  return { name, child: be.child, port: jsonLine(line).port, addr: `127.0.0.1:${jsonLine(line).port}` };
-}
-
-async function startGateway(ctx, federation, cluster, services) {
-  const other = cluster === 'a' ? 'b' : 'a';
-  // Shared root: the other domain needs no bundle. Loopback, port 0 everywhere.
-  const identity = { trustDomain: `${cluster}.test.example`, ca: path.join(ctx.dir, `ca-${cluster}`), federation: [{ trustDomain: `${other}.test.example` }] };
-  const listeners = { local: '127.0.0.1:0', federation: '127.0.0.1:0', admin: '127.0.0.1:0' };
-  const file = path.join(ctx.dir, `${federation}-${cluster}.yaml`);
-  writeFileSync(file, stringify({ federation, cluster, replica: 'r1', nats: { servers: [ctx.natsUrl] }, identity, listeners, limits: { drainTimeout: '1s' }, services }));
-  const gw = start(`gateway ${cluster}`, process.execPath, [CLI, 'run', '--config', file]);
-  const local = jsonLine(await gw.waitForLine(listening('local'), 'the local listener')).address;
-  const admin = jsonLine(await gw.waitForLine(listening('admin'), 'the admin listener')).address;
-  await gw.waitForLine((l) => l.includes('"msg":"ready"'), '"ready"');
-  return { child: gw.child, local, admin };
-}
+const stopAll = (ctx, xs) => Promise.all(xs.map((x) => ctx.procs.stop(x.proc, 3_000)));
 
 const getJson = async (gw, page) => (await fetch(`http://${gw.admin}${page}`)).json();
 
@@ -164,9 +120,9 @@ const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '—');
 
 async function scenarioA(ctx) {
   log('A: starting backends a1, a2, b1 and gateways a and b…');
-  let [a1, a2, b1] = await Promise.all(['a1', 'a2', 'b1'].map((n) => startBackend(n)));
+  let [a1, a2, b1] = await Promise.all(['a1', 'a2', 'b1'].map((n) => startBackend(ctx, n)));
   const svc = (...eps) => ({ hello: { protocol: 'http', endpoints: eps.map((e) => e.addr), healthCheck: HEALTH, export: true, allow: ALLOW } });
-  const [a, b] = await Promise.all([startGateway(ctx, 'fo-a', 'a', svc(a1, a2)), startGateway(ctx, 'fo-a', 'b', svc(b1))]);
+  const [a, b] = await Promise.all([startFedGateway(ctx, 'fo-a', 'a', svc(a1, a2)), startFedGateway(ctx, 'fo-a', 'b', svc(b1))]);
   await waitHealthy(a, 2);
 
   // The failback phase over time, from a's own explanation: it says when each step happened.
@@ -188,11 +144,11 @@ async function scenarioA(ctx) {
   const sessions = Object.values(await getJson(a, '/debug/remotes')).reduce((n, r) => n + (r.sessions ?? 0), 0);
   log(`A: SIGKILL a1 and a2 now; a holds ${sessions} session(s) to b's gateway`);
   const [killAt, killEpoch] = [performance.now(), Date.now()];
-  a1.child.kill('SIGKILL');
-  a2.child.kill('SIGKILL');
+  killGroup(a1.proc.pid, 'SIGKILL');
+  killGroup(a2.proc.pid, 'SIGKILL');
   await sleep(DOWN_MS);
   log('A: restarting a1 and a2 on the same ports…');
-  [a1, a2] = await Promise.all([startBackend('a1', a1.port), startBackend('a2', a2.port)]);
+  [a1, a2] = await Promise.all([startBackend(ctx, 'a1', a1.port), startBackend(ctx, 'a2', a2.port)]);
   const restartAt = performance.now();
   const steady = await until(async () => phases.at(-1)?.phase === 'steady' && phases.at(-1).at > restartAt, STEADY_CAP_MS);
   log(`A: failback ${steady ? 'steady' : `not steady after ${STEADY_CAP_MS / 1000} s`}; ${AFTER_STEADY_MS / 1000} s more…`);
@@ -202,7 +158,7 @@ async function scenarioA(ctx) {
   await poller;
   await pool.close();
   const events = (await getJson(a, '/debug/events?service=hello')).events ?? [];
-  await Promise.all([a, b, a1, a2, b1].map((x) => stop(x.child)));
+  await stopAll(ctx, [a, b, a1, a2, b1]);
   reportA({ records, killAt, killEpoch, restartAt, phases, events, steady });
 }
 
@@ -271,10 +227,10 @@ function delayProxy(target) {
 
 async function scenarioC(ctx) {
   log(`C: backends a1 (behind a ${DELAY_MS} ms delay proxy) and b1; a's hello has failover.order [any]…`);
-  const [a1, b1] = await Promise.all([startBackend('a1'), startBackend('b1')]);
+  const [a1, b1] = await Promise.all([startBackend(ctx, 'a1'), startBackend(ctx, 'b1')]);
   const proxy = await delayProxy(a1.addr);
   const svc = (addr, extra = {}) => ({ hello: { protocol: 'http', endpoints: [addr], healthCheck: HEALTH, export: true, allow: ALLOW, ...extra } });
-  const [a, b] = await Promise.all([startGateway(ctx, 'fo-c', 'a', svc(proxy.addr, { failover: { order: ['any'] } })), startGateway(ctx, 'fo-c', 'b', svc(b1.addr))]);
+  const [a, b] = await Promise.all([startFedGateway(ctx, 'fo-c', 'a', svc(proxy.addr, { failover: { order: ['any'] } })), startFedGateway(ctx, 'fo-c', 'b', svc(b1.addr))]);
   await waitHealthy(a, 1);
   log(`C: closed loop of ${C_WORKERS} for ${C_MS / 1000} s through a…`);
   const pool = newPool(a.local, C_WORKERS);
@@ -288,7 +244,7 @@ async function scenarioC(ctx) {
   await Promise.all(Array.from({ length: C_WORKERS }, worker));
   await pool.close();
   const routes = await getJson(a, '/debug/routes?service=hello').catch(() => ({}));
-  await Promise.all([a, b, a1, b1].map((x) => stop(x.child)));
+  await stopAll(ctx, [a, b, a1, b1]);
   proxy.server.close();
 
   const sides = [[`local (a1, +${DELAY_MS} ms)`, records.filter((r) => r.ok && isLocal(r))], ['remote (b1)', records.filter((r) => r.ok && r.backend?.startsWith('b'))]];
@@ -313,24 +269,19 @@ async function scenarioC(ctx) {
 
 async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-failover-'));
-  const cleanup = () => Promise.all([...children].map(stop)).finally(() => rmSync(dir, { recursive: true, force: true }));
-  process.on('exit', () => children.forEach((c) => c.kill('SIGKILL'))); // last resort
+  const procs = new Processes();
+  const cleanup = () => procs.stopAll(() => 3_000).finally(() => rmSync(dir, { recursive: true, force: true }));
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.once(signal, () => (log(`${signal}: stopping`), cleanup().finally(() => process.exit(130))));
   }
   const cap = setTimeout(() => (log(`run cap of ${RUN_CAP_MS / 1000} s reached: stopping`), cleanup().finally(() => process.exit(1))), RUN_CAP_MS);
   try {
     log('making the shared root and one intermediate CA per cluster…');
-    const cli = (...args) => execFileSync(process.execPath, [CLI, ...args], { timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] });
-    cli('ca', 'init', '--trust-domain', 'test.example', '--out', path.join(dir, 'root'));
-    for (const c of ['a', 'b']) cli('ca', 'init', '--trust-domain', `${c}.test.example`, '--parent', path.join(dir, 'root'), '--out', path.join(dir, `ca-${c}`));
-    // -p -1: the server picks a free port and logs it.
-    const nats = start('nats-server (set NATS_SERVER_BIN if not on PATH)', process.env.NATS_SERVER_BIN ?? 'nats-server', ['-a', '127.0.0.1', '-p', '-1']);
-    const natsUrl = `nats://${(await nats.waitForLine((l) => l.includes('Listening for client connections on'), 'its client port')).split(' on ').pop()}`;
-    await nats.waitForLine((l) => l.includes('Server is ready'), '"Server is ready"');
+    await makeSharedRoot(dir, ['a', 'b']);
+    const { url: natsUrl } = await startNats(procs, { logFile: path.join(dir, 'nats-server.log'), timeoutMs: START_TIMEOUT_MS });
     // Each scenario has its own federation name (subjects), so that C's gateways never meet A's departed ones.
-    await scenarioA({ dir, natsUrl });
-    await scenarioC({ dir, natsUrl });
+    await scenarioA({ dir, procs, natsUrl });
+    await scenarioC({ dir, procs, natsUrl });
   } finally {
     clearTimeout(cap);
     await cleanup();

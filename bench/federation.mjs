@@ -14,7 +14,6 @@
 // 1 KiB bodies read in full, HTTP/1.1 keep-alive, pipelining 1. req/s and percentiles count 2xx
 // only; anything else is an error, counted per row. The backend (this file with --backend) runs in
 // a child process so that its CPU is not the generator's. All children are stopped on every exit.
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -23,10 +22,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { stringify } from 'yaml';
+import { ALL_GATEWAYS, gatewayConfig, jsonLine, listening, makeSharedRoot, startGateway, startNats } from './lib/federation.mjs';
+import { Processes, readLines } from './lib/processes.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 // Defaults are the target's; a small machine may need --rate below (c)'s saturation to see the hop's cost.
 const { values: opts } = parseArgs({
   options: {
@@ -59,82 +58,6 @@ function backend() {
   });
   server.keepAliveTimeout = 60_000; // outlive the clients' idle pools: they close first
   server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ msg: 'backend listening', port: server.address().port })));
-  // stdin is a pipe from the bench: if the bench dies, even by SIGKILL, the backend goes too.
-  process.stdin.on('end', () => process.exit(0)).resume();
-}
-
-// ---- child processes ---------------------------------------------------------------------
-
-const children = new Set();
-
-function start(name, command, args) {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines = []; // the last lines of output: to wait for log lines and to explain failures
-  const watchers = new Set();
-  let partial = '';
-  const onData = (chunk) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop();
-    for (const line of parts) {
-      if (lines.push(line) > 300) lines.shift();
-      watchers.forEach((f) => f(line));
-    }
-  };
-  child.stdout.setEncoding('utf8').on('data', onData);
-  child.stderr.setEncoding('utf8').on('data', onData);
-  const exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal));
-    child.once('error', (err) => resolve(err.message)); // e.g. spawn ENOENT: not installed
-  }).finally(() => children.delete(child));
-  const waitForLine = (test, what) =>
-    new Promise((resolve, reject) => {
-      const seen = lines.find(test);
-      if (seen !== undefined) return resolve(seen);
-      const fail = (why) => reject(new Error(`${name}: ${why} before ${what}; last output:\n${lines.slice(-15).join('\n')}`));
-      const timer = setTimeout(() => fail(`${START_TIMEOUT_MS} ms passed`), START_TIMEOUT_MS);
-      const watch = (line) => test(line) && (clearTimeout(timer), watchers.delete(watch), resolve(line));
-      watchers.add(watch);
-      exited.then((how) => (clearTimeout(timer), fail(`exited (${how})`))); // no-op once resolved
-    });
-  return { lines, waitForLine };
-}
-
-// SIGTERM lets gateways leave the membership and drain; SIGKILL when they take too long.
-const stop = (child) =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => resolve(clearTimeout(kill)));
-    child.kill('SIGTERM');
-  });
-const stopAll = () => Promise.all([...children].map(stop));
-
-const jsonLine = (line) => (line.startsWith('{') ? JSON.parse(line) : {});
-const listening = (listener) => (line) => line.includes('"listening"') && line.includes(`"listener":"${listener}"`);
-
-async function startGateway(dir, cluster, natsUrl, services) {
-  const other = cluster === 'a' ? 'b' : 'a';
-  const config = {
-    federation: 'bench',
-    cluster,
-    replica: 'r1',
-    nats: { servers: [natsUrl] },
-    // Shared root: the other domain needs no bundle.
-    identity: { trustDomain: `${cluster}.test.example`, ca: path.join(dir, `ca-${cluster}`), federation: [{ trustDomain: `${other}.test.example` }] },
-    // Loopback, port 0 everywhere (the federation listener's default is 0.0.0.0:4143).
-    listeners: { local: '127.0.0.1:0', federation: '127.0.0.1:0', admin: '127.0.0.1:0' },
-    limits: { drainTimeout: '1s' },
-    services,
-  };
-  const file = path.join(dir, `gateway-${cluster}.yaml`);
-  writeFileSync(file, stringify(config));
-  const gw = start(`gateway ${cluster}`, process.execPath, [CLI, 'run', '--config', file]);
-  const local = jsonLine(await gw.waitForLine(listening('local'), 'the local listener')).address;
-  await gw.waitForLine((l) => l.includes('"msg":"ready"'), '"ready"');
-  const fed = gw.lines.find(listening('federation'));
-  log(`gateway ${cluster}: local ${local}, federation ${fed ? jsonLine(fed).address : '(not listening)'}`);
-  return local;
 }
 
 // ---- load generation ---------------------------------------------------------------------
@@ -250,30 +173,31 @@ async function waitForRoute(address, host) {
 
 async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-bench-'));
-  const cleanup = () => stopAll().finally(() => rmSync(dir, { recursive: true, force: true }));
-  process.on('exit', () => children.forEach((c) => c.kill('SIGKILL'))); // last resort
+  const procs = new Processes();
+  const logFile = (name) => path.join(dir, `${name}.log`);
+  const cleanup = () => procs.stopAll(() => 3_000).finally(() => rmSync(dir, { recursive: true, force: true }));
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.once(signal, () => (log(`${signal}: stopping`), cleanup().finally(() => process.exit(130))));
   }
   try {
     log('making the shared root and one intermediate CA per cluster…');
-    const cli = (...args) => execFileSync(process.execPath, [CLI, ...args], { timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] });
-    cli('ca', 'init', '--trust-domain', 'test.example', '--out', path.join(dir, 'root'));
-    for (const c of ['a', 'b']) cli('ca', 'init', '--trust-domain', `${c}.test.example`, '--parent', path.join(dir, 'root'), '--out', path.join(dir, `ca-${c}`));
+    await makeSharedRoot(dir, ['a', 'b']);
 
     log('starting the backend, nats-server and gateways a and b…');
-    const be = start('backend', process.execPath, [SELF, '--backend']);
-    const backendAddr = `127.0.0.1:${jsonLine(await be.waitForLine((l) => l.includes('backend listening'), 'listening')).port}`;
-    // -p -1: the server picks a free port and logs it, so none is guessed or raced for.
-    const nats = start('nats-server (set NATS_SERVER_BIN if not on PATH)', process.env.NATS_SERVER_BIN ?? 'nats-server', ['-a', '127.0.0.1', '-p', '-1']);
-    const natsUrl = `nats://${(await nats.waitForLine((l) => l.includes('Listening for client connections on'), 'its client port')).split(' on ').pop()}`;
-    await nats.waitForLine((l) => l.includes('Server is ready'), '"Server is ready"');
+    const be = procs.start('backend', process.execPath, [SELF, '--backend'], { logFile: logFile('backend') });
+    const backendAddr = `127.0.0.1:${jsonLine(await procs.waitForLine(be, (l) => l.includes('backend listening'), 'listening', START_TIMEOUT_MS)).port}`;
+    const { url: natsUrl } = await startNats(procs, { logFile: logFile('nats-server'), timeoutMs: START_TIMEOUT_MS });
     const svc = { protocol: 'http', endpoints: [backendAddr] };
+    const gateway = async (cluster, services) => {
+      const configFile = path.join(dir, `gateway-${cluster}.yaml`);
+      writeFileSync(configFile, gatewayConfig({ cluster, natsUrl, caDir: path.join(dir, `ca-${cluster}`), services }));
+      const gw = await startGateway(procs, { name: `gateway ${cluster}`, configFile, logFile: logFile(`gateway-${cluster}`), timeoutMs: START_TIMEOUT_MS });
+      const fed = readLines(gw.proc.logFile).find(listening('federation'));
+      log(`gateway ${cluster}: local ${gw.local}, federation ${fed ? jsonLine(fed).address : '(not listening)'}`);
+      return gw.local;
+    };
     // A has only `hello-local`: a 2xx for `hello` through A has crossed to B.
-    const [a] = await Promise.all([
-      startGateway(dir, 'a', natsUrl, { 'hello-local': svc }),
-      startGateway(dir, 'b', natsUrl, { hello: { ...svc, export: true, allow: ['spiffe://*.test.example/meshgate/gateway/*/*'] } }),
-    ]);
+    const [a] = await Promise.all([gateway('a', { 'hello-local': svc }), gateway('b', { hello: { ...svc, export: true, allow: [ALL_GATEWAYS] } })]);
 
     const rows = [...(await measurePath('(a)', backendAddr, 'hello')), ...(await measurePath('(b)', a, 'hello-local'))];
     log('waiting for A to route `hello` to B…');

@@ -66,13 +66,15 @@
 // in the table, not the exit code.
 import { fork, spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, accessSync, constants as fsConstants } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { findNatsServer } from './lib/federation.mjs';
+import { freePort } from './lib/ports.mjs';
+import { sleep } from './lib/processes.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const SERVICE = 'payments';
@@ -118,7 +120,6 @@ function intArg(name, min) {
   return n;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Nearest-rank percentile of sorted numbers. */
 function pct(sorted, q) {
@@ -153,8 +154,7 @@ async function runParent() {
   const dumpFile = args.dump;
   const staggerMs = intArg('stagger', 0);
 
-  const { CertificateAuthority } = await import('../dist/identity/index.js');
-  const { gatewaySpiffeId } = await import('../dist/membership/index.js');
+  const { CertificateAuthority, gatewaySpiffeId } = await import('../dist/identity/index.js');
 
   // ---- cleanup on every exit path -------------------------------------------------
   const children = new Set();
@@ -768,39 +768,6 @@ async function waitFor(what, timeoutMs, check, intervalMs = 100) {
     await sleep(intervalMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ''}`);
-}
-
-function findNatsServer() {
-  const executable = (file) => {
-    try {
-      accessSync(file, fsConstants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const fromEnv = process.env.NATS_SERVER_BIN;
-  if (fromEnv) {
-    if (executable(fromEnv)) return fromEnv;
-    throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file`);
-  }
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && executable(path.join(dir, 'nats-server'))) return path.join(dir, 'nats-server');
-  }
-  if (executable('/usr/sbin/nats-server')) return '/usr/sbin/nats-server';
-  throw new Error('nats-server not found: install it with "apt-get install nats-server" or set NATS_SERVER_BIN');
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 // =============================================================================

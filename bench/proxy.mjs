@@ -14,17 +14,17 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { ensureTools, runHey, runWrk, toolVersions, UsageError } from './lib/load-tools.mjs';
 import { childPids, Processes, readLines, rssKiB, sleep } from './lib/processes.mjs';
+import { ALL_GATEWAYS, CLI, gatewayConfig, jsonLine, makeSharedRoot, startGateway, startNats } from './lib/federation.mjs';
+import { freePorts } from './lib/ports.mjs';
 import * as conf from './lib/proxy-configs.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/cli.js');
 const DOC = path.join(ROOT, 'docs/benchmarks.md');
 
 const ROWS = [
@@ -74,18 +74,6 @@ function parseOptions() {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-async function freePorts(n) {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const s = net.createServer().once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 /** One GET: { status, bytes } or { error }. */
 function get(address, host, pathname = '/') {
   const [hostname, port] = address.split(':');
@@ -116,13 +104,6 @@ async function waitFor200(what, address, host, timeoutMs, proc) {
   throw new Error(`${what}: no 200 with ${conf.BODY_BYTES} bytes through ${address}: ${why}; last answer ${answer(last ?? {})}`);
 }
 
-function jsonLine(line) {
-  try {
-    return line.startsWith('{') ? JSON.parse(line) : {};
-  } catch {
-    return {}; // a line cut short by a crash
-  }
-}
 
 function machineFacts() {
   const model = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
@@ -206,10 +187,9 @@ class Bench {
       this.rss.HAProxy = () => p.pid;
     }
     if (this.has('haproxy-2hop', 'meshgate', 'meshgate-2hop')) {
-      // The shared-root model (README, Identity), as meshgate's gateways use: one root, one intermediate per cluster.
+      // The shared-root model (docs/architecture.md, Identity), as meshgate's gateways use: one root, one intermediate per cluster.
       log('making the shared root and one intermediate CA per cluster (meshgate ca init)…');
-      await this.cli('ca', 'init', '--trust-domain', 'test.example', '--out', path.join(this.dir, 'root'));
-      await Promise.all(['a', 'b'].map((c) => this.cli('ca', 'init', '--trust-domain', `${c}.test.example`, '--parent', path.join(this.dir, 'root'), '--out', path.join(this.dir, `ca-${c}`))));
+      await makeSharedRoot(this.dir, ['a', 'b']);
     }
     if (this.has('haproxy-2hop')) {
       log('issuing SVIDs for HAProxy A and B (meshgate ca issue) and starting them…');
@@ -234,14 +214,12 @@ class Bench {
 
   async setUpGateways(backend) {
     log('starting nats-server and gateways a and b…');
-    const nats = this.procs.start('nats-server', this.tools['nats-server'], ['-a', '127.0.0.1', '-p', '-1'], { logFile: this.logFile('nats-server') });
-    const natsUrl = `nats://${(await this.procs.waitForLine(nats, (l) => l.includes('Listening for client connections on'), 'its client port', START_TIMEOUT_MS)).split(' on ').pop().trim()}`;
-    await this.procs.waitForLine(nats, (l) => l.includes('Server is ready'), '"Server is ready"', START_TIMEOUT_MS);
+    const { url: natsUrl } = await startNats(this.procs, { logFile: this.logFile('nats-server'), bin: this.tools['nats-server'], timeoutMs: START_TIMEOUT_MS });
     const svc = { protocol: 'http', endpoints: [backend] };
     // a has only `hello-local`, so a 200 for `hello` through a has come from b.
     const [a, b] = await Promise.all([
       this.gateway('a', natsUrl, { 'hello-local': svc }),
-      this.gateway('b', natsUrl, { hello: { ...svc, export: true, allow: [conf.ALL_GATEWAYS] } }),
+      this.gateway('b', natsUrl, { hello: { ...svc, export: true, allow: [ALL_GATEWAYS] } }),
     ]);
     this.gatewayLogs = { a: a.proc.logFile, b: b.proc.logFile };
     this.rss['meshgate a'] = () => a.proc.pid;
@@ -257,14 +235,9 @@ class Bench {
   }
 
   async gateway(cluster, natsUrl, services) {
-    const file = this.file(`gateway-${cluster}.yaml`, conf.gateway({ cluster, natsUrl, caDir: path.join(this.dir, `ca-${cluster}`), services }));
+    const configFile = this.file(`gateway-${cluster}.yaml`, gatewayConfig({ cluster, natsUrl, caDir: path.join(this.dir, `ca-${cluster}`), services }));
     const node = this.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', this.opts.cpuProf, '--cpu-prof-name', `gateway-${cluster}-${Date.now()}.cpuprofile`] : [];
-    const proc = this.procs.start(`gateway ${cluster}`, process.execPath, [...node, CLI, 'run', '--config', file], { logFile: this.logFile(`gateway-${cluster}`) });
-    proc.isGateway = true;
-    const listening = (name) => (l) => l.includes('"msg":"listening"') && l.includes(`"listener":"${name}"`);
-    const local = jsonLine(await this.procs.waitForLine(proc, listening('local'), 'the local listener', START_TIMEOUT_MS)).address;
-    const admin = jsonLine(await this.procs.waitForLine(proc, listening('admin'), 'the admin listener', START_TIMEOUT_MS)).address;
-    await this.procs.waitForLine(proc, (l) => l.includes('"msg":"ready"'), '"ready"', START_TIMEOUT_MS);
+    const { proc, local, admin } = await startGateway(this.procs, { name: `gateway ${cluster}`, configFile, logFile: this.logFile(`gateway-${cluster}`), node, timeoutMs: START_TIMEOUT_MS });
     log(`  gateway ${cluster}: local ${local}, admin ${admin}, log ${proc.logFile}`);
     return { proc, local, admin };
   }

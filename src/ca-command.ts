@@ -133,7 +133,7 @@ const CERT_TTL_RANGE = { min: 1_000, max: 100 * 8_760 * 3_600_000 };
 function ttl(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const r = checkDurationIn(text, CERT_TTL_RANGE);
-  if (!r.ok) throw new CaUsageError(`--ttl: ${r.message}`);
+  if (!r.ok) throw new CaUsageError(`--ttl: ${r.error}`);
   return r.value;
 }
 

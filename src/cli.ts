@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CA_USAGE, CaUsageError, caCommand } from './ca-command.js';
-import { ConfigError, describeListenerFailure, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
-import { AllowPatternError, checkAllowPatterns, Gateway } from './gateway/index.js';
+import { describeListenerFailure, isConfigError, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
+import { checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
 import { createLogger } from './telemetry/index.js';
 
@@ -79,15 +79,10 @@ function noArgs(command: string, args: string[]): void {
   if (args.length > 0) throw new UsageError(`"${command}" takes no arguments, got "${args[0]}"`);
 }
 
-/** The config schema cannot judge SPIFFE patterns (config imports nothing of ours); identity's rules do. */
+/** The config as loadConfig checks it, and its `allow` patterns by identity's rules: every problem is a ConfigError. */
 async function loadCheckedConfig(file: string): Promise<GatewayConfig> {
   const config = await loadConfig(file);
-  try {
-    checkAllowPatterns(config);
-  } catch (err) {
-    if (err instanceof AllowPatternError) throw new ConfigError(file, [{ path: err.path, message: err.message.slice(err.path.length + 2) }]);
-    throw err;
-  }
+  checkAllowPatterns(config, file);
   return config;
 }
 
@@ -146,7 +141,7 @@ function version(): string {
 
 /** The exit code for an error main() did not handle, after saying what it was on stderr. */
 async function failed(err: unknown): Promise<number> {
-  if (err instanceof ConfigError) {
+  if (isConfigError(err)) {
     await write(process.stderr, `${err.message}\n`);
     return EXIT_USAGE;
   }

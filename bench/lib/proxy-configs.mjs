@@ -1,9 +1,8 @@
 // Config files for the proxy bench, all on loopback: the nginx backend, nginx and HAProxy as
-// reverse proxies, the two HAProxy hops with mTLS HTTP/2 between them, and meshgate gateways.
+// reverse proxies, and the two HAProxy hops with mTLS HTTP/2 between them (meshgate's gateway
+// config is in federation.mjs, which every bench shares).
 // Every proxy runs one worker or thread. None writes an access log: meshgate has none, so the
 // others are not charged for one.
-import { stringify } from 'yaml';
-
 export const BODY_BYTES = 1024;
 
 /** Temp paths inside the run's directory: nginx's compiled-in ones (/var/lib/nginx) may be unwritable. */
@@ -99,22 +98,4 @@ export function haproxyHopB(port, backendPort, { certKeyPem, caFile }) {
 backend be
   server backend 127.0.0.1:${backendPort}
 `;
-}
-
-export const ALL_GATEWAYS = 'spiffe://*.test.example/meshgate/gateway/*/*';
-
-/** A gateway of cluster `cluster` (a or b) with the shared root's intermediate CA in `caDir`. */
-export function gateway({ cluster, natsUrl, caDir, services }) {
-  const other = cluster === 'a' ? 'b' : 'a';
-  return stringify({
-    federation: 'bench',
-    cluster,
-    replica: 'r1',
-    nats: { servers: [natsUrl] },
-    identity: { trustDomain: `${cluster}.test.example`, ca: caDir, federation: [{ trustDomain: `${other}.test.example` }] },
-    // Loopback, port 0 everywhere: the addresses are read from the log (the federation listener's default is 0.0.0.0:4143).
-    listeners: { local: '127.0.0.1:0', federation: '127.0.0.1:0', admin: '127.0.0.1:0' },
-    limits: { drainTimeout: '1s' },
-    services,
-  });
 }

@@ -4,21 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BOUNDS, MAX_CONFIG_FILE_BYTES } from './bounds.js';
 import { DEFAULTS } from './defaults.js';
-import { ConfigError, type GatewayConfig, loadConfig, parseConfig } from './index.js';
+import { loadConfig } from './index.js';
+import { errorsOf, minimal, parse } from './testing/config-text.js';
 
-const parse = (text: string): GatewayConfig => parseConfig(text, { source: 'gw.yaml', baseDir: '/etc/meshgate' });
-
-function errorsOf(text: string): string[] {
-  try {
-    parse(text);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).message.split('\n');
-  }
-  throw new Error('expected a ConfigError');
-}
-
-const minimal = (extra = ''): string => `federation: acme\ncluster: us-east\n${extra}`;
 const identity = (keys: string): string => minimal(`identity:\n  trustDomain: td.example\n  ca: ./ca\n${keys}`);
 const service = (section: string): string => minimal(`services:\n  payments:\n    ${section}\n`);
 

@@ -5,7 +5,7 @@
  * IDs, each with limits of its own, and outside them a gateway that passed
  * `check` crashes, refuses every peer or flaps. Where the runtime would take
  * more, the bound is what an operator of Envoy or nginx would still call sane.
- * README's configuration table lists them; keep the two in step.
+ * docs/configuration.md lists them; configuration-doc.test.ts keeps the two in step.
  */
 
 const SECOND = 1_000;

@@ -1,12 +1,14 @@
+import { fail as failWith, ok, type Result } from '../result/index.js';
+
 /**
  * The result of checking one value from outside: either the clean value or a
  * message fit to follow `config error: <path>: `. Checks return this rather
  * than throw so that a whole file can be checked and every problem reported.
  */
-export type Check<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+export type Check<T> = Result<T, string>;
 
-export const ok = <T>(value: T): Check<T> => ({ ok: true, value });
-export const fail = (message: string): Check<never> => ({ ok: false, message });
+export { ok };
+export const fail = (message: string): Check<never> => failWith(message);
 
 /** Longer strings are cut in messages: a 5,000-character name would bury the line that names it. */
 const MAX_QUOTED_CHARS = 64;

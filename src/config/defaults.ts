@@ -26,7 +26,7 @@ const defaults = {
     admin: { host: '127.0.0.1', port: 9901 },
   },
 
-  /** Guards against slow or oversized clients (docs/failure-modes.md). */
+  /** Guards against slow or oversized clients (docs/operations.md). */
   limits: {
     /** Node's own default; bigger header blocks get 431. */
     maxHeaderBytes: 16_384,

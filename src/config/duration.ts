@@ -66,7 +66,7 @@ function measure(text: string): Check<bigint> {
 /** `parseDuration("1.5s") === 1500`. Throws a RangeError with a clear message. */
 export function parseDuration(text: string): number {
   const r = checkDuration(text);
-  if (!r.ok) throw new RangeError(r.message);
+  if (!r.ok) throw new RangeError(r.error);
   return r.value;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatHostPort, parseHostPort } from './hostport.js';
+import { formatHostPort, isWildcardHost, parseHostPort } from './hostport.js';
 
 describe('parseHostPort', () => {
   it.each([
@@ -38,5 +38,12 @@ describe('formatHostPort', () => {
     for (const text of ['127.0.0.1:4140', '[::1]:80', 'example.com:443']) {
       expect(formatHostPort(parseHostPort(text))).toBe(text);
     }
+  });
+});
+
+describe('isWildcardHost', () => {
+  it('knows every spelling of "any address" (which the gateway must not advertise)', () => {
+    for (const host of ['0.0.0.0', '::', '0:0:0:0:0:0:0:0']) expect(isWildcardHost(host), host).toBe(true);
+    for (const host of ['127.0.0.1', '::1', 'gw-b', '10.0.0.0']) expect(isWildcardHost(host), host).toBe(false);
   });
 });

@@ -45,7 +45,7 @@ export function checkHostPort(text: string, opts: HostPortOptions = {}): Check<H
 /** `parseHostPort("127.0.0.1:4140")` → `{host: "127.0.0.1", port: 4140}`; throws a RangeError. */
 export function parseHostPort(text: string, opts: HostPortOptions = {}): HostPort {
   const r = checkHostPort(text, opts);
-  if (!r.ok) throw new RangeError(r.message);
+  if (!r.ok) throw new RangeError(r.error);
   return r.value;
 }
 

@@ -31,7 +31,7 @@ const KIND: Record<string, string> = { object: 'a mapping', record: 'a mapping',
 export const errorMap: z.core.$ZodErrorMap = (iss) => {
   if (iss.code === 'invalid_type') {
     const r = typeError(KIND[iss.expected] ?? iss.expected, iss.input);
-    return r.ok ? undefined : r.message;
+    return r.ok ? undefined : r.error;
   }
   return undefined;
 };

@@ -5,25 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, isConfigError, loadConfig, parseConfig, type GatewayConfig } from './index.js';
+import { BASE_DIR, errorsOf, minimal, parse } from './testing/config-text.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
-const BASE = '/etc/meshgate';
-
-const parse = (text: string): GatewayConfig => parseConfig(text, { source: 'gw.yaml', baseDir: BASE });
-
-/** The error lines a config produces; fails the test if it parses. */
-function errorsOf(text: string): string[] {
-  try {
-    parse(text);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).message.split('\n');
-  }
-  throw new Error('expected a ConfigError');
-}
-
-/** A minimal valid file with `extra` appended, so each case shows only what it breaks. */
-const minimal = (extra = ''): string => `federation: acme\ncluster: us-east\n${extra}`;
+const BASE = BASE_DIR;
 
 /** One service called payments with the given body lines (indented by four spaces). */
 const payments = (...lines: string[]): string =>

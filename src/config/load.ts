@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { type Document, isMap, isScalar, type Node, parseDocument, visit, type YAMLError, type YAMLMap } from 'yaml';
 import type { z } from 'zod';
 import { MAX_CONFIG_FILE_BYTES } from './bounds.js';
-import { ConfigError, type ConfigIssue } from './errors.js';
+import { ConfigError, type ConfigIssue, isConfigError } from './errors.js';
 import { LineIndex } from './line-index.js';
 import { errorMap, toConfigIssue, withoutImpliedRequired } from './issues.js';
 import { resolveConfig } from './resolve.js';
@@ -120,7 +120,7 @@ async function readConfigFile(file: string): Promise<string> {
     }
     return Buffer.concat(chunks, total).toString('utf8');
   } catch (err) {
-    throw err instanceof ConfigError ? err : cannotRead(err);
+    throw isConfigError(err) ? err : cannotRead(err);
   } finally {
     await handle.close();
   }

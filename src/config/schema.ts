@@ -1,5 +1,5 @@
 /**
- * The YAML file's shape (README "Configuration"), each number, duration and
+ * The YAML file's shape (docs/configuration.md), each number, duration and
  * name within its range from bounds.ts. Values come out checked
  * and converted (durations in ms, host:port split) but without defaults:
  * resolve.ts fills those in, so that "absent" stays distinguishable here.
@@ -27,7 +27,7 @@ function leaf<T>(check: v.Checker<T>) {
   return z.unknown().transform((input, ctx): T => {
     const r = check(input);
     if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.message, input });
+    ctx.addIssue({ code: 'custom', message: r.error, input });
     return z.NEVER;
   });
 }
@@ -310,7 +310,7 @@ const service = section({
 const services = z.record(z.string(), service).superRefine((all, ctx) => {
   for (const name of Object.keys(all)) {
     const r = v.serviceName(name);
-    if (!r.ok) ctx.addIssue({ code: 'custom', path: [name], message: r.message, input: name });
+    if (!r.ok) ctx.addIssue({ code: 'custom', path: [name], message: r.error, input: name });
   }
 }, onMapping);
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, summarizeConfig } from './index.js';
+import { summarizeConfig } from './index.js';
+import { parse } from './testing/config-text.js';
 
 const example = (name: string): string => readFileSync(fileURLToPath(new URL(`../../examples/${name}`, import.meta.url)), 'utf8');
-const parse = (text: string) => parseConfig(text, { source: 'gw.yaml', baseDir: '/etc/meshgate' });
 
 describe('summarizeConfig', () => {
   it('shows the federated example as the gateway will run it', () => {

@@ -10,7 +10,7 @@
  *   ▲                                ▲                        │
  *   └──────── probe succeeds ────────┼──── probe fails ───────┘
  *
- * There is no cap on how many targets may be ejected (README, Failover), at
+ * There is no cap on how many targets may be ejected (docs/operations.md, Failover), at
  * least while another tier can take the traffic (Envoy's 10 %
  * max_ejection_percent is why its pools never drain, admiral#205). Only the
  * caller sees every target, so the caller decides whether to honour an

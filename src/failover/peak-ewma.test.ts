@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as seeded } from '../../test/harness/seeded-random.js';
 import { PeakEwma, chooseP2C, type RequestOutcome } from './peak-ewma.js';
 
 const DECAY = 10_000;
 const ok = (rttMs: number): RequestOutcome => ({ rttMs, failed: false, overloaded: false });
-
-/** mulberry32, inlined: membership's seeded PRNG is not part of its public face. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One request finishes before the next is chosen; each takes its target's RTT ± 50 %. */
 function shares(rtts: readonly number[], requests: number, seed: number): number[] {

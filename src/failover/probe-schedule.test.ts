@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as seeded } from '../../test/harness/seeded-random.js';
 import { ProbeSchedule } from './probe-schedule.js';
-
-/** A deterministic stand-in for Math.random: the same sequence every run. */
-function seeded(seed = 1): () => number {
-  let x = seed;
-  return () => {
-    x = (x * 16807) % 2147483647;
-    return (x - 1) / 2147483646;
-  };
-}
 
 const probes = (n: number, intervalMs = 5_000) => Array.from({ length: n }, (_, i) => ({ key: `p${i}`, intervalMs }));
 
@@ -26,7 +18,7 @@ function run(schedule: ProbeSchedule, until: number, wakeLateMs = 0): { key: str
 
 describe('ProbeSchedule', () => {
   it('runs every probe once per interval', () => {
-    const schedule = new ProbeSchedule(probes(20), 0, seeded());
+    const schedule = new ProbeSchedule(probes(20), 0, seeded(1));
     const starts = run(schedule, 5 * 5_000 - 1);
     const perKey = new Map<string, number>();
     for (const s of starts) perKey.set(s.key, (perKey.get(s.key) ?? 0) + 1);

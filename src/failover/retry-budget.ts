@@ -13,7 +13,7 @@
  *
  * Pure: times come in as numbers (ms, from an injected monotonic clock). The
  * caller records only original requests (a retry deposits nothing, or retries
- * would fund themselves) and still caps retries per request (README,
+ * would fund themselves) and still caps retries per request (docs/operations.md,
  * Failover: at most 2, never for a non-idempotent request that reached an
  * upstream); the budget only says whether the service as a whole can afford
  * one more.

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as seeded } from '../../test/harness/seeded-random.js';
 import { ServiceBalancer, type BalancerEvent, type BalancerSettings, type Pick, type RemoteCluster, type Target } from './service-balancer.js';
-
-/** mulberry32: deterministic randomness (membership's copy is not part of its public face). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ENDPOINTS = ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.4:80'];
 const settings = (over: Partial<BalancerSettings> = {}): BalancerSettings => ({

@@ -43,8 +43,12 @@ export interface GatewayErrorOptions extends ErrorOptions {
   readonly peerClosed?: boolean;
 }
 
+/** Marks the gateway's errors; Symbol.for is one symbol in every copy of this module, where `instanceof` is not. */
+const GATEWAY_ERROR: unique symbol = Symbol.for('meshgate.gateway.error');
+
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';
+  readonly [GATEWAY_ERROR] = true;
   readonly status: number;
   readonly unprocessed: boolean;
   readonly peerClosed: boolean;
@@ -62,7 +66,8 @@ export class GatewayError extends Error {
   }
 }
 
-export const isGatewayError = (err: unknown): err is GatewayError => err instanceof GatewayError;
+/** The one way to recognise a GatewayError. */
+export const isGatewayError = (err: unknown): err is GatewayError => (err as { [GATEWAY_ERROR]?: unknown } | null)?.[GATEWAY_ERROR] === true;
 
 /** Any failure as a GatewayError: what is not one already is an unexpected reset. */
 export const asGatewayError = (err: unknown): GatewayError =>

@@ -1,5 +1,4 @@
 import os from 'node:os';
-import type { GatewayConfig, HostPort } from '../config/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { AdminServer } from './admin/admin.js';
 import { HealthProber } from './control/health-prober.js';
@@ -16,7 +15,7 @@ import { RemoteForwarder } from './outbound/remote-forwarder.js';
 import { Admission, RequestPipeline, RouteTable } from './proxy/index.js';
 import { Http1Endpoint } from './outbound/upstream-http1.js';
 import { H2cEndpoint } from './outbound/upstream-h2c.js';
-import { DEFAULTS, formatHostPort as endpointKey, type ServiceConfig } from '../config/index.js';
+import { DEFAULTS, formatHostPort, isWildcardHost, type GatewayConfig, type HostPort, type ServiceConfig } from '../config/index.js';
 
 const PUBLISH_INTERVAL_MS = 1_000;
 /** Routing snapshots follow membership's own snapshot, which is at most this old. */
@@ -102,9 +101,9 @@ export class Gateway {
   /** Binds first, joins the federation last: peers should hear of us only once we can serve. */
   async start(): Promise<BoundAddresses> {
     const local = await this.local.listen(this.config.listeners.local);
-    this.log.info({ listener: 'local', address: endpointKey(local) }, 'listening');
+    this.log.info({ listener: 'local', address: formatHostPort(local) }, 'listening');
     const admin = await this.admin.listen(this.config.listeners.admin);
-    this.log.info({ listener: 'admin', address: endpointKey(admin) }, 'listening');
+    this.log.info({ listener: 'admin', address: formatHostPort(admin) }, 'listening');
     let federation: HostPort | undefined;
     if (this.config.identity) {
       const identity = (this.identity = await IdentityRuntime.start(this.config, this.config.identity, this.log));
@@ -116,7 +115,7 @@ export class Gateway {
     this.bound = true;
     const identity = this.identity;
     if (this.config.nats && identity && federation) {
-      const federationAddr = endpointKey(advertised(federation));
+      const federationAddr = formatHostPort(advertised(federation));
       // Not awaited: while NATS is away the gateway still serves its own cluster.
       this.join = new FederationJoin({
         attempt: () => MembershipRuntime.start(this.config, identity, federationAddr, this.log),
@@ -161,7 +160,7 @@ export class Gateway {
     identity.onGatewaySvid(() => listener.reloadSvid());
     this.pool = new RemoteGatewayPool({ svid, bundleFor });
     const bound = await listener.listen(this.config.listeners.federation);
-    this.log.info({ listener: 'federation', address: endpointKey(bound), advertised: endpointKey(advertised(bound)) }, 'listening');
+    this.log.info({ listener: 'federation', address: formatHostPort(bound), advertised: formatHostPort(advertised(bound)) }, 'listening');
     return bound;
   }
 
@@ -187,7 +186,7 @@ export class Gateway {
   }
 
   private endpointForwarder(service: ServiceConfig, address: HostPort): Http1Endpoint | H2cEndpoint {
-    const key = `${service.protocol} ${endpointKey(address)} ${service.timeouts.connectMs}`;
+    const key = `${service.protocol} ${formatHostPort(address)} ${service.timeouts.connectMs}`;
     let forwarder = this.endpoints.get(key);
     if (!forwarder) {
       forwarder = service.protocol === 'grpc' ? new H2cEndpoint(address, service.timeouts.connectMs) : new Http1Endpoint(address, service.timeouts.connectMs);
@@ -262,7 +261,7 @@ function sameFields(a: object | undefined, b: object): boolean {
  * non-internal IPv4 address of this host (a container's address in compose).
  */
 function advertised(bound: HostPort): HostPort {
-  if (bound.host !== '0.0.0.0' && bound.host !== '::') return bound;
+  if (!isWildcardHost(bound.host)) return bound;
   const addresses = Object.values(os.networkInterfaces()).flat();
   const ipv4 = addresses.find((a) => a && a.family === 'IPv4' && !a.internal);
   return { host: ipv4?.address ?? '127.0.0.1', port: bound.port };

@@ -1,3 +1,3 @@
 export { Gateway, type BoundAddresses } from './gateway.js';
 export { GatewayError, type GatewayErrorCode } from './errors.js';
-export { AllowPatternError, checkAllowPatterns } from './proxy/authorization.js';
+export { checkAllowPatterns } from './proxy/authorization.js';

@@ -6,7 +6,7 @@ import { parseSpiffeBundle, serializeSpiffeBundle } from './bundle.js';
 import { derToPem } from './encoding.js';
 import { IdentityError } from './errors.js';
 import { verifyX509Svid } from './x509-verify.js';
-import type { TrustBundle, X509Svid } from './types.js';
+import type { BundleLookup, TrustBundle, X509Svid } from './types.js';
 
 export interface BundleEndpointTimeouts {
   /** TLS handshake and request head must complete within this. */
@@ -87,7 +87,7 @@ export interface BundleFetch {
   readonly trustDomain: string;
   /** Who must serve it; checked against the bundle of that ID's own trust domain. */
   readonly endpointSpiffeId: string;
-  readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly bundleFor: BundleLookup;
   readonly timeoutMs: number;
   readonly now?: () => Date;
 }

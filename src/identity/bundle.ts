@@ -12,7 +12,7 @@
  */
 import { createPublicKey, type JsonWebKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { BundleError, EncodingError, IdentityError, type BundleRule } from './errors.js';
+import { BundleError, EncodingError, isIdentityError, type BundleRule } from './errors.js';
 import { parseTrustDomain } from './spiffe-id.js';
 import type { JwtAuthority, TrustBundle } from './types.js';
 import { decodeBase64Strict, encodeBase64, pemToDers, splitConcatenatedDer } from './encoding.js';
@@ -294,7 +294,7 @@ function checkCertificate(der: Uint8Array, what: string, rule: BundleRule): X509
     if (splitConcatenatedDer(der).length !== 1) throw new EncodingError('der', 'more than one DER element');
     return new X509Certificate(der);
   } catch (err) {
-    const reason = err instanceof IdentityError ? err.message : 'not a DER X.509 certificate';
+    const reason = isIdentityError(err) ? err.message : 'not a DER X.509 certificate';
     throw new BundleError(rule, `${what}: ${reason}`, {}, { cause: err });
   }
 }

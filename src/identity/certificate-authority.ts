@@ -1,6 +1,6 @@
 /**
  * A signing authority of one trust domain: its P-256 key, its certificate
- * chain, and what it issues. The shared-root model (README, Identity) is an
+ * chain, and what it issues. The shared-root model (docs/architecture.md, Identity) is an
  * offline root with one intermediate per cluster; each intermediate carries
  * its trust domain as its SPIFFE ID and as a URI name constraint, so that
  * verifiers can tell which domain a CA speaks for even when every bundle
@@ -16,11 +16,12 @@ import { X509Certificate, createHash, createPublicKey, generateKeyPair, randomBy
 import { promisify } from 'node:util';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { concatDer } from './encoding.js';
 import { IdentityError } from './errors.js';
 import { pkijsCrypto } from './pkijs-engine.js';
 import { SpiffeId, parseTrustDomain } from './spiffe-id.js';
 import type { SpiffeIdLike, X509Svid } from './types.js';
-import { OID, readCertificate, type CertificateFacts } from './x509-verify.js';
+import { KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, OID, readCertificate, type CertificateFacts } from './x509-verify.js';
 
 /** Defaults as SPIRE's (`ca_ttl` 24 h, `default_x509_svid_ttl` 1 h). */
 export const DEFAULT_CA_TTL_MS = 24 * 60 * 60_000;
@@ -376,9 +377,6 @@ function keyUsage(bits: number): asn1js.BitString {
   const unusedBits = bits === 0 ? 0 : Math.min(7, Math.log2(bits & -bits));
   return new asn1js.BitString({ valueHex: new Uint8Array([bits]), unusedBits });
 }
-const KU_DIGITAL_SIGNATURE = 0x80;
-const KU_KEY_CERT_SIGN = 0x04;
-const KU_CRL_SIGN = 0x02;
 
 const uriName = (uri: string) => new pkijs.GeneralName({ type: 6, value: uri });
 
@@ -465,7 +463,7 @@ function svidTemplate(ca: CertificateFacts): SvidTemplate {
     // A parsed certificate re-encodes its names from the original bytes.
     issuer: berOf(ca.certificate.subject),
     subject: berOf(svidName()),
-    fixedExtensions: concat(fixed.map(berOf)),
+    fixedExtensions: concatDer(fixed.map(berOf)),
   };
 }
 
@@ -479,7 +477,7 @@ function p256PublicKey(publicKey: KeyObject): P256PublicKey {
   if (publicKey.type !== 'public') throw new CaError('key-type', `expected a public key, got a ${publicKey.type} key`);
   // Exporting SPKI DER through OpenSSL's encoders costs ~150 µs; JWK ~6 µs.
   const { x, y } = publicKey.export({ format: 'jwk' });
-  const point = concat([Uint8Array.of(0x04), Buffer.from(x ?? '', 'base64url'), Buffer.from(y ?? '', 'base64url')]);
+  const point = concatDer([Uint8Array.of(0x04), Buffer.from(x ?? '', 'base64url'), Buffer.from(y ?? '', 'base64url')]);
   if (point.length !== 65) throw new CaError('key-type', 'the SVID key is not an uncompressed P-256 point');
   return { point, spki: tlv(TAG.SEQUENCE, EC_P256_PUBLIC_KEY, tlv(TAG.BIT_STRING, Uint8Array.of(0), point)) };
 }
@@ -534,7 +532,7 @@ const TAG = {
 const VERSION_3 = tlv(TAG.VERSION, tlv(TAG.INTEGER, Uint8Array.of(2)));
 
 function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
-  const body = contents.length === 1 ? (contents[0] as Uint8Array) : concat(contents);
+  const body = contents.length === 1 ? (contents[0] as Uint8Array) : concatDer(contents);
   const n = body.length;
   const header = n < 0x80 ? [tag, n] : n < 0x100 ? [tag, 0x81, n] : n < 0x10000 ? [tag, 0x82, n >> 8, n & 0xff] : [tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   const out = new Uint8Array(header.length + n);
@@ -550,14 +548,4 @@ function derTime(date: Date): Uint8Array {
   return year >= 1950 && year < 2050
     ? tlv(TAG.UTC_TIME, Buffer.from(digits.slice(2), 'ascii'))
     : tlv(TAG.GENERALIZED_TIME, Buffer.from(digits, 'ascii'));
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

@@ -102,14 +102,9 @@ export function derToPem(der: Uint8Array, label = 'CERTIFICATE'): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-export function concatDer(ders: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(ders.reduce((n, d) => n + d.length, 0));
-  let off = 0;
-  for (const d of ders) {
-    out.set(d, off);
-    off += d.length;
-  }
-  return out;
+/** DER values back to back (a chain, a bundle's roots, a TLV's contents): a Buffer, which gRPC's bytes fields also take. */
+export function concatDer(ders: readonly Uint8Array[]): Buffer {
+  return Buffer.concat(ders);
 }
 
 /**

@@ -20,8 +20,17 @@ export type KnownIdentityErrorCode =
   | 'federation';
 export type IdentityErrorCode = KnownIdentityErrorCode | (string & {});
 
+/**
+ * Marks this part's errors. Symbol.for gives every copy of this module (tests,
+ * bundlers) the same symbol, so isIdentityError holds where `instanceof` would
+ * not, and no other part's error passes for one (a GatewayError also has a
+ * code and a context).
+ */
+const IDENTITY_ERROR: unique symbol = Symbol.for('meshgate.identity.error');
+
 export class IdentityError extends Error {
   override name = 'IdentityError';
+  readonly [IDENTITY_ERROR] = true;
   readonly code: IdentityErrorCode;
   /** Facts about the failure (never secrets, tokens or keys). */
   readonly context: Readonly<Record<string, unknown>>;
@@ -33,12 +42,9 @@ export class IdentityError extends Error {
   }
 }
 
-/** `instanceof` fails across duplicated module copies (tests, bundlers); the shape check does not. */
+/** The one way to recognise this part's errors, optionally of one `code`. */
 export function isIdentityError(err: unknown, code?: IdentityErrorCode): err is IdentityError {
-  if (!(err instanceof Error)) return false;
-  const c = (err as { code?: unknown }).code;
-  const ctx = (err as { context?: unknown }).context;
-  return typeof c === 'string' && typeof ctx === 'object' && ctx !== null && (code === undefined || c === code);
+  return (err as { [IDENTITY_ERROR]?: unknown } | null)?.[IDENTITY_ERROR] === true && (code === undefined || (err as IdentityError).code === code);
 }
 
 /** Which SPIFFE ID rule (SPIFFE-ID §2) an input broke. */

@@ -9,7 +9,7 @@ import { constants, createPublicKey, type KeyObject, sign, verify } from 'node:c
 import { parseStrictJson, decodeUtf8Strict } from './strict-json.js';
 import { JwtSvidError, type JwtSvidRule } from './errors.js';
 import { SpiffeId } from './spiffe-id.js';
-import type { SpiffeIdLike, TrustBundle } from './types.js';
+import type { BundleLookup, SpiffeIdLike } from './types.js';
 
 export const DEFAULT_JWT_LEEWAY_SECONDS = 60;
 
@@ -80,7 +80,7 @@ export interface ValidateJwtSvidOptions {
   /** The audience this validator answers to; the token's `aud` must contain it. */
   readonly audience: string;
   /** The bundle of a trust domain, or undefined when we do not federate with it. */
-  readonly bundles: (trustDomain: string) => TrustBundle | undefined;
+  readonly bundles: BundleLookup;
   /** Epoch milliseconds. */
   readonly now?: () => number;
   readonly leewaySeconds?: number;

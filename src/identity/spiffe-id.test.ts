@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SpiffeIdError, type SpiffeIdRule } from './errors.js';
+import { isIdentityError, SpiffeIdError, type SpiffeIdRule } from './errors.js';
 import {
   compileSpiffePattern,
   matchSpiffePattern,
@@ -16,7 +16,7 @@ function ruleOf(fn: () => unknown): SpiffeIdRule | 'no error' {
   try {
     fn();
   } catch (err) {
-    if (err instanceof SpiffeIdError) return err.rule;
+    if (isIdentityError(err, 'spiffe-id')) return err.context['rule'] as SpiffeIdRule;
     throw err;
   }
   return 'no error';

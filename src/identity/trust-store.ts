@@ -1,4 +1,4 @@
-import type { TrustBundle } from './types.js';
+import type { BundleLookup, TrustBundle } from './types.js';
 
 /** Where a bundle came from; later sources (gossip over NATS) add their own name. */
 export type BundleSource = 'own' | 'file' | 'endpoint' | (string & {});
@@ -67,7 +67,7 @@ export class TrustStore {
   }
 
   /** For verifiers: the bundle of exactly this trust domain, or nothing. */
-  readonly bundleFor = (trustDomain: string): TrustBundle | undefined => this.get(trustDomain);
+  readonly bundleFor: BundleLookup = (trustDomain) => this.get(trustDomain);
 
   trustDomains(): string[] {
     return [...this.bundles.keys()];

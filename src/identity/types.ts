@@ -40,3 +40,6 @@ export interface TrustBundle {
   readonly sequence?: bigint;
   readonly refreshHintSeconds?: number;
 }
+
+/** Looks up one trust domain's bundle; undefined when the domain is not trusted. */
+export type BundleLookup = (trustDomain: string) => TrustBundle | undefined;

@@ -16,6 +16,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { concatDer } from './encoding.js';
 import { IdentityError } from './errors.js';
 import { ensurePeerCredentialsAvailable, readPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 import { compileEntries, matchingSpiffeIds, type CompiledEntry, type WorkloadEntry } from './selectors.js';
@@ -388,9 +389,9 @@ export class WorkloadApiServer {
         }
         return {
           spiffe_id: svid.spiffeId,
-          x509_svid: concat(svid.chain),
+          x509_svid: concatDer(svid.chain),
           x509_svid_key: Buffer.from(svid.keyPkcs8),
-          bundle: concat(roots),
+          bundle: concatDer(roots),
           hint: '',
         };
       });
@@ -572,13 +573,9 @@ function trustDomainOf(spiffeId: string): string {
   return spiffeId.slice('spiffe://'.length).split('/', 1)[0] ?? '';
 }
 
-function concat(ders: readonly Uint8Array[]): Buffer {
-  return Buffer.concat(ders.map((der) => Buffer.from(der.buffer, der.byteOffset, der.byteLength)));
-}
-
 /** Map keys are the trust domain's SPIFFE ID, as SPIRE sends them. */
 function x509BundleMap(bundles: Map<string, Uint8Array[]>): Record<string, Buffer> {
-  return Object.fromEntries([...bundles].map(([td, roots]) => [`spiffe://${td}`, concat(roots)]));
+  return Object.fromEntries([...bundles].map(([td, roots]) => [`spiffe://${td}`, concatDer(roots)]));
 }
 
 function jwtBundleMap(bundles: Map<string, string>): Record<string, Buffer> {

@@ -3,7 +3,7 @@
  * on.
  *
  * pkijs does RFC 5280 path validation but no SPIFFE checks, and it ignores a
- * trust anchor's name constraints. The shared-root model (README, Identity)
+ * trust anchor's name constraints. The shared-root model (docs/architecture.md, Identity)
  * puts the same root in every cluster's bundle, so anchoring alone would let
  * any cluster mint any other cluster's identities: the checks after path
  * validation close that gap.
@@ -11,10 +11,10 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { IdentityError, SpiffeIdError } from './errors.js';
+import { IdentityError, isIdentityError } from './errors.js';
 import { pkijsCrypto } from './pkijs-engine.js';
 import { SpiffeId } from './spiffe-id.js';
-import type { TrustBundle } from './types.js';
+import type { BundleLookup } from './types.js';
 
 /** Which check an X509-SVID (or its key) failed; stable strings for logs and metrics. */
 export type X509SvidRule =
@@ -104,9 +104,9 @@ const UNDERSTOOD_EXTENSIONS: ReadonlySet<string> = new Set([
 ]);
 
 // KeyUsage is a BIT STRING numbered from the most significant bit of the first byte.
-const KU_DIGITAL_SIGNATURE = 0x80;
-const KU_KEY_CERT_SIGN = 0x04;
-const KU_CRL_SIGN = 0x02;
+export const KU_DIGITAL_SIGNATURE = 0x80;
+export const KU_KEY_CERT_SIGN = 0x04;
+export const KU_CRL_SIGN = 0x02;
 const GENERAL_NAME_URI = 6;
 
 export interface KeyUsageFacts {
@@ -269,7 +269,6 @@ export interface VerifiedX509Svid {
   readonly chain: readonly Uint8Array[];
 }
 
-export type BundleSource = (trustDomain: string) => TrustBundle | undefined;
 
 /** Longer chains are refused before path building, whose cost grows with every candidate certificate. */
 export const MAX_CHAIN_LENGTH = 8;
@@ -280,7 +279,7 @@ export const MAX_CHAIN_LENGTH = 8;
  * bundle of the leaf's own trust domain only. Returns the SPIFFE ID, or
  * throws X509SvidError whose `rule` names the failed check.
  */
-export async function verifyX509Svid(chain: readonly Uint8Array[], bundleFor: BundleSource, now: Date): Promise<VerifiedX509Svid> {
+export async function verifyX509Svid(chain: readonly Uint8Array[], bundleFor: BundleLookup, now: Date): Promise<VerifiedX509Svid> {
   if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new X509SvidError('invalid-time', `cannot verify at ${String(now)}: not a valid time`);
   if (chain.length === 0) throw new X509SvidError('empty-chain', 'the X509-SVID chain is empty');
   if (chain.length > MAX_CHAIN_LENGTH) {
@@ -318,7 +317,7 @@ function leafSpiffeId(leaf: CertificateFacts): SpiffeId {
   try {
     id = SpiffeId.parse(uri);
   } catch (err) {
-    const rule = err instanceof SpiffeIdError && err.rule === 'scheme' ? 'not-spiffe-uri' : 'invalid-spiffe-id';
+    const rule = isIdentityError(err, 'spiffe-id') && err.context['rule'] === 'scheme' ? 'not-spiffe-uri' : 'invalid-spiffe-id';
     throw new X509SvidError(rule, `the leaf's URI SAN is not a valid SPIFFE ID: ${(err as Error).message}`, { uri }, { cause: err });
   }
   if (id.path === '') {
@@ -366,7 +365,7 @@ function checkValidity(cert: CertificateFacts, now: Date, what: string, spiffeId
   if (now > cert.notAfter) throw new X509SvidError('expired', `X509-SVID ${spiffeId}: ${what} expired at ${context.notAfter}`, context);
 }
 
-function trustAnchors(bundleFor: BundleSource, trustDomain: string, spiffeId: string): CertificateFacts[] {
+function trustAnchors(bundleFor: BundleLookup, trustDomain: string, spiffeId: string): CertificateFacts[] {
   const bundle = bundleFor(trustDomain);
   if (!bundle) throw new X509SvidError('no-bundle', `X509-SVID ${spiffeId}: no trust bundle for ${trustDomain}`, { spiffeId, trustDomain });
   if (bundle.trustDomain !== trustDomain) {
@@ -483,7 +482,7 @@ function hostMatches(host: string, constraint: string): boolean {
 }
 
 /**
- * The shared-root model (README, Identity): the CA that signed the leaf must
+ * The shared-root model (docs/architecture.md, Identity): the CA that signed the leaf must
  * speak for the leaf's trust domain. An intermediate proves that by its URI SAN
  * `spiffe://<td>`; a root of the domain's own bundle may carry no URI SAN
  * (roots made elsewhere), but if it carries one it must be that domain's.

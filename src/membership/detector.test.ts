@@ -3,7 +3,7 @@ import { Awareness } from './awareness.js';
 import { FailureDetector, NO_RESPONDERS_GRACE_MS } from './detector.js';
 import { MemberTable, REPROBE_INTERVAL_MS } from './member-table.js';
 import type { MemberInfo, MembershipUpdate, Random } from './types.js';
-import { seededRandom as seeded } from './seeded-random.js';
+import { mulberry32 as seeded } from '../../test/harness/seeded-random.js';
 
 class FakeClock {
   constructor(public t = 5_000_000) {}

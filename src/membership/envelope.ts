@@ -1,5 +1,5 @@
 /**
- * Signed gossip envelopes (README, Membership: "Security"): every
+ * Signed gossip envelopes (docs/architecture.md, Membership: "Security"): every
  * membership message crosses NATS as
  * `{v, from, seq, ts, kind, body, fp, sig, chain?}`, signed ES256 by the
  * sender's X509-SVID key. A receiver accepts it only when the chain anchors
@@ -27,14 +27,23 @@
  */
 import { X509Certificate, createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { SpiffeId, verifyX509Svid, type TrustBundle, type X509Svid } from '../identity/index.js';
-import { isValidMemberId, isValidToken } from './subjects.js';
+import {
+  MAX_CHAIN_LENGTH,
+  parseGatewaySpiffeId,
+  verifyX509Svid,
+  type BundleLookup,
+  type GatewayIdentity,
+  type TrustBundle,
+  type X509Svid,
+} from '../identity/index.js';
+import { fail, ok, type Result } from '../result/index.js';
+import { isValidMemberId } from './subjects.js';
 import type { Clock } from './types.js';
 
 export const ENVELOPE_VERSION = 1;
-/** The budget for one gossip message (README, Membership): larger messages are dropped. */
+/** The budget for one gossip message (docs/architecture.md, Membership): larger messages are dropped. */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
-/** Clock skew tolerated between clusters: timestamps more than 30 s off are refused (README, Membership). */
+/** Clock skew tolerated between clusters: timestamps more than 30 s off are refused (docs/architecture.md, Membership). */
 export const DEFAULT_SKEW_MS = 30_000;
 export const DEFAULT_REPLAY_WINDOW = 1024;
 export const DEFAULT_CHAIN_CACHE_SIZE = 1024;
@@ -42,8 +51,6 @@ export const DEFAULT_CHAIN_CACHE_SIZE = 1024;
 export const DEFAULT_SENDER_LIMIT = 4096;
 /** A sender re-attaches its chain this often, so a member that joined late (or lost its cache) recovers within a few messages. */
 export const DEFAULT_CHAIN_EVERY = 16;
-/** Longest chain accepted, as identity's verifyX509Svid (MAX_CHAIN_LENGTH). */
-const MAX_CHAIN_CERTS = 8;
 const SIGNING_CONTEXT = 'meshgate-envelope-v1\n';
 /**
  * seq starts at clock (ms) × 1024 and counts up by one: a restarted sender
@@ -82,18 +89,12 @@ export interface Envelope<B = unknown> {
 export type SignedFields<B = unknown> = Pick<Envelope<B>, 'v' | 'from' | 'seq' | 'ts' | 'kind' | 'body' | 'fp'>;
 
 /** Who signed an accepted envelope: a gateway of `cluster`, member id `<cluster>.<replica>`. */
-export interface SignerIdentity {
-  readonly spiffeId: string;
-  readonly trustDomain: string;
-  readonly cluster: string;
-  readonly replica: string;
-}
+export type SignerIdentity = GatewayIdentity;
 
 /**
  * Why an envelope was dropped; stable strings for metrics and debug logs.
- * `wrong-trust-domain` (a gateway SVID naming a cluster whose trust domain
- * is known to be another) and `internal-error` (a bug: never expected)
- * are additions to the list the orchestrator was promised.
+ * `wrong-trust-domain` is a gateway SVID naming a cluster whose trust domain
+ * is known to be another; `internal-error` is a bug, never expected.
  */
 export type EnvelopeRejectReason =
   | 'oversized'
@@ -110,12 +111,19 @@ export type EnvelopeRejectReason =
   | 'replay'
   | 'internal-error';
 
-/** Reasons the orchestrator adds after opening: a signer asserting another cluster's state. */
-export type ClaimRejectReason = 'foreign-claim';
+/** Why an envelope was refused: a stable reason to count, and a detail for people. */
+export interface Rejection {
+  readonly reason: EnvelopeRejectReason;
+  readonly detail?: string;
+}
 
-export type OpenResult<B = unknown> =
-  | { readonly ok: true; readonly envelope: Envelope<B>; readonly signer: SignerIdentity }
-  | { readonly ok: false; readonly reason: EnvelopeRejectReason; readonly detail?: string };
+/** An accepted envelope and the gateway that signed it. */
+export interface OpenedEnvelope<B = unknown> {
+  readonly envelope: Envelope<B>;
+  readonly signer: SignerIdentity;
+}
+
+export type OpenResult<B = unknown> = Result<OpenedEnvelope<B>, Rejection>;
 
 // ===========================================================================
 // Canonical bytes and fingerprints
@@ -184,36 +192,6 @@ export function chainFingerprint(chain: readonly Uint8Array[]): string {
 /** The envelope as bytes on the wire (UTF-8 JSON). */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   return encoder.encode(JSON.stringify(envelope));
-}
-
-// ===========================================================================
-// Gateway identities
-
-/** `spiffe://<td>/meshgate/gateway/<cluster>/<replica>`: the only identities that may gossip. */
-export function gatewaySpiffeId(trustDomain: string, cluster: string, replica: string): string {
-  return SpiffeId.fromSegments(trustDomain, 'meshgate', 'gateway', cluster, replica).toString();
-}
-
-/** The gateway a SPIFFE ID names, or undefined when it is not a gateway's. */
-export function parseGatewaySpiffeId(spiffeId: string): SignerIdentity | undefined {
-  const id = SpiffeId.tryParse(spiffeId);
-  if (!id) return undefined;
-  const [a, b, cluster, replica, ...rest] = id.segments;
-  if (a !== 'meshgate' || b !== 'gateway' || cluster === undefined || replica === undefined || rest.length > 0) return undefined;
-  if (!isValidToken(cluster) || !isValidToken(replica)) return undefined;
-  return { spiffeId: id.toString(), trustDomain: id.trustDomain, cluster, replica };
-}
-
-/**
- * "A gateway may only assert the state of its own cluster's endpoints": the
- * orchestrator checks each HealthRecord's `cluster` against the signer of
- * the envelope that carried it.
- */
-export function claimsCluster(
-  signer: Pick<SignerIdentity, 'cluster'>,
-  cluster: string,
-): { readonly ok: true } | { readonly ok: false; readonly reason: ClaimRejectReason } {
-  return signer.cluster === cluster ? { ok: true } : { ok: false, reason: 'foreign-claim' };
 }
 
 const isP256 = (key: KeyObject): boolean => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
@@ -301,8 +279,8 @@ export class EnvelopeSigner {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const FIELDS = new Set(['v', 'from', 'seq', 'ts', 'kind', 'body', 'fp', 'sig', 'chain']);
 
-type Reject = { readonly ok: false; readonly reason: EnvelopeRejectReason; readonly detail?: string };
-const reject = (reason: EnvelopeRejectReason, detail?: string): Reject => (detail === undefined ? { ok: false, reason } : { ok: false, reason, detail });
+type Reject = Result<never, Rejection>;
+const reject = (reason: EnvelopeRejectReason, detail?: string): Reject => fail(detail === undefined ? { reason } : { reason, detail });
 
 interface ParsedEnvelope {
   readonly envelope: Envelope;
@@ -311,7 +289,7 @@ interface ParsedEnvelope {
 }
 
 /** Decode and check the shape; no cryptography, no state. */
-function parseEnvelope(raw: Uint8Array): { readonly ok: true; readonly value: ParsedEnvelope } | Reject {
+function parseEnvelope(raw: Uint8Array): Result<ParsedEnvelope, Rejection> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(raw));
@@ -336,7 +314,7 @@ function parseEnvelope(raw: Uint8Array): { readonly ok: true; readonly value: Pa
 
   let chain: Uint8Array[] | undefined;
   if (Object.hasOwn(e, 'chain')) {
-    if (!Array.isArray(e.chain) || e.chain.length === 0 || e.chain.length > MAX_CHAIN_CERTS) return reject('malformed', 'chain is not a list of 1 to 8 certificates');
+    if (!Array.isArray(e.chain) || e.chain.length === 0 || e.chain.length > MAX_CHAIN_LENGTH) return reject('malformed', 'chain is not a list of 1 to 8 certificates');
     chain = [];
     for (const item of e.chain as unknown[]) {
       if (typeof item !== 'string' || item.length % 4 !== 0 || !BASE64.test(item)) return reject('malformed', 'chain holds something other than base64');
@@ -346,7 +324,7 @@ function parseEnvelope(raw: Uint8Array): { readonly ok: true; readonly value: Pa
     }
     if (chainFingerprint(chain) !== fp) return reject('malformed', 'chain does not match fp');
   }
-  return { ok: true, value: { envelope: e as unknown as Envelope, chain } };
+  return ok({ envelope: e as unknown as Envelope, chain });
 }
 
 // ===========================================================================
@@ -403,7 +381,7 @@ class ReplayWindow {
 
 export interface EnvelopeVerifierOptions {
   /** The bundle of exactly this trust domain (TrustStore.bundleFor). */
-  readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly bundleFor: BundleLookup;
   readonly clock: Clock;
   readonly maxBytes?: number;
   readonly skewMs?: number;
@@ -433,10 +411,10 @@ interface VerifiedChain {
   readonly bundle: TrustBundle | undefined;
 }
 
-type ChainOutcome = { readonly ok: true; readonly value: VerifiedChain } | Reject;
+type ChainOutcome = Result<VerifiedChain, Rejection>;
 
 export class EnvelopeVerifier {
-  readonly #bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly #bundleFor: BundleLookup;
   readonly #clock: Clock;
   readonly #maxBytes: number;
   readonly #skewMs: number;
@@ -526,14 +504,14 @@ export class EnvelopeVerifier {
       return reject('bad-signature', `from ${envelope.from}`);
     }
 
-    if (relayed) return { ok: true, envelope, signer: gateway };
+    if (relayed) return ok({ envelope, signer: gateway });
     // Check again and record in one synchronous step: another open of the
     // same message may have finished while this one awaited the chain.
     let window = this.#window(envelope.from, now);
     if (window?.seen(envelope.seq)) return reject('replay', `seq ${envelope.seq} from ${envelope.from}`);
     if (!window) this.#windows.set(envelope.from, (window = new ReplayWindow(this.#windowSize)));
     window.accept(envelope.seq, envelope.ts);
-    return { ok: true, envelope, signer: gateway };
+    return ok({ envelope, signer: gateway });
   }
 
   /**
@@ -559,7 +537,7 @@ export class EnvelopeVerifier {
         this.#chains.delete(fp);
         return reject('untrusted-chain', `the chain ${fp} expired at ${new Date(cached.notAfter).toISOString()}`);
       }
-      if (this.#bundleFor(cached.trustDomain) === cached.bundle) return { ok: true, value: cached };
+      if (this.#bundleFor(cached.trustDomain) === cached.bundle) return ok(cached);
       // The bundle changed (rotation, refresh, removal): check the chain we hold against the new one.
       this.#chains.delete(fp);
       return this.#verifyChain(fp, cached.chain, now);
@@ -602,6 +580,6 @@ export class EnvelopeVerifier {
       bundle: this.#bundleFor(result.trustDomain),
     };
     this.#chains.set(fp, value);
-    return { ok: true, value };
+    return ok(value);
   }
 }

@@ -3,15 +3,14 @@ import {
   DEFAULT_STALE_AFTER_MS,
   HealthState,
   HealthWriter,
-  chunkRecords,
+  chunkBySize,
   compareVersions,
-  jsonSize,
   parseHealthRecord,
   type MemberStatusLookup,
 } from './health-state.js';
 import { MAX_PARTS, PART_LIMIT_BYTES, parsePartKey, partOf } from './record-parts.js';
 import type { HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
-import { seededRandom as mulberry32 } from './seeded-random.js';
+import { mulberry32 } from '../../test/harness/seeded-random.js';
 
 const clockAt = (start = 1_000_000) => {
   const clock = { t: start, now: () => clock.t };
@@ -397,13 +396,16 @@ describe('HealthState.serviceView', () => {
   });
 });
 
-describe('chunkRecords', () => {
+describe('chunkBySize', () => {
+  const utf8 = (r: HealthRecord): number => new TextEncoder().encode(JSON.stringify(r)).byteLength;
+  const chunkRecords = (records: readonly HealthRecord[], budget: number, sizeOf = utf8) => chunkBySize(records, budget, sizeOf);
+
   const sized = (origin: string, services: number) =>
     record(origin, 1, 1, Object.fromEntries(Array.from({ length: services }, (_, i) => [`svc-${i}`, health(1, 2)])));
 
   it('puts everything in one chunk when it fits', () => {
     const records = [sized('us-east.a', 2), sized('us-east.b', 2)];
-    expect(chunkRecords(records)).toEqual({ chunks: [records], oversized: [] });
+    expect(chunkRecords(records, 48 * 1024)).toEqual({ chunks: [records], oversized: [] });
   });
 
   it('splits into chunks whose JSON array fits the budget, keeping order and every record', () => {
@@ -416,10 +418,11 @@ describe('chunkRecords', () => {
     for (const chunk of chunks) expect(new TextEncoder().encode(JSON.stringify(chunk)).byteLength).toBeLessThanOrEqual(budget);
   });
 
-  it('fills the default 48 KiB budget so that an envelope stays under 64 KiB', () => {
+  it('fills a 48 KiB budget without passing it', () => {
     const records = Array.from({ length: 100 }, (_, i) => sized(`us-east.r${i}`, 40));
-    const { chunks } = chunkRecords(records);
+    const { chunks } = chunkRecords(records, 48 * 1024);
     for (const chunk of chunks) expect(JSON.stringify(chunk).length).toBeLessThanOrEqual(48 * 1024);
+    expect(chunks.length).toBeGreaterThan(1);
     expect(chunks.flat()).toHaveLength(100);
   });
 
@@ -427,7 +430,7 @@ describe('chunkRecords', () => {
     const small = sized('us-east.a', 1);
     const huge = sized('us-east.b', 200);
     const { chunks, oversized } = chunkRecords([small, huge, small], 4_000);
-    expect(oversized).toEqual([{ origin: 'us-east.b', bytes: jsonSize(huge) }]);
+    expect(oversized).toEqual([huge]);
     expect(chunks.flat()).toEqual([small, small]);
   });
 
@@ -438,7 +441,7 @@ describe('chunkRecords', () => {
   });
 
   it('returns nothing for nothing', () => {
-    expect(chunkRecords([])).toEqual({ chunks: [], oversized: [] });
+    expect(chunkRecords([], 1_000)).toEqual({ chunks: [], oversized: [] });
   });
 });
 
@@ -585,7 +588,7 @@ describe('records in parts', () => {
     let rounds = 0;
     for (; rounds < 100 && b.missingFrom(a.digest()).length > 0; rounds++) {
       // The peer answers each pull with what fits one message.
-      const [first] = chunkRecords(a.deltaFor(b.digest()), 20 * 1024).chunks;
+      const [first] = chunkBySize(a.deltaFor(b.digest()), 20 * 1024, (r) => JSON.stringify(r).length).chunks;
       for (const r of first ?? []) b.merge(r);
     }
     expect(rounds).toBeGreaterThan(1);

@@ -1,5 +1,5 @@
 /**
- * The replicated health state (README, Membership: "Health records"):
+ * The replicated health state (docs/architecture.md, Membership: "Health records"):
  * one health record per origin (a gateway replica), written only by its
  * owner. A record travels in parts (record-parts.ts), each ordered by
  * (generation, version): per part the higher wins, and a newer generation,
@@ -10,7 +10,8 @@
  * Pure logic: no sockets, no timers. Time comes in through a Clock.
  */
 import { MAX_PARTS, PART_LIMIT_BYTES, PART_TARGET_BYTES, partCountFor, partKey, partOf, parsePartKey } from './record-parts.js';
-import { isValidMemberId, isValidToken } from './subjects.js';
+import { isValidMemberId, isValidToken, parseMemberId, tryParseMemberId } from './subjects.js';
+import type { Result } from '../result/index.js';
 import type { Clock, HealthDigest, HealthRecord, MemberStatus, ServiceHealth } from './types.js';
 
 /** The push-pull anti-entropy interval, as memberlist's LAN default. */
@@ -24,14 +25,6 @@ export const DEFAULT_PUSH_PULL_INTERVAL_MS = 30_000;
  */
 export const DEFAULT_STALE_AFTER_MS = 3 * DEFAULT_PUSH_PULL_INTERVAL_MS;
 
-/**
- * What a chunk of records may take inside one message: the 64 KiB envelope
- * limit (envelope.ts) minus room for the envelope itself (signature,
- * fingerprint, and a full certificate chain of up to 8 certificates in
- * base64). A chunk filled to 64 KiB would be dropped as oversized by every
- * receiver, and anti-entropy would never heal what it carries.
- */
-export const DEFAULT_CHUNK_BUDGET_BYTES = 48 * 1024;
 
 // ===========================================================================
 // Validation: records and digests arrive from other processes.
@@ -39,26 +32,26 @@ export const DEFAULT_CHUNK_BUDGET_BYTES = 48 * 1024;
 /** Service names are DNS labels (config `serviceName`). */
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export type ParseResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
+/** A record, digest entry or service from the wire, or what is wrong with it. */
+export type ParseResult<T> = Result<T, string>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** The cluster part of a valid member id (`<cluster>.<replica>`). */
-const clusterOfMember = (memberId: string): string => memberId.slice(0, memberId.indexOf('.'));
 
 /** Checks one ServiceHealth and returns a clean copy holding only its known fields. */
 export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
-  if (!isObject(value)) return { ok: false, problem: 'is not an object' };
+  if (!isObject(value)) return { ok: false, error: 'is not an object' };
   const { healthy, total, inFlight, latencyMs, exported } = value;
-  if (!isCount(healthy)) return { ok: false, problem: 'healthy is not a count' };
-  if (!isCount(total)) return { ok: false, problem: 'total is not a count' };
-  if (healthy > total) return { ok: false, problem: `healthy (${healthy}) exceeds total (${total})` };
-  if (!isCount(inFlight)) return { ok: false, problem: 'inFlight is not a count' };
+  if (!isCount(healthy)) return { ok: false, error: 'healthy is not a count' };
+  if (!isCount(total)) return { ok: false, error: 'total is not a count' };
+  if (healthy > total) return { ok: false, error: `healthy (${healthy}) exceeds total (${total})` };
+  if (!isCount(inFlight)) return { ok: false, error: 'inFlight is not a count' };
   if (latencyMs !== undefined && !(typeof latencyMs === 'number' && Number.isFinite(latencyMs) && latencyMs >= 0)) {
-    return { ok: false, problem: 'latencyMs is not a non-negative number' };
+    return { ok: false, error: 'latencyMs is not a non-negative number' };
   }
-  if (typeof exported !== 'boolean') return { ok: false, problem: 'exported is not a boolean' };
+  if (typeof exported !== 'boolean') return { ok: false, error: 'exported is not a boolean' };
   return { ok: true, value: latencyMs === undefined ? { healthy, total, inFlight, exported } : { healthy, total, inFlight, latencyMs, exported } };
 }
 
@@ -67,27 +60,27 @@ export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
  * fields dropped, services in a null-prototype object so that a service
  * named like an Object.prototype member cannot confuse lookups). The origin
  * must be a member of the record's own cluster; whether the *signer* may
- * speak for that cluster is envelope.ts's `claimsCluster`.
+ * speak for that cluster is Membership's check ('foreign-claim').
  */
 export function parseHealthRecord(value: unknown): ParseResult<HealthRecord> {
-  if (!isObject(value)) return { ok: false, problem: 'the record is not an object' };
+  if (!isObject(value)) return { ok: false, error: 'the record is not an object' };
   const { origin, cluster, generation, version, writtenAt, services, part = 0, parts = 1 } = value;
-  if (!isValidToken(cluster)) return { ok: false, problem: 'cluster is not a valid name' };
-  if (!isValidMemberId(origin)) return { ok: false, problem: 'origin is not a member id (<cluster>.<replica>)' };
-  if (clusterOfMember(origin) !== cluster) return { ok: false, problem: `origin ${origin} is not a member of cluster ${cluster}` };
-  if (!isCount(generation)) return { ok: false, problem: 'generation is not a non-negative safe integer' };
-  if (!isCount(version)) return { ok: false, problem: 'version is not a non-negative safe integer' };
-  if (typeof writtenAt !== 'number' || !Number.isFinite(writtenAt)) return { ok: false, problem: 'writtenAt is not a number' };
-  if (!Number.isSafeInteger(parts) || (parts as number) < 1 || (parts as number) > MAX_PARTS) return { ok: false, problem: `parts is not a count from 1 to ${MAX_PARTS}` };
-  if (!isCount(part) || part >= (parts as number)) return { ok: false, problem: 'part is not an index below parts' };
-  if (!isObject(services)) return { ok: false, problem: 'services is not an object' };
+  if (!isValidToken(cluster)) return { ok: false, error: 'cluster is not a valid name' };
+  if (!isValidMemberId(origin)) return { ok: false, error: 'origin is not a member id (<cluster>.<replica>)' };
+  if (parseMemberId(origin).cluster !== cluster) return { ok: false, error: `origin ${origin} is not a member of cluster ${cluster}` };
+  if (!isCount(generation)) return { ok: false, error: 'generation is not a non-negative safe integer' };
+  if (!isCount(version)) return { ok: false, error: 'version is not a non-negative safe integer' };
+  if (typeof writtenAt !== 'number' || !Number.isFinite(writtenAt)) return { ok: false, error: 'writtenAt is not a number' };
+  if (!Number.isSafeInteger(parts) || (parts as number) < 1 || (parts as number) > MAX_PARTS) return { ok: false, error: `parts is not a count from 1 to ${MAX_PARTS}` };
+  if (!isCount(part) || part >= (parts as number)) return { ok: false, error: 'part is not an index below parts' };
+  if (!isObject(services)) return { ok: false, error: 'services is not an object' };
   const clean: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
   for (const [name, health] of Object.entries(services)) {
-    if (!SERVICE_NAME.test(name)) return { ok: false, problem: `service name ${JSON.stringify(name.slice(0, 80))} is not a DNS label` };
+    if (!SERVICE_NAME.test(name)) return { ok: false, error: `service name ${JSON.stringify(name.slice(0, 80))} is not a DNS label` };
     // Each service in exactly one part, or the union of the parts would be ambiguous.
-    if (partOf(name, parts as number) !== part) return { ok: false, problem: `service ${name} does not belong in part ${part} of ${parts as number}` };
+    if (partOf(name, parts as number) !== part) return { ok: false, error: `service ${name} does not belong in part ${part} of ${parts as number}` };
     const parsed = parseServiceHealth(health);
-    if (!parsed.ok) return { ok: false, problem: `service ${name}: ${parsed.problem}` };
+    if (!parsed.ok) return { ok: false, error: `service ${name}: ${parsed.error}` };
     clean[name] = parsed.value;
   }
   return { ok: true, value: { origin, cluster, generation, version, writtenAt, part, parts: parts as number, services: clean } };
@@ -214,7 +207,7 @@ export class HealthState {
    */
   merge(record: HealthRecord, seal?: Seal): boolean {
     const parsed = parseHealthRecord(record);
-    if (!parsed.ok) throw new TypeError(`not a valid HealthRecord: ${parsed.problem}`);
+    if (!parsed.ok) throw new TypeError(`not a valid HealthRecord: ${parsed.error}`);
     const incoming = parsed.value;
     const { generation } = incoming;
     const parts = incoming.parts as number;
@@ -631,7 +624,7 @@ export class HealthWriter {
    */
   constructor(origin: string, cluster: string, clock: Clock, generation: number = Math.floor(clock.now()), options: HealthWriterOptions = {}) {
     if (!isValidToken(cluster)) throw new TypeError(`cluster ${JSON.stringify(cluster)} is not a valid name`);
-    if (!isValidMemberId(origin) || clusterOfMember(origin) !== cluster) {
+    if (tryParseMemberId(origin)?.cluster !== cluster) {
       throw new TypeError(`origin ${JSON.stringify(origin)} is not a member id of cluster ${cluster} (<cluster>.<replica>)`);
     }
     if (!isCount(generation)) throw new TypeError(`generation ${generation} is not a non-negative safe integer`);
@@ -666,7 +659,7 @@ export class HealthWriter {
   set(serviceName: string, health: ServiceHealth): boolean {
     if (!SERVICE_NAME.test(serviceName)) throw new TypeError(`service name ${JSON.stringify(serviceName)} is not a DNS label`);
     const parsed = parseServiceHealth(health);
-    if (!parsed.ok) throw new TypeError(`service ${serviceName}: ${parsed.problem}`);
+    if (!parsed.ok) throw new TypeError(`service ${serviceName}: ${parsed.error}`);
     const held = this.#services.get(serviceName);
     if (held && sameHealth(held, parsed.value)) return false;
     this.#services.set(serviceName, parsed.value);
@@ -767,34 +760,14 @@ function sameServices(a: Readonly<Record<string, ServiceHealth>>, b: Readonly<Re
 // ===========================================================================
 // Chunking a delta into messages
 
-export interface RecordChunks {
-  /** Each chunk, serialized as a JSON array, fits the budget. */
-  readonly chunks: readonly (readonly HealthRecord[])[];
-  /** Records that alone exceed the budget: reported, never silently dropped. */
-  readonly oversized: readonly { readonly origin: string; readonly bytes: number }[];
-}
-
-/** UTF-8 size of the record as JSON. */
-export const jsonSize = (record: HealthRecord): number => encoder.encode(JSON.stringify(record)).byteLength;
-
 /**
- * Split records into chunks whose JSON array (`[r1,r2,…]`: brackets and
- * commas counted) fits `budgetBytes`, keeping their order. Every record is
+ * Items in order, in chunks whose JSON array (`[a,b,…]`: brackets and commas
+ * counted) of `sizeOf` bytes each fits `budgetBytes`. Every health record is
  * whole state for its part, so any cut leaves no gap (Scuttlebutt's rule
- * holds trivially). A record larger than the budget on its own cannot be
+ * holds trivially). An item larger than the budget on its own cannot be
  * sent: it is listed in `oversized` while the rest still go out, so one huge
  * record does not stop anti-entropy for everyone else.
  */
-export function chunkRecords(
-  records: readonly HealthRecord[],
-  budgetBytes: number = DEFAULT_CHUNK_BUDGET_BYTES,
-  sizeOf: (record: HealthRecord) => number = jsonSize,
-): RecordChunks {
-  const { chunks, oversized } = chunkBySize(records, budgetBytes, sizeOf);
-  return { chunks, oversized: oversized.map((record) => ({ origin: record.origin, bytes: sizeOf(record) })) };
-}
-
-/** chunkRecords for anything: items in order, in chunks whose JSON array of `sizeOf` bytes each fits the budget. */
 export function chunkBySize<T>(items: readonly T[], budgetBytes: number, sizeOf: (item: T) => number): { chunks: T[][]; oversized: T[] } {
   const chunks: T[][] = [];
   const oversized: T[] = [];

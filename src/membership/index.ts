@@ -1,5 +1,5 @@
-export { EnvelopeSigner, EnvelopeVerifier, gatewaySpiffeId, type EnvelopeRejectReason } from './envelope.js';
-export { realTimeSchedule, type Schedule } from './memory-transport.js';
+export { EnvelopeSigner, EnvelopeVerifier, type EnvelopeRejectReason } from './envelope.js';
+export { realTimeSchedule, type Schedule } from './schedule.js';
 export {
   DEFAULT_MEMBERSHIP_CONFIG,
   Membership,
@@ -14,5 +14,6 @@ export {
 export type { MemberView } from './member-table.js';
 export type { ClusterServiceHealth, ServiceView } from './health-state.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
+export { formatMemberId, parseMemberId, type MemberIdParts } from './subjects.js';
 export type { GossipTransport, TransportStatus } from './transport.js';
 export type { Clock, HealthRecord, MemberInfo, MemberState, MemberStatus, MembershipUpdate, ServiceHealth } from './types.js';

@@ -7,7 +7,7 @@ import {
   updatesFromRemoteState,
 } from './member-table.js';
 import type { MemberInfo, MembershipUpdate, Random } from './types.js';
-import { seededRandom as seeded } from './seeded-random.js';
+import { mulberry32 as seeded } from '../../test/harness/seeded-random.js';
 
 class FakeClock {
   constructor(public t = 1_000_000) {}

@@ -120,6 +120,24 @@ interface MemberRecord {
   nextReprobeAt: number | undefined;
 }
 
+/** A member as first known: alive, nothing heard or measured yet. */
+function aliveRecord(info: MemberInfo, incarnation: number, since: number, why: string): MemberRecord {
+  return {
+    info,
+    incarnation,
+    status: 'alive',
+    statusSince: since,
+    why,
+    suspectedBy: [],
+    suspicion: undefined,
+    lastHeard: undefined,
+    rttMs: undefined,
+    reachable: true,
+    unreachableWhy: '',
+    nextReprobeAt: undefined,
+  };
+}
+
 const UNCHANGED: ApplyResult = Object.freeze({ changed: false, rebroadcast: false });
 const NEWS: ApplyResult = Object.freeze({ changed: true, rebroadcast: true });
 
@@ -177,20 +195,7 @@ export class MemberTable {
     this.suspicionMaxTimeoutMult = options.suspicionMaxTimeoutMult ?? DEFAULT_SUSPICION_MAX_TIMEOUT_MULT;
     const incarnation = options.incarnation ?? 0;
     if (!isIncarnation(incarnation)) throw new RangeError(`incarnation must be a non-negative safe integer, got ${incarnation}`);
-    this.me = {
-      info: options.self,
-      incarnation,
-      status: 'alive',
-      statusSince: this.clock.now(),
-      why: 'this process',
-      suspectedBy: [],
-      suspicion: undefined,
-      lastHeard: undefined,
-      rttMs: undefined,
-      reachable: true,
-      unreachableWhy: '',
-      nextReprobeAt: undefined,
-    };
+    this.me = aliveRecord(options.self, incarnation, this.clock.now(), 'this process');
     this.records.set(this.selfId, this.me);
   }
 
@@ -241,25 +246,12 @@ export class MemberTable {
       // else at our incarnation or above is a previous life of ours (a
       // restart) or an impostor: outbid it.
       if (incarnation === this.me.incarnation && sameInfo(member, this.me.info)) return UNCHANGED;
-      return { changed: true, rebroadcast: false, refute: this.refute(incarnation) };
+      return this.outbid(incarnation);
     }
 
     const rec = this.records.get(member.id);
     if (!rec) {
-      this.records.set(member.id, {
-        info: member,
-        incarnation,
-        status: 'alive',
-        statusSince: now,
-        why: reason ?? 'joined',
-        suspectedBy: [],
-        suspicion: undefined,
-        lastHeard: undefined,
-        rttMs: undefined,
-        reachable: true,
-        unreachableWhy: '',
-        nextReprobeAt: undefined,
-      });
+      this.records.set(member.id, aliveRecord(member, incarnation, now, reason ?? 'joined'));
       return NEWS;
     }
 
@@ -286,9 +278,8 @@ export class MemberTable {
   /** memberlist `suspectNode`. */
   private applySuspect(id: string, incarnation: number, from: string, reason: string | undefined): ApplyResult {
     const now = this.clock.now();
-    const rec = this.records.get(id);
+    const rec = this.rumoured(id, incarnation);
     if (!rec) return UNCHANGED;
-    if (incarnation < rec.incarnation) return UNCHANGED;
 
     // Already suspect: this may be an independent confirmation, which
     // shortens the timeout and is worth passing on (Lifeguard dogpile).
@@ -299,7 +290,7 @@ export class MemberTable {
     }
     if (rec.status !== 'alive') return UNCHANGED;
 
-    if (rec === this.me) return { changed: true, rebroadcast: false, refute: this.refute(incarnation) };
+    if (rec === this.me) return this.outbid(incarnation);
 
     const members = this.aliveCount();
     const { minMs, maxMs } = suspicionTimeouts({
@@ -327,11 +318,10 @@ export class MemberTable {
   /** memberlist `deadNode` (from someone other than the node itself). */
   private applyDead(id: string, incarnation: number, from: string, reason: string | undefined): ApplyResult {
     const now = this.clock.now();
-    const rec = this.records.get(id);
+    const rec = this.rumoured(id, incarnation);
     if (!rec) return UNCHANGED;
-    if (incarnation < rec.incarnation) return UNCHANGED;
     if (isGone(rec.status)) return UNCHANGED;
-    if (rec === this.me) return { changed: true, rebroadcast: false, refute: this.refute(incarnation) };
+    if (rec === this.me) return this.outbid(incarnation);
 
     const accusers = rec.suspicion ? rec.suspicion.accusers() : [];
     if (!accusers.includes(from)) accusers.push(from);
@@ -353,12 +343,11 @@ export class MemberTable {
    */
   private applyLeft(id: string, incarnation: number, reason: string | undefined): ApplyResult {
     const now = this.clock.now();
-    const rec = this.records.get(id);
+    const rec = this.rumoured(id, incarnation);
     if (!rec) return UNCHANGED;
-    if (incarnation < rec.incarnation) return UNCHANGED;
     if (rec.status === 'left') return UNCHANGED;
     // A leave of ours we did not make (a replay from a previous life): refute.
-    if (rec === this.me) return { changed: true, rebroadcast: false, refute: this.refute(incarnation) };
+    if (rec === this.me) return this.outbid(incarnation);
 
     rec.suspicion = undefined;
     rec.incarnation = incarnation;
@@ -371,6 +360,17 @@ export class MemberTable {
   }
 
   /** memberlist `refute`: beat the accusation's incarnation, and count it. */
+  /** The record a rumour about `id` at `incarnation` may change: one we know, at no older incarnation than ours. */
+  private rumoured(id: string, incarnation: number): MemberRecord | undefined {
+    const rec = this.records.get(id);
+    return rec && incarnation >= rec.incarnation ? rec : undefined;
+  }
+
+  /** A rumour about us that we answer by outbidding it. */
+  private outbid(accusedIncarnation: number): ApplyResult {
+    return { changed: true, rebroadcast: false, refute: this.refute(accusedIncarnation) };
+  }
+
   private refute(accusedIncarnation: number): MembershipUpdate {
     let incarnation = this.me.incarnation + 1;
     if (accusedIncarnation >= incarnation) incarnation = accusedIncarnation + 1;

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CertificateAuthority, type TrustBundle } from '../identity/index.js';
 import { EnvelopeSigner, EnvelopeVerifier } from './envelope.js';
 import { Membership, type MembershipEvent } from './membership.js';
-import { ManualScheduler, MemoryNetwork, seededRandom } from './memory-transport.js';
+import { mulberry32 } from '../../test/harness/seeded-random.js';
+import { ManualScheduler } from './testing/manual-scheduler.js';
+import { MemoryNetwork } from './testing/memory-transport.js';
 
 const DAY = 24 * 3_600_000;
 const DOMAIN = 'test.example';
@@ -34,7 +36,7 @@ async function federation(clusters: string[], opts: { late?: readonly string[] }
         verifier: new EnvelopeVerifier({ bundleFor, clock: scheduler }),
         clock: scheduler,
         schedule: scheduler.schedule,
-        random: seededRandom(seed++),
+        random: mulberry32(seed++),
         config: { probeIntervalMs: 1_000, probeTimeoutMs: 500, indirectChecks: 3, pushPullIntervalMs: 30_000 },
         onEvent: (e) => log.push(e),
       }),

@@ -4,10 +4,10 @@ import { encodeEnvelope, type EnvelopeRejectReason, type EnvelopeSigner, type En
 import { DEFAULT_PUSH_PULL_INTERVAL_MS, HealthState, HealthWriter, chunkBySize, parseHealthRecord, type ServiceView } from './health-state.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from './suspicion.js';
 import { MemberTable, updatesFromRemoteState, type MemberView } from './member-table.js';
-import type { Schedule } from './memory-transport.js';
+import type { Schedule } from './schedule.js';
 import { TransmitLimitedQueue } from './transmit-queue.js';
 import { parsePartKey } from './record-parts.js';
-import { isTransportError, type GossipTransport, type TransportErrorKind, type TransportStatus } from './transport.js';
+import { isTransportError, type GossipTransport, type TransportDropReason, type TransportErrorKind, type TransportStatus } from './transport.js';
 import type { Clock, HealthDigest, HealthRecord, MemberInfo, MemberState, MembershipUpdate, Random, ServiceHealth } from './types.js';
 
 export interface MembershipConfig {
@@ -42,13 +42,6 @@ export interface MembershipOptions {
   readonly schedule: Schedule;
   readonly random: Random;
   readonly config: MembershipConfig;
-  /**
-   * Clusters whose trust domain is known from config. Others are bound to the
-   * first trust domain a verified gateway of theirs presents: in the
-   * shared-root model every cluster's CA can mint gateway IDs naming any
-   * cluster, so without a binding one cluster could speak for another.
-   */
-  readonly clusterTrustDomains?: ReadonlyMap<string, string>;
   /**
    * The worst event-loop delay (ms) since the last call: Lifeguard's "slow
    * processing" signal, raising our awareness score so we probe more patiently.
@@ -93,8 +86,8 @@ export type InitialSync =
   | { readonly outcome: 'synced'; readonly peer: string; readonly complete: boolean; readonly afterMs: number }
   | { readonly outcome: 'no-peer'; readonly afterMs: number };
 
-/** Why an incoming message was not used: the envelope's reasons plus the orchestrator's own. */
-export type DropReason = EnvelopeRejectReason | 'foreign-claim' | 'bad-body' | 'unknown-kind';
+/** Why an incoming message was not used: the transport's and the envelope's reasons, and the orchestrator's own. */
+export type DropReason = TransportDropReason | EnvelopeRejectReason | 'foreign-claim' | 'bad-body' | 'unknown-kind';
 
 // What travels inside envelopes (kind → body).
 /** The sender's own health record version: lets the receiver treat its copy as current. */
@@ -213,8 +206,11 @@ export class Membership {
     this.queue = new TransmitLimitedQueue<MembershipUpdate>({ members: () => this.table.aliveCount() });
     this.health = new HealthState({ clock, staleAfterMs: 3 * config.pushPullIntervalMs });
     this.writer = new HealthWriter(self.id, self.cluster, clock);
-    this.clusterDomains = new Map(options.clusterTrustDomains);
-    this.clusterDomains.set(self.cluster, self.trustDomain);
+    // Our own cluster's trust domain is known; every other cluster is bound to
+    // the first trust domain a verified gateway of theirs presents: in the
+    // shared-root model every cluster's CA can mint gateway IDs naming any
+    // cluster, so without a binding one cluster could speak for another.
+    this.clusterDomains = new Map([[self.cluster, self.trustDomain]]);
   }
 
   get id(): string {
@@ -344,12 +340,10 @@ export class Membership {
   }
 
   /** Every message not used, by reason: ours, and those the transport refused before we saw them. */
-  droppedMessages(): Record<string, number> {
-    const out: Record<string, number> = Object.fromEntries(this.drops);
-    for (const [reason, count] of Object.entries(this.options.transport.stats().dropped)) {
-      if (count === 0) continue;
-      const name = reason === 'too-large' ? 'oversized' : reason;
-      out[name] = (out[name] ?? 0) + count;
+  droppedMessages(): Partial<Record<DropReason, number>> {
+    const out: Partial<Record<DropReason, number>> = Object.fromEntries(this.drops);
+    for (const [reason, count] of Object.entries(this.options.transport.stats().dropped) as [TransportDropReason, number][]) {
+      if (count > 0) out[reason] = (out[reason] ?? 0) + count;
     }
     return out;
   }
@@ -666,15 +660,16 @@ export class Membership {
         this.drop('bad-body', 'a record is not a signed envelope');
         continue;
       }
-      const opened = await this.options.verifier.openRelayed<HealthRecord>(new TextEncoder().encode(signed));
-      if (!opened.ok) {
-        this.drop(opened.reason, opened.detail);
+      const result = await this.options.verifier.openRelayed<HealthRecord>(new TextEncoder().encode(signed));
+      if (!result.ok) {
+        this.drop(result.error.reason, result.error.detail);
         continue;
       }
+      const opened = result.value;
       if (!this.bindCluster(opened.signer.cluster, opened.signer.trustDomain)) continue;
       const parsed = parseHealthRecord(opened.envelope.body);
       if (opened.envelope.kind !== 'health' || !parsed.ok) {
-        this.drop('bad-body', parsed.ok ? `a ${opened.envelope.kind} envelope among records` : parsed.problem);
+        this.drop('bad-body', parsed.ok ? `a ${opened.envelope.kind} envelope among records` : parsed.error);
         continue;
       }
       const record = parsed.value;
@@ -770,16 +765,17 @@ export class Membership {
   private async open<B>(data: Uint8Array): Promise<Opened<B> | undefined> {
     const result = await this.options.verifier.open<B>(data);
     if (!result.ok) {
-      this.drop(result.reason, result.detail);
+      this.drop(result.error.reason, result.error.detail);
       return undefined;
     }
-    if (!this.bindCluster(result.signer.cluster, result.signer.trustDomain)) return undefined;
-    const body = result.envelope.body;
+    const { envelope, signer } = result.value;
+    if (!this.bindCluster(signer.cluster, signer.trustDomain)) return undefined;
+    const body = envelope.body;
     if (typeof body !== 'object' || body === null) {
-      this.drop('bad-body', `${result.envelope.kind} body is not an object`);
+      this.drop('bad-body', `${envelope.kind} body is not an object`);
       return undefined;
     }
-    return { kind: result.envelope.kind, body, from: result.envelope.from, trustDomain: result.signer.trustDomain };
+    return { kind: envelope.kind, body, from: envelope.from, trustDomain: signer.trustDomain };
   }
 
   /**

@@ -29,6 +29,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   InboundGate,
   StatusListeners,
+  isTransportError,
   TransportError,
   type GossipTransport,
   type TransportHandlers,
@@ -183,7 +184,7 @@ export class NatsTransport implements GossipTransport {
     try {
       reply = await this.untilClosed(this.nc.request(subject, data, { timeout: timeoutMs }));
     } catch (err) {
-      if (err instanceof TransportError) throw err;
+      if (isTransportError(err)) throw err;
       throw this.toTransportError(err, `request to ${memberId}`, this.disconnects !== disconnectsBefore);
     }
     if (reply.data.length > this.maxMessageBytes) {

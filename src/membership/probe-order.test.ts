@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { ProbeOrder, pickIndirectHelpers, shuffle } from './probe-order.js';
-import { seededRandom as seeded } from './seeded-random.js';
+import { mulberry32 as seeded } from '../../test/harness/seeded-random.js';
 import type { MemberState, MemberStatus, Random } from './types.js';
 
 

@@ -1,5 +1,5 @@
 /**
- * The NATS subjects gossip travels on (README, Membership):
+ * The NATS subjects gossip travels on (docs/architecture.md, Membership):
  *
  *   meshgate.<federation>.gossip                      broadcast deltas, every member subscribes
  *   meshgate.<federation>.member.<cluster>.<replica>  direct request/reply to one member
@@ -14,9 +14,7 @@
  * a dot or whitespace smuggled into a federation, cluster or replica name
  * would otherwise subscribe to, or publish into, other members' subjects.
  */
-
-/** A NATS subject token as meshgate uses it: the same rule as config's federation and cluster names. */
-const TOKEN = /^[A-Za-z0-9_-]+$/;
+import { isGatewayName } from '../identity/index.js';
 
 const ROOT = 'meshgate';
 
@@ -34,9 +32,12 @@ export class InvalidTokenError extends Error {
   }
 }
 
-export function isValidToken(value: unknown): value is string {
-  return typeof value === 'string' && TOKEN.test(value);
-}
+/**
+ * A NATS subject token as meshgate uses it. Federation, cluster and replica
+ * names are subject tokens and SPIFFE ID path segments both, so one rule
+ * (identity's) serves both.
+ */
+export const isValidToken: (value: unknown) => value is string = isGatewayName;
 
 /** Returns `value` when it is a valid token; throws InvalidTokenError naming `what` otherwise. */
 export function assertToken(value: unknown, what: string): string {
@@ -63,13 +64,17 @@ export function parseMemberId(memberId: unknown): MemberIdParts {
   return { cluster, replica };
 }
 
-export function isValidMemberId(memberId: unknown): memberId is string {
+/** Like parseMemberId, but undefined instead of an error: for input from the wire. */
+export function tryParseMemberId(memberId: unknown): MemberIdParts | undefined {
   try {
-    parseMemberId(memberId);
-    return true;
+    return parseMemberId(memberId);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+export function isValidMemberId(memberId: unknown): memberId is string {
+  return tryParseMemberId(memberId) !== undefined;
 }
 
 /** `<cluster>.<replica>`, both validated. */

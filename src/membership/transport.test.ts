@@ -25,7 +25,7 @@ describe('InboundGate', () => {
     g.request(new Uint8Array(9), () => {});
     g.broadcast(new Uint8Array(8));
     expect(seen).toEqual([8]);
-    expect(g.stats().dropped['too-large']).toBe(2);
+    expect(g.stats().dropped['oversized']).toBe(2);
   });
 
   it('drops a "request" that carries no reply subject', () => {
@@ -73,7 +73,7 @@ describe('InboundGate', () => {
     }).not.toThrow();
     await settle();
     expect(g.stats().dropped).toEqual({
-      'too-large': 0,
+      oversized: 0,
       'no-reply-subject': 0,
       'handler-error': 4,
       'reply-too-large': 1,

@@ -2,15 +2,16 @@
  * The gossip transport: how membership's messages leave and reach this
  * process, and nothing else (no envelopes, no signatures, no SWIM). It is an
  * interface so that SWIM and the health CRDT are unit-tested over an
- * in-memory network (memory-transport.ts) and run over NATS in production
- * (nats-transport.ts), in the spirit of memberlist's Transport.
+ * in-memory network (testing/memory-transport.ts, memberlist's MockTransport)
+ * and run over NATS in production (nats-transport.ts), as memberlist's
+ * Transport interface splits them.
  *
  * Both implementations share the rules for inbound messages (InboundGate):
  * oversized ones are dropped before a handler sees them, and a handler that
  * throws or rejects costs a counter, never the process.
  */
 
-/** The budget for one gossip message (README, Membership): larger ones are refused when sent and dropped when received. */
+/** The budget for one gossip message (docs/architecture.md, Membership): larger ones are refused when sent and dropped when received. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface GossipTransport {
@@ -78,8 +79,12 @@ export type TransportStatus = 'disconnected' | 'reconnected' | 'closed';
  */
 export type TransportErrorKind = 'timeout' | 'no-responders' | 'disconnected' | 'too-large' | 'closed' | 'failed';
 
+/** Marks transport errors; Symbol.for is one symbol in every copy of this module, where `instanceof` is not. */
+const TRANSPORT_ERROR: unique symbol = Symbol.for('meshgate.membership.transport-error');
+
 export class TransportError extends Error {
   override readonly name = 'TransportError';
+  readonly [TRANSPORT_ERROR] = true;
 
   constructor(
     readonly kind: TransportErrorKind,
@@ -91,13 +96,17 @@ export class TransportError extends Error {
 }
 
 export function isTransportError(err: unknown, kind?: TransportErrorKind): err is TransportError {
-  return err instanceof TransportError && (kind === undefined || err.kind === kind);
+  return (err as { [TRANSPORT_ERROR]?: unknown } | null)?.[TRANSPORT_ERROR] === true && (kind === undefined || (err as TransportError).kind === kind);
 }
 
-/** Why an inbound message (or our reply to one) was dropped. */
-export type DropReason =
-  /** Inbound above maxMessageBytes: no handler saw it. */
-  | 'too-large'
+/**
+ * Why the transport dropped an inbound message (or our reply to one) before
+ * membership saw it. Part of membership's DropReason, so one name counts one
+ * thing wherever it is read.
+ */
+export type TransportDropReason =
+  /** Inbound above maxMessageBytes: no handler saw it (the envelope check's 'oversized', one step earlier). */
+  | 'oversized'
   /** A message on our member subject with no reply subject: not a request. */
   | 'no-reply-subject'
   /** A handler threw or rejected. */
@@ -107,11 +116,9 @@ export type DropReason =
   /** Sending the reply failed (connection gone, server refused it). */
   | 'reply-failed';
 
-export const DROP_REASONS: readonly DropReason[] = ['too-large', 'no-reply-subject', 'handler-error', 'reply-too-large', 'reply-failed'];
-
 export interface TransportStats {
   readonly received: { readonly broadcasts: number; readonly requests: number };
-  readonly dropped: Readonly<Record<DropReason, number>>;
+  readonly dropped: Readonly<Record<TransportDropReason, number>>;
 }
 
 /**
@@ -121,8 +128,8 @@ export interface TransportStats {
  */
 export class InboundGate {
   private readonly received = { broadcasts: 0, requests: 0 };
-  private readonly dropped: Record<DropReason, number> = {
-    'too-large': 0,
+  private readonly dropped: Record<TransportDropReason, number> = {
+    oversized: 0,
     'no-reply-subject': 0,
     'handler-error': 0,
     'reply-too-large': 0,
@@ -143,7 +150,7 @@ export class InboundGate {
   broadcast(data: Uint8Array): void {
     const handlers = this.handlers;
     if (!handlers) return;
-    if (data.length > this.maxMessageBytes()) return this.drop('too-large');
+    if (data.length > this.maxMessageBytes()) return this.drop('oversized');
     this.received.broadcasts++;
     try {
       handlers.broadcast(data);
@@ -157,7 +164,7 @@ export class InboundGate {
     const handlers = this.handlers;
     if (!handlers) return;
     if (!respond) return this.drop('no-reply-subject');
-    if (data.length > this.maxMessageBytes()) return this.drop('too-large');
+    if (data.length > this.maxMessageBytes()) return this.drop('oversized');
     this.received.requests++;
     let result: ReturnType<TransportHandlers['request']>;
     try {
@@ -186,7 +193,7 @@ export class InboundGate {
     }
   }
 
-  private drop(reason: DropReason): void {
+  private drop(reason: TransportDropReason): void {
     this.dropped[reason]++;
   }
 }

@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { EchoClient, GrpcCallError } from './grpc-client.js';
 import { patternBytes } from './backends.js';
 import type { SeededRandom } from './seeded-random.js';
+import { parseHostPort } from '../../src/config/index.js';
 
 export type RequestKind = 'get' | 'put' | 'download' | 'upload' | 'grpc-stream' | 'give-up' | 'deadline' | 'remote-get';
 export const REQUEST_KINDS: readonly RequestKind[] = ['get', 'put', 'download', 'upload', 'grpc-stream', 'give-up', 'deadline', 'remote-get'];
@@ -199,7 +200,7 @@ export class SteadyTraffic {
     check: (status: number, bytes: number, text: string, mismatchAt: number | undefined) => string | undefined,
     opts: { verifyPattern?: boolean; giveUpAfterMs?: number; headers?: Record<string, string> } = {},
   ): Promise<void> {
-    const [host, port] = splitAddress(this.opts.localAddress);
+    const { host, port } = parseHostPort(this.opts.localAddress);
     return new Promise((resolve) => {
       let settled = false;
       const finish = (fields: Partial<RequestOutcome>): void => {
@@ -286,11 +287,6 @@ export class SteadyTraffic {
       o.endedAt = Date.now();
     }
   }
-}
-
-function splitAddress(address: string): [string, number] {
-  const colon = address.lastIndexOf(':');
-  return [address.slice(0, colon), Number(address.slice(colon + 1))];
 }
 
 function headerString(value: string | string[] | undefined): string | undefined {

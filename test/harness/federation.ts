@@ -1,6 +1,6 @@
 /**
  * Trust material for multi-cluster tests, made at test time: one shared root
- * and one intermediate CA folder per cluster (the shared-root model, README,
+ * and one intermediate CA folder per cluster (the shared-root model, docs/architecture.md,
  * Identity), and the `identity:` config section each cluster's gateway needs
  * to trust the others.
  */

@@ -1,7 +1,7 @@
 /**
  * A small seeded pseudo-random generator (mulberry32) for tests that must be
  * reproducible from a printed seed: the same seed gives the same sequence of
- * draws on every machine.
+ * draws on every machine. Unit tests use it too (it imports nothing).
  */
 
 export interface SeededRandom {
@@ -20,15 +20,20 @@ export interface SeededRandom {
   fork(): SeededRandom;
 }
 
-export function seededRandom(seed: number): SeededRandom {
+/** The bare generator: uniform draws in [0, 1), a stand-in for Math.random wherever code takes a `random` option. */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
-  const next = (): number => {
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+export function seededRandom(seed: number): SeededRandom {
+  const next = mulberry32(seed);
   const self: SeededRandom = {
     seed: seed >>> 0,
     next,

@@ -145,7 +145,7 @@ describe('NatsTransport on one nats-server', () => {
     raw.publish(memberSubject(FEDERATION, 'b.1'), new Uint8Array(70_000), { reply: '_INBOX.raw' });
     raw.publish(memberSubject(FEDERATION, 'b.1'), enc('no reply subject'));
     await raw.flush();
-    await waitUntil(() => b.transport.stats().dropped['too-large'] === 2 && b.transport.stats().dropped['no-reply-subject'] === 1, {
+    await waitUntil(() => b.transport.stats().dropped['oversized'] === 2 && b.transport.stats().dropped['no-reply-subject'] === 1, {
       what: 'b to drop the oversized and reply-less messages',
       timeoutMs: 5_000,
     });

@@ -1,7 +1,7 @@
 /**
  * Monotonic counters keyed by name and one label, rendered in the Prometheus
- * text format. Enough for the admin API until the telemetry part exports
- * OpenTelemetry metrics.
+ * text exposition format: all the admin API's /metrics needs, without a
+ * metrics library on the request path.
  */
 export class Counters {
   private readonly values = new Map<string, Map<string, number>>();

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Agent, request } from 'undici';
-import type { HostPort, ServiceConfig } from '../../config/index.js';
+import { formatHostPort, type HostPort, type ServiceConfig } from '../../config/index.js';
 import {
   EndpointHealth,
   MAX_PROBE_STRETCH,
@@ -16,7 +16,6 @@ import {
   type PlannedProbe,
 } from '../../failover/index.js';
 import type { Logger } from '../../telemetry/index.js';
-import { formatHostPort as endpointKey } from '../../config/index.js';
 import { LoopStallMeter } from './loop-stall-meter.js';
 
 
@@ -84,7 +83,7 @@ export class HealthProber {
       const byKey = new Map<string, Probe>();
       for (const [endpoint, key] of keys ?? []) byKey.set(endpoint, this.probes.get(key) as Probe);
       this.byService.set(service, byKey);
-      this.byEndpoint.set(service, new Map(service.endpoints.map((e) => [e, byKey.get(endpointKey(e)) as Probe])));
+      this.byEndpoint.set(service, new Map(service.endpoints.map((e) => [e, byKey.get(formatHostPort(e)) as Probe])));
     }
     const checks = plan.probes.map((p) => p.check);
     const longestInterval = Math.max(0, ...checks.map((c) => c.intervalMs));
@@ -112,7 +111,7 @@ export class HealthProber {
   /** The active checks' verdict on one endpoint; without `healthCheck` the config is the only truth. */
   check(service: ServiceConfig, endpoint: HostPort): EndpointCheck {
     if (!service.healthCheck) return UNCHECKED;
-    const probe = this.byEndpoint.get(service)?.get(endpoint) ?? this.byService.get(service)?.get(endpointKey(endpoint));
+    const probe = this.byEndpoint.get(service)?.get(endpoint) ?? this.byService.get(service)?.get(formatHostPort(endpoint));
     return probe?.verdict ?? NOT_CHECKED;
   }
 
@@ -313,7 +312,7 @@ function checkRequests(services: readonly ServiceConfig[]): CheckRequest[] {
       healthyThreshold: hc.healthyThreshold,
       unhealthyThreshold: hc.unhealthyThreshold,
     };
-    for (const endpoint of service.endpoints) out.push({ service: service.name, endpoint: endpointKey(endpoint), check });
+    for (const endpoint of service.endpoints) out.push({ service: service.name, endpoint: formatHostPort(endpoint), check });
   }
   return out;
 }

@@ -1,21 +1,15 @@
-import type { GatewayConfig, IdentityConfig, LimitsConfig } from '../../config/index.js';
+import { formatHostPort, type GatewayConfig, type IdentityConfig, type LimitsConfig } from '../../config/index.js';
 import {
   BundleEndpointServer,
+  bundleEndpointSpiffeId,
+  gatewaySpiffeId,
   IdentityService,
   loadCaDir,
-  SpiffeId,
   WorkloadApiServer,
   type IdentityEvent,
   type X509Svid,
 } from '../../identity/index.js';
 import type { Logger } from '../../telemetry/index.js';
-import { formatHostPort as endpointKey } from '../../config/index.js';
-
-/** The SPIFFE IDs meshgate gives itself. */
-export const gatewaySpiffeId = (config: GatewayConfig, identity: IdentityConfig): string =>
-  SpiffeId.fromSegments(identity.trustDomain, 'meshgate', 'gateway', config.cluster, config.replica).toString();
-export const bundleEndpointSpiffeId = (identity: IdentityConfig): string =>
-  SpiffeId.fromSegments(identity.trustDomain, 'meshgate', 'identity').toString();
 
 /**
  * The identity part as the gateway runs it: the identity service on the
@@ -52,7 +46,7 @@ export class IdentityRuntime {
           d.endpointSpiffeId !== undefined && { endpoint: { url: d.bundleEndpoint, endpointSpiffeId: d.endpointSpiffeId } }),
       })),
     });
-    const runtime = new IdentityRuntime(service, gatewaySpiffeId(config, identity), identity, log, config.limits);
+    const runtime = new IdentityRuntime(service, gatewaySpiffeId(identity.trustDomain, config.cluster, config.replica), identity, log, config.limits);
     runtime.unsubscribers.push(service.onChange((event) => runtime.changed(event)));
     await service.start();
     const svid = await service.svid(runtime.gatewayId);
@@ -78,11 +72,11 @@ export class IdentityRuntime {
       this.log.info({ listener: 'workload-api', address: identity.workloadApi.socket }, 'listening');
     }
     if (identity.bundleEndpoint) {
-      const endpointId = bundleEndpointSpiffeId(identity);
+      const endpointId = bundleEndpointSpiffeId(identity.trustDomain);
       let svid = await service.svid(endpointId);
       this.bundleEndpoint = new BundleEndpointServer({ bundle: () => service.ownBundle(), svid: () => svid }, this.limits);
       const bound = await this.bundleEndpoint.listen(identity.bundleEndpoint.host, identity.bundleEndpoint.port);
-      this.log.info({ listener: 'bundle-endpoint', address: endpointKey(bound), spiffeId: endpointId }, 'listening');
+      this.log.info({ listener: 'bundle-endpoint', address: formatHostPort(bound), spiffeId: endpointId }, 'listening');
       // Keep the endpoint's TLS material current without dropping connections.
       this.unsubscribers.push(
         service.onChange((event) => {

@@ -1,12 +1,12 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { GatewayConfig } from '../../config/index.js';
+import { formatHostPort, type GatewayConfig } from '../../config/index.js';
 import {
   DEFAULT_MEMBERSHIP_CONFIG,
   EnvelopeSigner,
   EnvelopeVerifier,
-  gatewaySpiffeId,
   Membership,
   NatsTransport,
+  parseMemberId,
   realTimeSchedule,
   type InitialSync,
   type MemberState,
@@ -15,12 +15,11 @@ import {
   type ServiceHealth,
   type TrustBundleJson,
 } from '../../membership/index.js';
-import { parseSpiffeBundle, serializeSpiffeBundle } from '../../identity/index.js';
+import { gatewaySpiffeId, parseSpiffeBundle, serializeSpiffeBundle } from '../../identity/index.js';
 import type { Logger } from '../../telemetry/index.js';
 import type { RemoteCluster } from '../../failover/index.js';
 import type { IdentityRuntime } from './identity-runtime.js';
 import type { RemoteGateway } from '../outbound/remote-gateways.js';
-import { formatHostPort as endpointKey } from '../../config/index.js';
 
 const clock = { now: () => Date.now() };
 
@@ -74,14 +73,14 @@ export class MembershipRuntime {
         ...(config.zone !== undefined && { zone: config.zone }),
         trustDomain,
         federationAddr,
-        adminAddr: endpointKey(config.listeners.admin),
+        adminAddr: formatHostPort(config.listeners.admin),
       },
       transport,
       signer: new EnvelopeSigner({ svid: () => identity.currentGatewaySvid(), from: memberId }),
       verifier: new EnvelopeVerifier({
         bundleFor: identity.service.trustStore.bundleFor,
         clock,
-        // Only our own cluster's trust domain is known for sure; see the closing note.
+        // Config names no other cluster's trust domain; Membership binds each other cluster to the first one its gateways present.
         trustDomainOfCluster: (cluster) => (cluster === config.cluster ? trustDomain : undefined),
       }),
       clock,
@@ -167,7 +166,7 @@ export class MembershipRuntime {
   gateway(memberId: string): RemoteGateway | undefined {
     const m = this.view().members.find((x) => x.id === memberId);
     if (!m || !(m.status === 'alive' || m.status === 'suspect')) return undefined;
-    return { memberId: m.id, cluster: m.cluster, address: m.federationAddr, spiffeId: gatewaySpiffeId(m.trustDomain, m.cluster, m.id.slice(m.cluster.length + 1)) };
+    return { memberId: m.id, cluster: m.cluster, address: m.federationAddr, spiffeId: gatewaySpiffeId(m.trustDomain, m.cluster, parseMemberId(m.id).replica) };
   }
 
   private view() {

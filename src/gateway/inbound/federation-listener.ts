@@ -1,7 +1,7 @@
 import http2, { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
 import type { HostPort, LimitsConfig } from '../../config/index.js';
-import { tlsMaterial, type TrustBundle, type X509Svid } from '../../identity/index.js';
+import { tlsMaterial, type BundleLookup, type X509Svid } from '../../identity/index.js';
 import type { Logger } from '../../telemetry/index.js';
 import type { Counters } from '../admin/counters.js';
 import { http2Exchange } from './exchange-http2.js';
@@ -27,7 +27,7 @@ export interface FederationListenerOptions {
   readonly log: Logger;
   /** The gateway's current SVID: new connections get it, open ones keep theirs. */
   readonly svid: () => X509Svid;
-  readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly bundleFor: BundleLookup;
   readonly onExchange: (exchange: Exchange, peer: FederationPeer) => void;
 }
 

@@ -1,7 +1,7 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
-import type { TimeoutsConfig } from '../../config/index.js';
-import { tlsMaterial, type TrustBundle, type X509Svid } from '../../identity/index.js';
+import { parseHostPort, type HostPort, type TimeoutsConfig } from '../../config/index.js';
+import { tlsMaterial, type BundleLookup, type X509Svid } from '../../identity/index.js';
 import { GatewayError } from '../errors.js';
 import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
 import { verifyGatewayPeer } from '../protocol/federation-peer.js';
@@ -20,7 +20,7 @@ export interface RemoteGateway {
 
 export interface RemoteGatewayPoolOptions {
   readonly svid: () => X509Svid;
-  readonly bundleFor: (trustDomain: string) => TrustBundle | undefined;
+  readonly bundleFor: BundleLookup;
   /** Sessions per remote replica; a second opens only when the first is full. */
   readonly maxSessions?: number;
   readonly random?: () => number;
@@ -157,9 +157,16 @@ export class RemoteGatewayPool {
   }
 
   private open(target: RemoteGateway, connectMs: number): Promise<ClientHttp2Session> {
-    const { host, port } = splitAddress(target.address);
     const fail = (why: string, cause?: unknown) =>
       new GatewayError('upstream-connect', `cannot connect to gateway ${target.memberId} at ${target.address} (${why})`, { gateway: target.memberId }, { cause });
+    let hostPort: HostPort;
+    try {
+      // Gossiped by another cluster: well-formed only if its gateway is.
+      hostPort = parseHostPort(target.address);
+    } catch (err) {
+      return Promise.reject(fail((err as Error).message, err));
+    }
+    const { host, port } = hostPort;
     return new Promise((resolve, reject) => {
       let session: ClientHttp2Session | undefined;
       const socket: TLSSocket = tls.connect({
@@ -215,8 +222,3 @@ export class RemoteGatewayPool {
   }
 }
 
-
-function splitAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
-}

@@ -1,13 +1,8 @@
 import type { TLSSocket } from 'node:tls';
-import { isIdentityError, peerChain, SpiffeId, verifyX509Svid, type TrustBundle } from '../../identity/index.js';
+import { isIdentityError, parseGatewaySpiffeId, peerChain, verifyX509Svid, type BundleLookup, type GatewayIdentity } from '../../identity/index.js';
 
 /** Another gateway, as its verified X509-SVID proves it. */
-export interface FederationPeer {
-  readonly spiffeId: string;
-  readonly trustDomain: string;
-  readonly cluster: string;
-  readonly replica: string;
-}
+export type FederationPeer = GatewayIdentity;
 
 /** Why a connection on the federation port was refused; each is a stable metric label. */
 export type PeerRefusalReason =
@@ -32,23 +27,13 @@ export class PeerRefusedError extends Error {
   }
 }
 
-type BundleFor = (trustDomain: string) => TrustBundle | undefined;
-
-/** The SPIFFE ID path every gateway SVID has: `/meshgate/gateway/<cluster>/<replica>`. */
-export function parseGatewayId(spiffeId: string): FederationPeer | undefined {
-  const id = SpiffeId.tryParse(spiffeId);
-  const [a, b, cluster, replica, ...rest] = id?.segments ?? [];
-  if (!id || a !== 'meshgate' || b !== 'gateway' || !cluster || !replica || rest.length > 0) return undefined;
-  return { spiffeId, trustDomain: id.trustDomain, cluster, replica };
-}
-
 /**
  * Checks the far side of a TLS connection between gateways: its chain must
  * anchor in the bundle of its own trust domain (identity's rules) and its
  * SPIFFE ID must be a gateway's. Node's own verification is off on these
  * sockets because SVIDs are not Web PKI certificates.
  */
-export async function verifyGatewayPeer(socket: TLSSocket, bundleFor: BundleFor, now: Date): Promise<FederationPeer> {
+export async function verifyGatewayPeer(socket: TLSSocket, bundleFor: BundleLookup, now: Date): Promise<FederationPeer> {
   const chain = peerChain(socket);
   if (chain.length === 0) throw new PeerRefusedError('no-client-cert', 'the peer presented no certificate');
   let spiffeId: string;
@@ -57,7 +42,7 @@ export async function verifyGatewayPeer(socket: TLSSocket, bundleFor: BundleFor,
   } catch (err) {
     throw new PeerRefusedError(refusalOf(err), `the peer's X509-SVID is not accepted: ${(err as Error).message}`, { cause: err });
   }
-  const peer = parseGatewayId(spiffeId);
+  const peer = parseGatewaySpiffeId(spiffeId);
   if (!peer) throw new PeerRefusedError('not-a-gateway', `${spiffeId} is not a gateway's SPIFFE ID`);
   return peer;
 }

@@ -1,7 +1,7 @@
 import type { HeaderMap } from './headers.js';
 
 /**
- * The headers gateways exchange (README, Across clusters), and the rules for
+ * The headers gateways exchange (docs/architecture.md, Between gateways), and the rules for
  * the remaining deadline. Apps must not be able to forge the first three, so
  * the local listener drops them; `meshgate-deadline` is an app's to set.
  */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceConfig } from '../../config/index.js';
-import { AllowPatternError, ServicePolicy } from './authorization.js';
+import { isConfigError, type GatewayConfig, type ServiceConfig } from '../../config/index.js';
+import { checkAllowPatterns, ServicePolicy } from './authorization.js';
 
 const service = (over: Partial<ServiceConfig>): ServiceConfig =>
   ({ name: 'payments', protocol: 'http', endpoints: [], export: true, allow: [], ...over }) as unknown as ServiceConfig;
@@ -24,8 +24,39 @@ describe('ServicePolicy', () => {
     expect(policy.authorize('spiffe://us.acme.example/meshgate/gateway/us-east').allowed).toBe(false);
   });
 
-  it('names the field of a bad pattern', () => {
-    expect(() => new ServicePolicy(service({ allow: ['spiffe://a.example/ok', 'spiffe://A B/x'] }))).toThrow(AllowPatternError);
-    expect(() => new ServicePolicy(service({ allow: ['spiffe://a.example/ok', 'spiffe://A B/x'] }))).toThrow(/^services\.payments\.allow\[1\]: /);
+  it('refuses a bad pattern as a config error naming its field', () => {
+    const thrown = (() => {
+      try {
+        new ServicePolicy(service({ allow: ['spiffe://a.example/ok', 'spiffe://A B/x'] }), 'gw.yaml');
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(isConfigError(thrown)).toBe(true);
+    expect((thrown as Error).message).toMatch(/^config error: services\.payments\.allow\[1\]: invalid SPIFFE ID pattern/);
+  });
+});
+
+describe('checkAllowPatterns', () => {
+  it('reports every bad pattern of every service at once, as a config error of the file', () => {
+    const config = {
+      services: {
+        payments: service({ allow: ['spiffe://A B/x', 'spiffe://a.example/ok'] }),
+        orders: service({ name: 'orders', allow: ['spiffe://a.example/**'] }),
+      },
+    } as unknown as GatewayConfig;
+    let thrown: unknown;
+    try {
+      checkAllowPatterns(config, 'gw.yaml');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(isConfigError(thrown)).toBe(true);
+    expect((thrown as { source: string }).source).toBe('gw.yaml');
+    expect((thrown as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['services.payments.allow[0]', 'services.orders.allow[0]']);
+  });
+
+  it('passes a config whose patterns are all valid', () => {
+    expect(() => checkAllowPatterns({ services: { payments: service({ allow: ['spiffe://*.acme.example/meshgate/gateway/*/*'] }) } } as unknown as GatewayConfig, 'gw.yaml')).not.toThrow();
   });
 });

@@ -1,23 +1,9 @@
-import type { GatewayConfig, ServiceConfig } from '../../config/index.js';
+import { ConfigError, type ConfigIssue, type GatewayConfig, type ServiceConfig } from '../../config/index.js';
 import { compileSpiffePattern, type SpiffePattern } from '../../identity/index.js';
 
 export type Authorization =
   | { readonly allowed: true; readonly pattern: string }
   | { readonly allowed: false; readonly reason: string };
-
-/** A pattern in `allow` that is not a valid SPIFFE ID pattern: a config error naming the field. */
-export class AllowPatternError extends Error {
-  override readonly name = 'AllowPatternError';
-
-  constructor(
-    /** The config path, e.g. `services.payments.allow[1]`. */
-    readonly path: string,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${path}: ${message}`, options);
-  }
-}
 
 /**
  * Who may call a service from another cluster: only exported services, and
@@ -28,14 +14,14 @@ export class AllowPatternError extends Error {
 export class ServicePolicy {
   private readonly patterns: readonly SpiffePattern[];
 
-  constructor(private readonly service: ServiceConfig) {
-    this.patterns = service.allow.map((pattern, i) => {
-      try {
-        return compileSpiffePattern(pattern);
-      } catch (err) {
-        throw new AllowPatternError(`services.${service.name}.allow[${i}]`, (err as Error).message, { cause: err });
-      }
-    });
+  /** Throws a ConfigError naming each bad pattern (`source` labels the config, as in loadConfig). */
+  constructor(
+    private readonly service: ServiceConfig,
+    source = 'config',
+  ) {
+    const { patterns, issues } = compileAllow(service);
+    if (issues.length > 0) throw new ConfigError(source, issues);
+    this.patterns = patterns;
   }
 
   authorize(callerSpiffeId: string): Authorization {
@@ -49,7 +35,26 @@ export class ServicePolicy {
   }
 }
 
-/** Compiles every service's `allow` list, so that `meshgate check` catches a bad pattern too. */
-export function checkAllowPatterns(config: GatewayConfig): void {
-  for (const service of Object.values(config.services)) new ServicePolicy(service);
+/**
+ * Compiles every service's `allow` list, so that `meshgate check` catches a
+ * bad pattern too: config's schema cannot judge SPIFFE patterns (config
+ * imports nothing of ours), identity's rules do. Throws one ConfigError
+ * listing every bad pattern.
+ */
+export function checkAllowPatterns(config: GatewayConfig, source: string): void {
+  const issues = Object.values(config.services).flatMap((service) => compileAllow(service).issues);
+  if (issues.length > 0) throw new ConfigError(source, issues);
+}
+
+function compileAllow(service: ServiceConfig): { patterns: SpiffePattern[]; issues: ConfigIssue[] } {
+  const patterns: SpiffePattern[] = [];
+  const issues: ConfigIssue[] = [];
+  service.allow.forEach((pattern, i) => {
+    try {
+      patterns.push(compileSpiffePattern(pattern));
+    } catch (err) {
+      issues.push({ path: `services.${service.name}.allow[${i}]`, message: (err as Error).message });
+    }
+  });
+  return { patterns, issues };
 }

@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '../../config/index.js';
 import type { BalancerEvent, RemoteCluster } from '../../failover/index.js';
-import { seededRandom as seeded } from '../../membership/seeded-random.js';
+import { mulberry32 as seeded } from '../../../test/harness/seeded-random.js';
 import { createLogger } from '../../telemetry/index.js';
 import { Counters, GATEWAY_COUNTERS } from '../admin/counters.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';

@@ -12,38 +12,29 @@
  * And adds knobs NATS does not have: a seeded drop rate, partitions (one-way
  * or both ways, between members or whole clusters), latency, and a
  * disconnect/reconnect switch per member. Time comes from an injected
- * `Schedule`, so a fake clock (ManualScheduler below, or vitest's fake timers
+ * `Schedule`, so a fake clock (ManualScheduler, or vitest's fake timers
  * with the default) drives delivery and timeouts without sleeping.
  *
  * Differences from NATS, on purpose: two live transports may not share a
  * member id (NATS would deliver to both and keep the first reply), and
  * interest is known everywhere at once (no propagation delay).
  */
-import type { Clock, Random } from './types.js';
-import { parseMemberId } from './subjects.js';
+import { mulberry32 } from '../../../test/harness/seeded-random.js';
+import { realTimeSchedule, type Schedule } from '../schedule.js';
+import { parseMemberId } from '../subjects.js';
+import type { Random } from '../types.js';
 import {
   assertTimeout,
   DEFAULT_MAX_MESSAGE_BYTES,
   InboundGate,
   StatusListeners,
+  isTransportError,
   TransportError,
   type GossipTransport,
   type TransportHandlers,
   type TransportStats,
   type TransportStatus,
-} from './transport.js';
-import { seededRandom } from './seeded-random.js';
-
-export { seededRandom };
-
-/** Runs `task` after `delayMs`; returns a function that cancels it. */
-export type Schedule = (task: () => void, delayMs: number) => () => void;
-
-/** The global timers (which vitest's fake timers replace, if a test wants). */
-export const realTimeSchedule: Schedule = (task, delayMs) => {
-  const timer = setTimeout(task, delayMs);
-  return () => clearTimeout(timer);
-};
+} from '../transport.js';
 
 /** Milliseconds a message takes from `from` to `to` (member ids). */
 export type Latency = number | ((from: string, to: string) => number);
@@ -55,7 +46,7 @@ export interface MemoryNetworkOptions {
   latency?: Latency;
   /** Chance, 0–1, that any one delivery (a broadcast copy, a request, a reply) is lost. Default 0. */
   dropRate?: number;
-  /** Source of chance for drops. Default: seededRandom(seed). */
+  /** Source of chance for drops. Default: mulberry32(seed). */
   random?: Random;
   /** Seed for the default random. Default 1. */
   seed?: number;
@@ -86,7 +77,7 @@ export class MemoryNetwork {
 
   constructor(opts: MemoryNetworkOptions = {}) {
     this.schedule = opts.schedule ?? realTimeSchedule;
-    this.random = opts.random ?? seededRandom(opts.seed ?? 1);
+    this.random = opts.random ?? mulberry32(opts.seed ?? 1);
     this.latency = checkLatency(opts.latency ?? 0);
     this.dropRate = checkDropRate(opts.dropRate ?? 0);
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -212,8 +203,8 @@ export class MemoryNetwork {
 
   private isCut(from: string, to: string): boolean {
     if (this.cuts.size === 0) return false;
-    const fromNames = [from, clusterOf(from)];
-    const toNames = [to, clusterOf(to)];
+    const fromNames = [from, parseMemberId(from).cluster];
+    const toNames = [to, parseMemberId(to).cluster];
     return fromNames.some((f) => toNames.some((t) => this.cuts.has(cutKey(f, t))));
   }
 
@@ -274,7 +265,7 @@ export class MemoryTransport implements GossipTransport {
         settled = true;
         cancelTimeout();
         this.pending.delete(settle);
-        if (outcome instanceof TransportError) reject(outcome);
+        if (isTransportError(outcome)) reject(outcome);
         else resolve(outcome);
       };
       const cancelTimeout = this.network.scheduleTask(() => {
@@ -340,82 +331,8 @@ export class MemoryTransport implements GossipTransport {
   }
 }
 
-/**
- * A fake clock that is also a Schedule: tasks run only when a test advances
- * time, in time order (ties in the order scheduled).
- */
-export class ManualScheduler implements Clock {
-  private nowMs: number;
-  private seq = 0;
-  private readonly tasks: Array<{ at: number; seq: number; task: () => void }> = [];
-
-  constructor(startMs = 0) {
-    this.nowMs = startMs;
-  }
-
-  now(): number {
-    return this.nowMs;
-  }
-
-  /** Pass this as MemoryNetworkOptions.schedule (it is bound). */
-  readonly schedule: Schedule = (task, delayMs) => {
-    const entry = { at: this.nowMs + Math.max(0, delayMs), seq: this.seq++, task };
-    this.tasks.push(entry);
-    return () => {
-      const i = this.tasks.indexOf(entry);
-      if (i >= 0) this.tasks.splice(i, 1);
-    };
-  };
-
-  /** Tasks not yet run. */
-  get pending(): number {
-    return this.tasks.length;
-  }
-
-  /**
-   * Moves time forward by `ms`, running each task that falls due on the way.
-   * Promise callbacks settle before and after each task (handlers are async),
-   * so a reply scheduled by a handler's promise still runs within this advance
-   * if it is due.
-   */
-  async advance(ms: number): Promise<void> {
-    if (!(ms >= 0)) throw new RangeError(`advance() needs a duration ≥ 0, got ${ms}`);
-    const until = this.nowMs + ms;
-    // A task that reschedules itself at delay 0 forever is a bug in the test: stop it.
-    for (let ran = 0; ; ran++) {
-      if (ran > 1_000_000) throw new Error('ManualScheduler: more than a million tasks in one advance (a task rescheduling itself at 0 ms?)');
-      await settlePromises();
-      const next = this.nextDue(until);
-      if (!next) break;
-      this.tasks.splice(this.tasks.indexOf(next), 1);
-      this.nowMs = next.at;
-      next.task();
-    }
-    this.nowMs = until;
-  }
-
-  private nextDue(until: number): { at: number; seq: number; task: () => void } | undefined {
-    let best: (typeof this.tasks)[number] | undefined;
-    for (const t of this.tasks) {
-      if (t.at > until) continue;
-      if (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq)) best = t;
-    }
-    return best;
-  }
-}
-
-
-/** Lets every queued promise callback run (setImmediate comes after the microtask queue drains). */
-function settlePromises(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 function cutKey(from: string, to: string): string {
   return `${from}→${to}`;
-}
-
-function clusterOf(memberId: string): string {
-  return memberId.slice(0, memberId.indexOf('.'));
 }
 
 function checkDropRate(rate: number): number {
