@@ -10,12 +10,16 @@ import type { RemoteGateway, RemoteGatewayPool } from './remote-gateways.js';
  * the pooled mTLS HTTP/2 sessions, with the headers gateways exchange.
  */
 export class RemoteForwarder implements Forwarder {
+  private readonly source: string;
+
   constructor(
     private readonly cluster: string,
     private readonly pool: RemoteGatewayPool,
     /** A live replica by member id, with where to dial it and the SPIFFE ID it must prove. */
     private readonly gateway: (memberId: string) => RemoteGateway | undefined,
-  ) {}
+  ) {
+    this.source = sourceValue(cluster, undefined);
+  }
 
   forward(request: InboundRequest, context: TryContext): Promise<UpstreamResponse> {
     const { target } = context;
@@ -24,20 +28,22 @@ export class RemoteForwarder implements Forwarder {
       const id = target.kind === 'remote' ? target.replica : '?';
       return Promise.reject(new GatewayError('upstream-connect', `gateway ${id} is no longer a live member`, { gateway: id }));
     }
+    // Built by assignment in one order, not a spread with computed keys:
+    // then every request's header object shares one shape.
     const headers: OutgoingHttpHeaders = {
-      ...request.headers,
       ':method': request.method,
       ':path': request.path,
       ':scheme': 'https',
       ':authority': request.authority ?? context.service,
-      [SERVICE_HEADER]: context.service,
-      [HOP_HEADER]: this.cluster,
-      [SOURCE_HEADER]: sourceValue(this.cluster, undefined),
     };
-    delete headers['host'];
+    const incoming = request.headers;
+    for (const name in incoming) if (name !== 'host') headers[name] = incoming[name];
+    headers[SERVICE_HEADER] = context.service;
+    headers[HOP_HEADER] = this.cluster;
+    headers[SOURCE_HEADER] = this.source;
     // gRPC calls without a deadline may stream for as long as they like:
     // only a caller's own grpc-timeout goes on. HTTP always carries ours.
-    const grpc = isGrpc(request.headers);
+    const grpc = isGrpc(incoming);
     if (context.propagateDeadline || !grpc) setBudget(headers as Record<string, string>, context.budgetMs, grpc);
     return this.pool.forward(gateway, headers, request, context.timeouts);
   }

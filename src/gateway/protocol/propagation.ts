@@ -45,10 +45,15 @@ export function incomingBudgetMs(headers: HeaderMap): number | undefined {
 /** Writes the remaining budget for the next hop: `grpc-timeout` for gRPC, `meshgate-deadline` otherwise. */
 export function setBudget(headers: HeaderMap, remainingMs: number, grpc: boolean): void {
   const ms = Math.max(0, Math.floor(remainingMs));
-  delete headers[GRPC_TIMEOUT_HEADER];
-  delete headers[DEADLINE_HEADER];
-  if (grpc) headers[GRPC_TIMEOUT_HEADER] = `${Math.min(ms, 99_999_999)}m`;
-  else headers[DEADLINE_HEADER] = String(ms);
+  // Overwrite the one we send and delete the other only when present: a
+  // delete turns the per-request header object into a slower dictionary.
+  if (grpc) {
+    if (headers[DEADLINE_HEADER] !== undefined) delete headers[DEADLINE_HEADER];
+    headers[GRPC_TIMEOUT_HEADER] = `${Math.min(ms, 99_999_999)}m`;
+  } else {
+    if (headers[GRPC_TIMEOUT_HEADER] !== undefined) delete headers[GRPC_TIMEOUT_HEADER];
+    headers[DEADLINE_HEADER] = String(ms);
+  }
 }
 
 export const isGrpc = (headers: HeaderMap): boolean => (headerValue(headers, 'content-type') ?? '').startsWith('application/grpc');
