@@ -43,4 +43,25 @@ describe('pipeBody', () => {
     closed.destroy();
     await expect(pipeBody(new PassThrough(), closed, { end: true })).rejects.toThrow(/already closed/);
   });
+
+  it('holds the source while the destination is full, and delivers every byte in order', async () => {
+    const source = new PassThrough({ highWaterMark: 4 });
+    const written: string[] = [];
+    let release: (() => void) | undefined;
+    // One write in flight at a time, completed by hand: the destination is full until then.
+    const dest = new Writable({ highWaterMark: 1, write: (chunk: Buffer, _enc, done) => (written.push(chunk.toString()), (release = done)) });
+    const done = pipeBody(source, dest, { end: true });
+    for (const part of ['ab', 'cd', 'ef']) source.write(part);
+    source.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(source.isPaused()).toBe(true);
+    expect(written).toEqual(['ab']);
+    while (!dest.writableFinished) {
+      release?.();
+      release = undefined;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await done;
+    expect(written.join('')).toBe('abcdef');
+  });
 });
