@@ -149,7 +149,7 @@ export class FederationListener {
   }
 
   private stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
-    stream.on('error', () => {});
+    stream.on('error', ignoreError);
     const session = stream.session;
     const peer = session ? this.peers.get(session) : undefined;
     if (!session || !peer) return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -175,8 +175,13 @@ function handshakeFailure(err: NodeJS.ErrnoException): string {
 /** RFC 9113 §6.5.2: each field counts its name and value octets plus 32. */
 function headerListSize(headers: IncomingHttpHeaders): number {
   let size = 0;
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) size += name.length + String(v ?? '').length + 32;
+  for (const name in headers) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const v of value) size += name.length + v.length + 32;
+    else size += name.length + String(value ?? '').length + 32;
   }
   return size;
 }
+
+/** Stream errors surface through 'close'; without a listener a client's RST would crash the process. */
+const ignoreError = (): void => {};

@@ -7,6 +7,9 @@ import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
 import { endToEndHeaders, type HeaderMap } from '../protocol/headers.js';
 import { headerValue, incomingBudgetMs } from '../protocol/propagation.js';
 
+/** One listener for every stream whose errors surface elsewhere (a stream error without a listener would crash the process). */
+const ignoreError = (): void => {};
+
 /** What the session's peer said when it sent GOAWAY, if it did (RFC 9113 §6.8). */
 const goaways = new WeakMap<ClientHttp2Session, { readonly code: number; readonly lastStreamId: number }>();
 
@@ -194,7 +197,7 @@ function awaitResponse(
       stream.off('error', failed);
       stream.off('close', closed);
       // Later stream errors reach the relay through the body pipeline.
-      stream.on('error', () => {});
+      stream.on('error', ignoreError);
       resolve({
         status: Number(raw[':status']),
         headers: endToEndHeaders(raw),
