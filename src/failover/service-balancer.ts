@@ -384,7 +384,11 @@ export class ServiceBalancer {
     return new TargetPick(this, target, key, tier.name, why);
   }
 
-  /** A pick's try ended (see Pick.done). */
+  /**
+   * A pick's try ended (Pick.done): the target's estimate learns the round
+   * trip; an endpoint, or for a cluster the one replica that carried it
+   * (never the whole cluster), moves towards ejection on a failure.
+   */
   finish(now: number, key: string, outcome: RequestOutcome, failure: string | undefined, replica: string | undefined): void {
     this.ewmaOf(key, now).finish(now, outcome);
     const ejectionKey = replica ? `gateway:${replica}` : key;
@@ -598,7 +602,7 @@ const EMPTY: ReadonlySet<Target> = new Set();
 
 const PROBE_WHY = () => 'half-open probe after ejection';
 
-/** One pick: a class, not an object with a closure, as there is one per request. */
+/** One pick: a class, so that done() is a method and not a closure made per request. */
 class TargetPick implements Pick {
   constructor(
     private readonly balancer: ServiceBalancer,
@@ -616,5 +620,6 @@ class TargetPick implements Pick {
     this.balancer.finish(now, this.key, outcome, failure, this.target.kind === 'remote' ? this.target.replica : undefined);
   }
 }
+
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 const pct = (x: number | undefined): string => `${Math.round((x ?? 0) * 100)}%`;
