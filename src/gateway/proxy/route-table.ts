@@ -113,7 +113,7 @@ export class RouteTable {
   /** /debug/routes for one service, without creating anything: undefined for an unknown name. */
   explain(name: string, now: number): RouteExplanation | undefined {
     const route = this.routes.get(name);
-    if (route) return route.balancer.explain(now);
+    if (route) return this.explainNow(route, now);
     const config = this.configs.get(name);
     const remotes = this.federation?.remotes(name) ?? [];
     if (!config && !remotes.some((r) => r.exported)) return undefined;
@@ -125,8 +125,18 @@ export class RouteTable {
 
   explainAll(now: number): Record<string, RouteExplanation> {
     const out: Record<string, RouteExplanation> = {};
-    for (const [name, route] of this.routes) out[name] = route.balancer.explain(now);
+    for (const [name, route] of this.routes) out[name] = this.explainNow(route, now);
     return out;
+  }
+
+  /**
+   * A snapshot taken while a failback ramp or an ejection runs out may be one
+   * timer tick old: brought up to `now` first, so that the shares shown agree
+   * with the phase shown (both as of now).
+   */
+  private explainNow(route: ServiceRoute, now: number): RouteExplanation {
+    if (route.balancer.timeDependent()) this.refreshRoute(route, now);
+    return route.balancer.explain(now);
   }
 
   /**
