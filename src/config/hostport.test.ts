@@ -44,6 +44,6 @@ describe('formatHostPort', () => {
 describe('isWildcardHost', () => {
   it('knows every spelling of "any address" (which the gateway must not advertise)', () => {
     for (const host of ['0.0.0.0', '::', '0:0:0:0:0:0:0:0']) expect(isWildcardHost(host), host).toBe(true);
-    for (const host of ['127.0.0.1', '::1', 'gw-b', '10.0.0.0']) expect(isWildcardHost(host), host).toBe(false);
+    for (const host of ['127.0.0.1', '::1', 'gw-b', '198.51.100.1']) expect(isWildcardHost(host), host).toBe(false);
   });
 });

@@ -221,11 +221,8 @@ export class ServiceBalancer {
       if (localOnly && !tier.hasLocal) continue;
       const best = this.cheaperOfTwo(now, tier, tried, this.panic && i === start, localOnly);
       if (best) {
-        const panic = this.panic;
-        const share = this.shares[i];
-        const from = tiers[start]?.name;
-        // Said only when asked (tests, debugging): a string per request costs more than the pick.
-        const why = () => (panic ? 'panic: using every endpoint' : i === start ? `tier share ${pct(share)}` : `tier ${from ?? '?'} exhausted`);
+        // The tier's share stays a number until someone reads the reason: a string per request costs more than the pick.
+        const why = this.panic ? 'panic: using every endpoint' : i === start ? (this.shares[i] ?? 0) : `tier ${tiers[start]?.name ?? '?'} exhausted`;
         return this.pickOf(now, best, tier, why);
       }
     }
@@ -378,7 +375,7 @@ export class ServiceBalancer {
     return false;
   }
 
-  private pickOf(now: number, target: Target, tier: Tier, why: () => string): Pick {
+  private pickOf(now: number, target: Target, tier: Tier, why: string | number): Pick {
     const key = this.keys.get(target) as string;
     this.ewmaOf(key, now).start(now);
     return new TargetPick(this, target, key, tier.name, why);
@@ -600,7 +597,7 @@ export interface RouteExplanation {
 
 const EMPTY: ReadonlySet<Target> = new Set();
 
-const PROBE_WHY = () => 'half-open probe after ejection';
+const PROBE_WHY = 'half-open probe after ejection';
 
 /** One pick: a class, so that done() is a method and not a closure made per request. */
 class TargetPick implements Pick {
@@ -609,11 +606,12 @@ class TargetPick implements Pick {
     readonly target: Target,
     private readonly key: string,
     readonly tier: string,
-    private readonly explain: () => string,
+    /** The reason, or the share of the tier it was picked from. */
+    private readonly reason: string | number,
   ) {}
 
   get why(): string {
-    return this.explain();
+    return typeof this.reason === 'number' ? `tier share ${pct(this.reason)}` : this.reason;
   }
 
   done(now: number, outcome: RequestOutcome, failure?: string): void {
