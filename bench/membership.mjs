@@ -1109,6 +1109,12 @@ function countingTransport(inner, m, afterInbound) {
         throw err;
       }
     },
+    location() {
+      return inner.location();
+    },
+    serverAnswers(server, timeoutMs) {
+      return inner.serverAnswers(server, timeoutMs);
+    },
     onStatus(listener) {
       return inner.onStatus(listener);
     },

@@ -34,6 +34,33 @@ export interface DetectorConfig {
   readonly probeIntervalMs?: number;
   readonly probeTimeoutMs?: number;
   readonly indirectChecks?: number;
+  /**
+   * How long a member NATS confirms absent (see NatsAbsence) has to refute
+   * before it is declared dead. Default: one probe interval.
+   */
+  readonly absentSuspicionMs?: number;
+}
+
+/**
+ * What NATS said about a target that did not answer, gathered when our own
+ * ping got "no responders". Each no-responders is one server's view of the
+ * subscriptions it knows; a cut gateway link or a restarting server produces
+ * it for live members too, so it counts only when (a) servers of at least two
+ * NATS clusters gave it, one of them through a helper, and (b) the server the
+ * target was last attached to answers us, so that server is up and linked and
+ * simply holds no subscription for the target: its process is gone (or cut
+ * off from NATS, which for gossip is the same).
+ */
+export interface NatsAbsence {
+  /** Distinct NATS clusters whose servers answered "no responders" (ours included). */
+  readonly natsClusters: readonly string[];
+  /** The target's last known NATS server, when it answered our survey just now. */
+  readonly serverAnswered?: string;
+}
+
+/** Enough NATS evidence to shorten a suspicion (never to conclude one): see NatsAbsence. */
+export function absenceConfirmed(absence: NatsAbsence | undefined): absence is NatsAbsence & { serverAnswered: string } {
+  return absence !== undefined && new Set(absence.natsClusters).size >= 2 && absence.serverAnswered !== undefined;
 }
 
 export interface DetectorOptions {
@@ -77,6 +104,13 @@ export interface ProbeResult {
   readonly expectedNacks: number;
   /** Round trip of the direct ack. */
   readonly rttMs?: number;
+  /** What NATS said, when the direct ping got "no responders". */
+  readonly absence?: NatsAbsence;
+  /**
+   * Our own event loop stood still while the probe waited (a timer fired
+   * well after its time): a missing ack may have been sitting in our socket.
+   */
+  readonly stalled?: boolean;
 }
 
 export interface ProbeOutcome {
@@ -95,6 +129,7 @@ export class FailureDetector {
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly indirectChecks: number;
+  readonly absentSuspicionMs: number;
   private readonly table: MemberTable;
   private readonly awareness: Awareness;
   private readonly clock: Clock;
@@ -110,6 +145,7 @@ export class FailureDetector {
     this.probeIntervalMs = options.config?.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     this.probeTimeoutMs = options.config?.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.indirectChecks = options.config?.indirectChecks ?? DEFAULT_INDIRECT_CHECKS;
+    this.absentSuspicionMs = options.config?.absentSuspicionMs ?? this.probeIntervalMs;
   }
 
   /** The current probe interval, stretched by local health (memberlist `ScaleTimeout`). */
@@ -197,6 +233,12 @@ export class FailureDetector {
       return { updates: [], awarenessDelta: this.applyAwareness(AWARENESS_DELTA.successfulProbe) };
     }
 
+    if (result.stalled) {
+      // Lifeguard: a member that sees itself slow must not accuse others for it.
+      this.table.setReachable(targetId, false, 'no ack, but our own event loop stalled while waiting: not held against it');
+      return { updates: [], awarenessDelta: this.applyAwareness(AWARENESS_DELTA.eventLoopLag) };
+    }
+
     const why = failureReason(result);
     this.table.setReachable(targetId, false, why);
     const awarenessDelta = this.applyAwareness(failedProbeDelta(result.expectedNacks, result.nacks));
@@ -207,8 +249,26 @@ export class FailureDetector {
       from: this.table.selfId,
     };
     const applied = this.table.apply(suspect, why);
+    // Only a member that just joined or refuted may still have its interest crossing gateways:
+    // any other one was subscribed long before, and its server, which answers, no longer has it.
+    const justAlive = target.status === 'alive' && now - target.statusSince < NO_RESPONDERS_GRACE_MS;
+    if (absenceConfirmed(result.absence) && !justAlive) {
+      const { natsClusters, serverAnswered } = result.absence;
+      this.table.hastenSuspicion(
+        targetId,
+        now + this.absentSuspicionMs,
+        `${why}; NATS: no responders in ${natsClusters.length} NATS clusters (${natsClusters.join(', ')}) while its server ${serverAnswered} answers`,
+      );
+    }
     return { updates: applied.rebroadcast ? [suspect] : [], awarenessDelta };
   }
+
+  /** Our own event loop stood still `ms`: running suspicions wait that much longer (see Suspicion.delay). */
+  onOwnStall(ms: number): void {
+    this.table.delaySuspicions(ms);
+  }
+
+
 
   /**
    * A dead member's re-probe. Neither outcome touches awareness: silence is

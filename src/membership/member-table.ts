@@ -435,6 +435,23 @@ export class MemberTable {
     };
   }
 
+  /**
+   * Brings the running suspicion of `id` forward to end at `at` (see
+   * Suspicion.hasten); `why` becomes its reason. False when it is not suspect.
+   */
+  hastenSuspicion(id: string, at: number, why: string): boolean {
+    const rec = this.records.get(id);
+    if (!rec?.suspicion) return false;
+    rec.suspicion.hasten(at);
+    rec.why = why;
+    return true;
+  }
+
+  /** Our own event loop stood still `ms`: every running suspicion waits that much longer (see Suspicion.delay). */
+  delaySuspicions(ms: number): void {
+    for (const rec of this.records.values()) rec.suspicion?.delay(ms);
+  }
+
   /** Suspects whose suspicion deadline has passed: due to be declared dead. */
   expiredSuspicions(now: number): MemberState[] {
     const out: MemberState[] = [];

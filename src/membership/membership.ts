@@ -1,5 +1,5 @@
 import { Awareness } from './awareness.js';
-import { DEFAULT_INDIRECT_CHECKS, DEFAULT_PROBE_TIMEOUT_MS, FailureDetector, type ProbeResult } from './detector.js';
+import { DEFAULT_INDIRECT_CHECKS, DEFAULT_PROBE_TIMEOUT_MS, FailureDetector, type NatsAbsence, type ProbeResult } from './detector.js';
 import { encodeEnvelope, type EnvelopeRejectReason, type EnvelopeSigner, type EnvelopeVerifier } from './envelope.js';
 import { DEFAULT_PUSH_PULL_INTERVAL_MS, HealthState, HealthWriter, chunkBySize, parseHealthRecord, type ServiceView } from './health-state.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from './suspicion.js';
@@ -7,7 +7,14 @@ import { MemberTable, updatesFromRemoteState, type MemberView } from './member-t
 import type { Schedule } from './schedule.js';
 import { TransmitLimitedQueue } from './transmit-queue.js';
 import { parsePartKey } from './record-parts.js';
-import { isTransportError, type GossipTransport, type TransportDropReason, type TransportErrorKind, type TransportStatus } from './transport.js';
+import {
+  isTransportError,
+  type GossipTransport,
+  type NatsLocation,
+  type TransportDropReason,
+  type TransportErrorKind,
+  type TransportStatus,
+} from './transport.js';
 import type { Clock, HealthDigest, HealthRecord, MemberInfo, MemberState, MembershipUpdate, Random, ServiceHealth } from './types.js';
 
 export interface MembershipConfig {
@@ -92,17 +99,24 @@ export type DropReason = TransportDropReason | EnvelopeRejectReason | 'foreign-c
 // What travels inside envelopes (kind → body).
 /** The sender's own health record version: lets the receiver treat its copy as current. */
 type Stamp = readonly [generation: number, version: number];
+/** The sender's NATS server and cluster, so that others can ask NATS about it (see NatsAbsence). */
+type At = readonly [server: string, cluster: string];
 interface PingBody {
   readonly target: string;
   readonly updates: readonly MembershipUpdate[];
   readonly stamp?: Stamp;
+  readonly at?: At;
 }
 interface AckBody {
   readonly updates: readonly MembershipUpdate[];
   readonly stamp?: Stamp;
+  readonly at?: At;
 }
 interface PingReqAnswer {
   readonly acked: boolean;
+  /** Our ping got "no responders" from our NATS server. */
+  readonly absent?: true;
+  readonly at?: At;
 }
 export interface TrustBundleJson {
   readonly trustDomain: string;
@@ -147,6 +161,12 @@ const REANNOUNCE_AFTER_RECONNECT_MS = [0, 500, 1_500, 3_000];
 /** Room kept for the envelope (chain, signature) and the rest of a sync body. */
 const SYNC_OVERHEAD_BYTES = 8 * 1024;
 const DEFAULT_HOUSEKEEPING_MS = 100;
+/** A timer that fires this much after its time means our event loop stood still (not timer noise). */
+const STALL_NOISE_MS = 20;
+/** A probe's timeout that fires this much late means its missing ack may have been waiting in our socket. */
+const PROBE_STALL_MS = 250;
+/** How long the survey of NATS servers may take (see NatsAbsence). */
+const SERVER_SURVEY_MS = 250;
 /** When a joining member announces itself again, until its first sync is in (ms after start). */
 const REANNOUNCE_JOIN_MS = [500, 1_500];
 /**
@@ -181,6 +201,9 @@ export class Membership {
   /** Our first push-pull is under way. */
   private joinSyncing = false;
   private startedAt = 0;
+  /** Each member's NATS server and cluster, as it last told us. */
+  private readonly natsLocations = new Map<string, NatsLocation>();
+  private lastHousekeeping: number | undefined;
   private initialDeadlinePassed = false;
   private initial: InitialSync | undefined;
   private readonly initialWaiters: ((result: InitialSync) => void)[] = [];
@@ -364,38 +387,71 @@ export class Membership {
 
   /** A direct ping, then ping-req through helpers if it went unanswered. */
   private async ping(target: string, buddy: MembershipUpdate | undefined, timeoutMs: number, intervalMs: number): Promise<ProbeResult> {
-    const started = this.options.clock.now();
+    const clock = this.options.clock;
+    const started = clock.now();
     const updates = [...(buddy ? [buddy] : []), ...this.piggyback()];
+    let noResponders = false;
+    let stalled = false;
     try {
-      const reply = await this.request<AckBody>(target, 'ping', { target, updates, stamp: this.stamp() } satisfies PingBody, timeoutMs);
+      const reply = await this.request<AckBody>(target, 'ping', { target, updates, stamp: this.stamp(), ...this.at() } satisfies PingBody, timeoutMs);
       if (reply) {
         this.applyUpdates(reply.body.updates, reply.from);
         this.confirmStamp(reply.from, reply.body.stamp);
+        this.noteLocation(reply.from, reply.body.at);
       }
       if (reply?.kind === 'ack' && reply.from === target) {
-        return { acked: true, indirectAcks: 0, nacks: 0, expectedNacks: 0, rttMs: this.options.clock.now() - started };
+        return { acked: true, indirectAcks: 0, nacks: 0, expectedNacks: 0, rttMs: clock.now() - started };
       }
-    } catch {
+    } catch (err) {
       // NATS's "no responders" arrives at once, so the indirect phase starts
       // early; it is not taken as a suspicion by itself: a broken gateway
       // link between two clusters answers the same way for a live member.
+      noResponders = isTransportError(err, 'no-responders');
+      stalled = clock.now() - started > timeoutMs + PROBE_STALL_MS;
     }
     const helpers = this.detector.helpersFor(target);
-    const remaining = Math.max(timeoutMs, intervalMs - (this.options.clock.now() - started));
+    const indirectStarted = clock.now();
+    const remaining = Math.max(timeoutMs, intervalMs - (indirectStarted - started));
     const answers = await Promise.all(
       helpers.map((helper) =>
         this.request<PingReqAnswer>(helper.id, 'ping-req', { target, updates: buddy ? [buddy] : [] } satisfies PingBody, remaining).then(
-          (reply) => reply?.body.acked === true,
+          (reply) => reply?.body,
           () => undefined,
         ),
       ),
     );
+    if (clock.now() - indirectStarted > remaining + PROBE_STALL_MS) stalled = true;
+    const acks = answers.filter((a) => a?.acked === true).length;
+    const absence = noResponders && acks === 0 ? await this.absenceOf(target, helpers, answers) : undefined;
     return {
       acked: false,
-      indirectAcks: answers.filter((a) => a === true).length,
-      nacks: answers.filter((a) => a === false).length,
+      indirectAcks: acks,
+      nacks: answers.filter((a) => a?.acked === false).length,
       expectedNacks: helpers.length,
+      ...(absence && { absence }),
+      ...(stalled && { stalled }),
     };
+  }
+
+  /**
+   * Our ping got "no responders": which NATS clusters' servers said the same
+   * (ours, and each helper's that did), and whether the server the target
+   * was last attached to answers us (see NatsAbsence).
+   */
+  private async absenceOf(target: string, helpers: readonly MemberState[], answers: readonly (PingReqAnswer | undefined)[]): Promise<NatsAbsence | undefined> {
+    const ours = this.options.transport.location();
+    if (!ours) return undefined;
+    const natsClusters = new Set([ours.cluster]);
+    answers.forEach((answer, i) => {
+      const helper = helpers[i];
+      if (!answer || answer.absent !== true || !helper) return;
+      this.noteLocation(helper.id, answer.at);
+      const at = this.natsLocations.get(helper.id);
+      if (at) natsClusters.add(at.cluster);
+    });
+    const targetAt = this.natsLocations.get(target);
+    const answered = natsClusters.size >= 2 && targetAt ? await this.options.transport.serverAnswers(targetAt.server, SERVER_SURVEY_MS) : undefined;
+    return { natsClusters: [...natsClusters], ...(answered === true && targetAt && { serverAnswered: targetAt.server }) };
   }
 
   private afterProbe(target: string, result: ProbeResult): void {
@@ -405,8 +461,12 @@ export class Membership {
   }
 
   private async housekeeping(): Promise<undefined> {
-    if (!this.connected) return undefined;
     const now = this.options.clock.now();
+    // A tick this late means our loop stood still: suspicions must not run out on that time.
+    const late = this.lastHousekeeping === undefined ? 0 : now - this.lastHousekeeping - (this.options.config.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS);
+    this.lastHousekeeping = now;
+    if (late > STALL_NOISE_MS) this.detector.onOwnStall(late);
+    if (!this.connected) return undefined;
     this.spread(this.detector.onSuspicionExpired());
     for (const dead of this.detector.reprobesDue()) {
       // Noted before sending, so a slow re-probe is not sent again every tick.
@@ -609,15 +669,20 @@ export class Membership {
         if (!Array.isArray(body.updates)) return this.drop('bad-body', 'ping without updates');
         this.applyUpdates(body.updates, from);
         this.confirmStamp(from, body.stamp);
-        return this.seal('ack', { updates: this.piggyback(), stamp: this.stamp() } satisfies AckBody);
+        this.noteLocation(from, body.at);
+        return this.seal('ack', { updates: this.piggyback(), stamp: this.stamp(), ...this.at() } satisfies AckBody);
       case 'ping-req': {
         if (typeof body.target !== 'string') return this.drop('bad-body', 'ping-req without target');
         const timeout = this.options.config.probeTimeoutMs;
-        const acked = await this.request<AckBody>(body.target, 'ping', { target: body.target, updates: body.updates ?? [] }, timeout).then(
+        let absent: boolean = false as boolean;
+        const acked = await this.request<AckBody>(body.target, 'ping', { target: body.target, updates: body.updates ?? [], ...this.at() }, timeout).then(
           (reply) => reply?.kind === 'ack' && reply.from === body.target,
-          () => false,
+          (err: unknown) => {
+            absent = isTransportError(err, 'no-responders');
+            return false;
+          },
         );
-        return this.seal('ping-req-answer', { acked } satisfies PingReqAnswer);
+        return this.seal('ping-req-answer', { acked, ...(absent ? { absent: true as const } : {}), ...this.at() } satisfies PingReqAnswer);
       }
       case 'sync':
         await this.applySync(body, from, trustDomain);
@@ -686,6 +751,17 @@ export class Membership {
 
   private stamp(): Stamp {
     return this.writer.stamp();
+  }
+
+  /** Our NATS location as a body field (none while disconnected). */
+  private at(): { at?: At } {
+    const here = this.options.transport.location();
+    return here ? { at: [here.server, here.cluster] } : {};
+  }
+
+  private noteLocation(member: string, at: unknown): void {
+    const location = parseAt(at);
+    if (location) this.natsLocations.set(member, location);
   }
 
   private confirmStamp(from: string, stamp: unknown): void {
@@ -904,5 +980,13 @@ interface Opened<B> {
 /** Rumours about the same member replace each other in the transmit queue. */
 const keyOf = (update: MembershipUpdate): string => (update.kind === 'alive' ? update.member.id : update.id);
 
+
+/** A NATS location off the wire: two short strings, or nothing. */
+function parseAt(value: unknown): NatsLocation | undefined {
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  const [server, cluster] = value as unknown[];
+  const fits = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+  return fits(server) && fits(cluster) ? { server, cluster } : undefined;
+}
 
 const isDigest = (value: unknown): value is HealthDigest => typeof value === 'object' && value !== null && !Array.isArray(value);

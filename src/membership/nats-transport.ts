@@ -18,6 +18,7 @@ import {
   ErrorCode,
   Events,
   NatsError,
+  RequestStrategy,
   type ConnectionOptions,
   type Msg,
   type NatsConnection,
@@ -32,6 +33,7 @@ import {
   isTransportError,
   TransportError,
   type GossipTransport,
+  type NatsLocation,
   type TransportHandlers,
   type TransportStats,
   type TransportStatus,
@@ -43,6 +45,10 @@ export const NATS_MAX_PINGS_OUT = 2;
 /** Reconnect waits 250 ms plus up to 750 ms of jitter, so replicas that lost the same server do not return in one herd. */
 export const NATS_RECONNECT_WAIT_MS = 250;
 export const NATS_RECONNECT_JITTER_MS = 750;
+/** Every server's account statistics; the reply names the server (NATS system events, account-scoped requests). */
+const ACCOUNT_STATZ = '$SYS.REQ.ACCOUNT.PING.STATZ';
+/** A STATZ reply is a few hundred bytes; anything far larger is not one. */
+const STATZ_MAX_BYTES = 64 * 1024;
 /** How long close() lets queued messages (a graceful 'left') reach the server. */
 const CLOSE_FLUSH_MS = 2_000;
 /** How long start() waits for the server to confirm our subscriptions. */
@@ -193,6 +199,33 @@ export class NatsTransport implements GossipTransport {
     return reply.data;
   }
 
+  location(): NatsLocation | undefined {
+    const info = this.connected ? this.nc.info : undefined;
+    if (!info?.server_name) return undefined;
+    return { server: info.server_name, cluster: info.cluster ?? info.server_name };
+  }
+
+  /**
+   * Asks every server of the account for its statistics (NATS's
+   * account-scoped `$SYS.REQ.ACCOUNT.PING.STATZ`, open to every account by
+   * default) and waits for `server` among the answers.
+   */
+  async serverAnswers(server: string, timeoutMs: number): Promise<boolean | undefined> {
+    if (!this.connected || this.closing) return undefined;
+    let answers = 0;
+    try {
+      const replies = await this.nc.requestMany(ACCOUNT_STATZ, undefined, { maxWait: timeoutMs, strategy: RequestStrategy.Timer });
+      for await (const reply of replies) {
+        if (reply.data.length > STATZ_MAX_BYTES) continue;
+        answers++;
+        if (statzServerName(reply.data) === server) return true;
+      }
+    } catch {
+      return undefined;
+    }
+    return answers > 0 ? false : undefined;
+  }
+
   onStatus(listener: (status: TransportStatus) => void): () => void {
     return this.statusListeners.add(listener);
   }
@@ -316,5 +349,15 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
     await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The `server.name` of a STATZ reply, or undefined when it is not one. */
+function statzServerName(data: Uint8Array): string | undefined {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(data)) as { server?: { name?: unknown } };
+    return typeof parsed.server?.name === 'string' ? parsed.server.name : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -127,6 +127,10 @@ export class Suspicion {
   /** Everyone whose word we already have, the suspecter included (memberlist seeds its map with `from`). */
   private readonly seen = new Set<string>();
   private n = 0;
+  /** Time added to the deadline while our own event loop was stalled (see delay). */
+  private delayedMs = 0;
+  /** An earlier deadline set by evidence stronger than confirmations (see hasten). */
+  private hastenedTo: number | undefined;
 
   constructor(options: SuspicionOptions) {
     this.suspecter = options.suspecter;
@@ -167,18 +171,33 @@ export class Suspicion {
   /** Absolute clock time at which the suspect is to be declared dead. */
   deadline(): number {
     if (this.startedAt === undefined) throw new SuspicionNotStartedError();
-    return this.startedAt + suspicionTimeoutMs({ confirmations: this.n, k: this.k, minMs: this.minMs, maxMs: this.maxMs });
+    const byConfirmations = this.startedAt + suspicionTimeoutMs({ confirmations: this.n, k: this.k, minMs: this.minMs, maxMs: this.maxMs });
+    const deadline = this.hastenedTo === undefined ? byConfirmations : Math.min(byConfirmations, this.hastenedTo);
+    return deadline + this.delayedMs;
   }
 
   remainingMs(now: number): number {
-    if (this.startedAt === undefined) throw new SuspicionNotStartedError();
-    return remainingSuspicionMs({
-      elapsedMs: now - this.startedAt,
-      confirmations: this.n,
-      k: this.k,
-      minMs: this.minMs,
-      maxMs: this.maxMs,
-    });
+    return Math.max(0, this.deadline() - now);
+  }
+
+  /**
+   * Brings the deadline forward to `at` (never back): NATS itself says the
+   * member holds no subscription while its server answers us, which is
+   * stronger than any number of peers failing to reach it. The member still
+   * has until `at` to refute.
+   */
+  hasten(at: number): void {
+    if (this.hastenedTo === undefined || at < this.hastenedTo) this.hastenedTo = at;
+  }
+
+  /**
+   * Moves the deadline back by `ms`: our own event loop stood still that
+   * long, during which we could neither hear a refutation nor take part, so
+   * that time is no evidence against the suspect (Lifeguard: a member that
+   * sees itself slow slows its verdicts).
+   */
+  delay(ms: number): void {
+    if (ms > 0) this.delayedMs += ms;
   }
 
   /** The suspecter first, then the confirmers in arrival order. */

@@ -34,6 +34,14 @@ export interface GossipTransport {
    * A member never answers itself: a request to our own id gets 'no-responders'.
    */
   request(memberId: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** The NATS server we are attached to now and its cluster; undefined while disconnected. */
+  location(): NatsLocation | undefined;
+  /**
+   * Whether NATS server `server` answers us within `timeoutMs`: it is up and
+   * linked to ours. Undefined when the transport cannot tell (the survey is
+   * not available, or we are disconnected). Never rejects.
+   */
+  serverAnswers(server: string, timeoutMs: number): Promise<boolean | undefined>;
   /** Connection events for the orchestrator; returns the unsubscribe function. */
   onStatus(listener: (status: TransportStatus) => void): () => void;
   /** The largest message sent or accepted now: the configured budget, capped by the server's max_payload. */
@@ -42,6 +50,12 @@ export interface GossipTransport {
   stats(): TransportStats;
   /** Stop receiving and release the connection; pending requests reject with 'closed'. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Where a member is attached to NATS. A server in no cluster is a cluster of its own. */
+export interface NatsLocation {
+  readonly server: string;
+  readonly cluster: string;
 }
 
 export interface TransportHandlers {

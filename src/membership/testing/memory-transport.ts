@@ -31,6 +31,7 @@ import {
   isTransportError,
   TransportError,
   type GossipTransport,
+  type NatsLocation,
   type TransportHandlers,
   type TransportStats,
   type TransportStatus,
@@ -73,6 +74,8 @@ export class MemoryNetwork {
   private readonly transports = new Map<string, MemoryTransport>();
   /** Cut directions, `from→to`, each side a member id or a cluster name. */
   private readonly cuts = new Set<string>();
+  /** Clusters whose (notional) NATS server does not answer surveys. */
+  private readonly silentServers = new Set<string>();
   private readonly counters = { carried: 0, dropped: 0, blocked: 0 };
 
   constructor(opts: MemoryNetworkOptions = {}) {
@@ -130,8 +133,25 @@ export class MemoryNetwork {
     this.live(memberId).setConnected(true);
   }
 
+  /**
+   * Each cluster has one notional NATS server, `nats-<cluster>`, which every
+   * member of the cluster is attached to. A silent one answers no survey
+   * (serverAnswers), as a restarting server would not.
+   */
+  setServerSilent(cluster: string, silent: boolean): void {
+    if (silent) this.silentServers.add(cluster);
+    else this.silentServers.delete(cluster);
+  }
+
   stats(): MemoryNetworkStats {
     return { ...this.counters };
+  }
+
+  /** @internal Whether `from` hears the server of `cluster`: not silent, and no cut between the clusters. */
+  serverAnswers(from: string, cluster: string): boolean {
+    if (this.silentServers.has(cluster)) return false;
+    const fromCluster = parseMemberId(from).cluster;
+    return !this.cuts.has(cutKey(fromCluster, cluster)) && !this.cuts.has(cutKey(cluster, fromCluster));
   }
 
   // ---- used by MemoryTransport ----
@@ -287,6 +307,17 @@ export class MemoryTransport implements GossipTransport {
     });
   }
 
+  location(): NatsLocation | undefined {
+    if (!this.connected || this.closed) return undefined;
+    const { cluster } = parseMemberId(this.id);
+    return { server: `${SERVER_PREFIX}${cluster}`, cluster: `${SERVER_PREFIX}${cluster}` };
+  }
+
+  async serverAnswers(server: string, _timeoutMs: number): Promise<boolean | undefined> {
+    if (!this.connected || this.closed || !server.startsWith(SERVER_PREFIX)) return undefined;
+    return this.network.serverAnswers(this.id, server.slice(SERVER_PREFIX.length));
+  }
+
   onStatus(listener: (status: TransportStatus) => void): () => void {
     return this.statusListeners.add(listener);
   }
@@ -330,6 +361,8 @@ export class MemoryTransport implements GossipTransport {
     if (!this.connected) throw new TransportError('disconnected', 'not connected (MemoryNetwork.disconnect)');
   }
 }
+
+const SERVER_PREFIX = 'nats-';
 
 function cutKey(from: string, to: string): string {
   return `${from}→${to}`;
