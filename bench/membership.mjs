@@ -1112,8 +1112,8 @@ function countingTransport(inner, m, afterInbound) {
     location() {
       return inner.location();
     },
-    serverAnswers(server, timeoutMs) {
-      return inner.serverAnswers(server, timeoutMs);
+    answeringServers(timeoutMs) {
+      return inner.answeringServers(timeoutMs);
     },
     onStatus(listener) {
       return inner.onStatus(listener);

@@ -47,14 +47,19 @@ export interface DetectorConfig {
  * subscriptions it knows; a cut gateway link or a restarting server produces
  * it for live members too, so it counts only when (a) servers of at least two
  * NATS clusters gave it, one of them through a helper, and (b) the server the
- * target was last attached to answers us, so that server is up and linked and
- * simply holds no subscription for the target: its process is gone (or cut
- * off from NATS, which for gossip is the same).
+ * target was last attached to answers us (every server we know of, when we
+ * never learnt which), so that server is up and linked and simply holds no
+ * subscription for the target: its process is gone (or cut off from NATS,
+ * which for gossip is the same).
  */
 export interface NatsAbsence {
   /** Distinct NATS clusters whose servers answered "no responders" (ours included). */
   readonly natsClusters: readonly string[];
-  /** The target's last known NATS server, when it answered our survey just now. */
+  /**
+   * The target's last known NATS server when it answered our survey just now
+   * (or, when we never learnt where the target was, a phrase saying that
+   * every server we know of answered).
+   */
   readonly serverAnswered?: string;
 }
 

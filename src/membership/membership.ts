@@ -167,6 +167,8 @@ const STALL_NOISE_MS = 20;
 const PROBE_STALL_MS = 250;
 /** How long the survey of NATS servers may take (see NatsAbsence). */
 const SERVER_SURVEY_MS = 250;
+/** A NATS server neither seen in a location nor answering a survey this long is forgotten. */
+const KNOWN_SERVER_TTL_MS = 10 * 60_000;
 /** When a joining member announces itself again, until its first sync is in (ms after start). */
 const REANNOUNCE_JOIN_MS = [500, 1_500];
 /**
@@ -203,6 +205,8 @@ export class Membership {
   private startedAt = 0;
   /** Each member's NATS server and cluster, as it last told us. */
   private readonly natsLocations = new Map<string, NatsLocation>();
+  /** NATS servers seen (in a member's location or answering a survey), and when last. */
+  private readonly knownServers = new Map<string, number>();
   private lastHousekeeping: number | undefined;
   private initialDeadlinePassed = false;
   private initial: InitialSync | undefined;
@@ -251,6 +255,7 @@ export class Membership {
     });
     this.adoptOwnRecord(true);
     this.startedAt = this.options.clock.now();
+    void this.surveyServers();
     // Joining: those who hear our alive sync with us (see receiveBroadcast), and
     // we sync with the first member we hear from. Repeated, as the interest of
     // our new subscription may take a moment to reach other clusters' servers.
@@ -449,9 +454,30 @@ export class Membership {
       const at = this.natsLocations.get(helper.id);
       if (at) natsClusters.add(at.cluster);
     });
-    const targetAt = this.natsLocations.get(target);
-    const answered = natsClusters.size >= 2 && targetAt ? await this.options.transport.serverAnswers(targetAt.server, SERVER_SURVEY_MS) : undefined;
-    return { natsClusters: [...natsClusters], ...(answered === true && targetAt && { serverAnswered: targetAt.server }) };
+    const answering = natsClusters.size >= 2 ? await this.surveyServers() : undefined;
+    const serverAnswered = answering && this.serverOf(target, answering);
+    return { natsClusters: [...natsClusters], ...(serverAnswered && { serverAnswered }) };
+  }
+
+  /**
+   * Names the server that answered for `target`: the one it was last attached
+   * to, or, when it never told us, every NATS server we know of (it was on one).
+   */
+  private serverOf(target: string, answering: ReadonlySet<string>): string | undefined {
+    const at = this.natsLocations.get(target);
+    if (at) return answering.has(at.server) ? at.server : undefined;
+    const known = [...this.knownServers.keys()];
+    return known.length > 0 && known.every((server) => answering.has(server)) ? `each of the ${known.length} NATS servers we know` : undefined;
+  }
+
+  /** Asks which NATS servers answer now, and remembers them. */
+  private async surveyServers(): Promise<ReadonlySet<string> | undefined> {
+    const answering = await this.options.transport.answeringServers(SERVER_SURVEY_MS);
+    const now = this.options.clock.now();
+    for (const server of answering ?? []) this.knownServers.set(server, now);
+    // A server gone for good (decommissioned) must not block the fast path forever.
+    for (const [server, seen] of this.knownServers) if (now - seen > KNOWN_SERVER_TTL_MS) this.knownServers.delete(server);
+    return answering;
   }
 
   private afterProbe(target: string, result: ProbeResult): void {
@@ -487,6 +513,7 @@ export class Membership {
     // Relayed copies are checked against the signer's chain as of now: seal
     // our record again well before our SVID (renewed at half life) expires.
     if (this.options.clock.now() - this.ownSealedAt > RESEAL_AFTER_MS) this.adoptOwnRecord(true);
+    void this.surveyServers();
     const others = this.table.members().filter((m) => m.id !== this.id && m.status === 'alive');
     const peer = others[Math.floor(this.options.random() * others.length)];
     if (peer && this.connected) await this.syncWith(peer.id);
@@ -761,7 +788,9 @@ export class Membership {
 
   private noteLocation(member: string, at: unknown): void {
     const location = parseAt(at);
-    if (location) this.natsLocations.set(member, location);
+    if (!location) return;
+    this.natsLocations.set(member, location);
+    this.knownServers.set(location.server, this.options.clock.now());
   }
 
   private confirmStamp(from: string, stamp: unknown): void {

@@ -208,22 +208,21 @@ export class NatsTransport implements GossipTransport {
   /**
    * Asks every server of the account for its statistics (NATS's
    * account-scoped `$SYS.REQ.ACCOUNT.PING.STATZ`, open to every account by
-   * default) and waits for `server` among the answers.
+   * default) and collects who answers within `timeoutMs`.
    */
-  async serverAnswers(server: string, timeoutMs: number): Promise<boolean | undefined> {
+  async answeringServers(timeoutMs: number): Promise<ReadonlySet<string> | undefined> {
     if (!this.connected || this.closing) return undefined;
-    let answers = 0;
+    const names = new Set<string>();
     try {
       const replies = await this.nc.requestMany(ACCOUNT_STATZ, undefined, { maxWait: timeoutMs, strategy: RequestStrategy.Timer });
       for await (const reply of replies) {
-        if (reply.data.length > STATZ_MAX_BYTES) continue;
-        answers++;
-        if (statzServerName(reply.data) === server) return true;
+        const name = reply.data.length <= STATZ_MAX_BYTES ? statzServerName(reply.data) : undefined;
+        if (name) names.add(name);
       }
     } catch {
       return undefined;
     }
-    return answers > 0 ? false : undefined;
+    return names.size > 0 ? names : undefined;
   }
 
   onStatus(listener: (status: TransportStatus) => void): () => void {

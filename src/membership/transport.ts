@@ -37,11 +37,11 @@ export interface GossipTransport {
   /** The NATS server we are attached to now and its cluster; undefined while disconnected. */
   location(): NatsLocation | undefined;
   /**
-   * Whether NATS server `server` answers us within `timeoutMs`: it is up and
-   * linked to ours. Undefined when the transport cannot tell (the survey is
-   * not available, or we are disconnected). Never rejects.
+   * The NATS servers that answer us within `timeoutMs`: those up and linked
+   * to ours. Undefined when the transport cannot tell (the survey is not
+   * available, or we are disconnected). Never rejects.
    */
-  serverAnswers(server: string, timeoutMs: number): Promise<boolean | undefined>;
+  answeringServers(timeoutMs: number): Promise<ReadonlySet<string> | undefined>;
   /** Connection events for the orchestrator; returns the unsubscribe function. */
   onStatus(listener: (status: TransportStatus) => void): () => void;
   /** The largest message sent or accepted now: the configured budget, capped by the server's max_payload. */

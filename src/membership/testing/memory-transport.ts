@@ -76,6 +76,8 @@ export class MemoryNetwork {
   private readonly cuts = new Set<string>();
   /** Clusters whose (notional) NATS server does not answer surveys. */
   private readonly silentServers = new Set<string>();
+  /** Every cluster a transport was made for: each has its server from then on. */
+  private readonly clusters = new Set<string>();
   private readonly counters = { carried: 0, dropped: 0, blocked: 0 };
 
   constructor(opts: MemoryNetworkOptions = {}) {
@@ -92,6 +94,7 @@ export class MemoryNetwork {
     if (this.transports.has(memberId)) throw new Error(`member ${memberId} already has a live transport on this network`);
     const transport = new MemoryTransport(this, memberId);
     this.transports.set(memberId, transport);
+    this.clusters.add(parseMemberId(memberId).cluster);
     return transport;
   }
 
@@ -147,11 +150,12 @@ export class MemoryNetwork {
     return { ...this.counters };
   }
 
-  /** @internal Whether `from` hears the server of `cluster`: not silent, and no cut between the clusters. */
-  serverAnswers(from: string, cluster: string): boolean {
-    if (this.silentServers.has(cluster)) return false;
+  /** @internal The clusters whose server `from` hears: not silent, and no cut between the clusters. */
+  answeringClusters(from: string): string[] {
     const fromCluster = parseMemberId(from).cluster;
-    return !this.cuts.has(cutKey(fromCluster, cluster)) && !this.cuts.has(cutKey(cluster, fromCluster));
+    return [...this.clusters].filter(
+      (cluster) => !this.silentServers.has(cluster) && !this.cuts.has(cutKey(fromCluster, cluster)) && !this.cuts.has(cutKey(cluster, fromCluster)),
+    );
   }
 
   // ---- used by MemoryTransport ----
@@ -313,9 +317,9 @@ export class MemoryTransport implements GossipTransport {
     return { server: `${SERVER_PREFIX}${cluster}`, cluster: `${SERVER_PREFIX}${cluster}` };
   }
 
-  async serverAnswers(server: string, _timeoutMs: number): Promise<boolean | undefined> {
-    if (!this.connected || this.closed || !server.startsWith(SERVER_PREFIX)) return undefined;
-    return this.network.serverAnswers(this.id, server.slice(SERVER_PREFIX.length));
+  async answeringServers(_timeoutMs: number): Promise<ReadonlySet<string> | undefined> {
+    if (!this.connected || this.closed) return undefined;
+    return new Set(this.network.answeringClusters(this.id).map((cluster) => `${SERVER_PREFIX}${cluster}`));
   }
 
   onStatus(listener: (status: TransportStatus) => void): () => void {
