@@ -283,3 +283,62 @@ describe('FailureDetector: helpers and local health inputs', () => {
     expect(detector.nextProbe()?.interval).toBe(2000);
   });
 });
+
+describe('FailureDetector with NATS evidence (absence) and our own stalls', () => {
+  const ABSENT = { ...NO_ANSWER, nacks: 3, absence: { natsClusters: ['US', 'EU'], serverAnswered: 'nats-eu-1' } } as const;
+
+  it('no responders from two NATS clusters while the member’s server answers: the suspicion ends one probe interval from now', () => {
+    const { detector, table, clock } = setup();
+    const outcome = detector.onProbeResult('eu.a', ABSENT);
+    expect(outcome.updates).toEqual([{ kind: 'suspect', id: 'eu.a', incarnation: 1, from: SELF }]);
+    expect(table.suspicionOf('eu.a')?.deadline).toBe(clock.t + 1000);
+    expect(table.views().find((v) => v.id === 'eu.a')?.why).toMatch(/no responders in 2 NATS clusters \(US, EU\) while its server nats-eu-1 answers/);
+    clock.t += 999;
+    expect(detector.onSuspicionExpired()).toEqual([]);
+    clock.t += 1;
+    expect(detector.onSuspicionExpired()).toEqual([{ kind: 'dead', id: 'eu.a', incarnation: 1, from: SELF }]);
+  });
+
+  it('is an ordinary suspicion when only one NATS cluster said it, or the member’s server did not answer (a restarting server)', () => {
+    for (const absence of [
+      { natsClusters: ['US'], serverAnswered: 'nats-eu-1' },
+      { natsClusters: ['US', 'US'], serverAnswered: 'nats-eu-1' },
+      { natsClusters: ['US', 'EU'] },
+    ]) {
+      const { detector, table, clock } = setup();
+      detector.onProbeResult('eu.a', { ...NO_ANSWER, absence });
+      const s = table.suspicionOf('eu.a');
+      expect(s?.deadline, JSON.stringify(absence)).toBe(clock.t + (s?.maxMs ?? 0));
+      expect(s?.maxMs).toBeGreaterThan(1000);
+    }
+  });
+
+  it('a member that just became alive gets the ordinary suspicion: its interest may still be crossing NATS gateways', () => {
+    const { detector, table, clock } = setup();
+    table.apply({ kind: 'alive', member: info('eu.a'), incarnation: 2 });
+    table.apply({ kind: 'suspect', id: 'eu.a', incarnation: 2, from: 'ap.a' });
+    table.apply({ kind: 'alive', member: info('eu.a'), incarnation: 3 }); // refuted just now
+    detector.onProbeResult('eu.a', ABSENT);
+    expect(table.suspicionOf('eu.a')?.deadline).toBeGreaterThan(clock.t + 1000);
+  });
+
+  it('a probe that failed while our own loop stood still accuses no one and costs our health', () => {
+    const { detector, awareness, table } = setup();
+    const outcome = detector.onProbeResult('eu.a', { ...ABSENT, stalled: true });
+    expect(outcome).toEqual({ updates: [], awarenessDelta: 1 });
+    expect(awareness.score()).toBe(1);
+    expect(table.get('eu.a')?.status).toBe('alive');
+    expect(table.views().find((v) => v.id === 'eu.a')).toMatchObject({ reachable: false });
+  });
+
+  it('our own stall moves every running suspicion back by as long', () => {
+    const { detector, table, clock } = setup();
+    detector.onProbeResult('eu.a', ABSENT);
+    detector.onProbeResult('ap.a', NO_ANSWER);
+    const before = [table.suspicionOf('eu.a')?.deadline ?? 0, table.suspicionOf('ap.a')?.deadline ?? 0];
+    detector.onOwnStall(2_000);
+    expect([table.suspicionOf('eu.a')?.deadline, table.suspicionOf('ap.a')?.deadline]).toEqual(before.map((d) => d + 2_000));
+    clock.t += 1_000;
+    expect(detector.onSuspicionExpired()).toEqual([]);
+  });
+});

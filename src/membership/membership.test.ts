@@ -97,6 +97,30 @@ describe('Membership on an in-memory network', () => {
     expect(statusOf('a.r1', 'd.r1')).toBe('left');
   });
 
+  it('a crashed member whose NATS server still answers is dead everywhere within one probe round and one interval of suspicion', async () => {
+    const { run, runUntil, network, members, statusOf } = await federation(['a', 'b', 'c', 'd']);
+    await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);
+    await run(3_000); // past the grace after joining, when interest may still be crossing gateways
+    network.disconnect('c.r1'); // its subscriptions are gone, as when the process dies
+    const everywhere = () => ['a.r1', 'b.r1', 'd.r1'].every((v) => statusOf(v, 'c.r1') === 'dead');
+    // Ordinary suspicion alone takes at least 4 s (suspicionMult 4 × 1 s) after the first failed probe.
+    expect(await runUntil(everywhere, 3_500)).toBe(true);
+  });
+
+  it('the same silence while the member’s NATS server answers no one (a restart) gets the ordinary suspicion, long enough to come back', async () => {
+    const { run, runUntil, network, statusOf, members } = await federation(['a', 'b', 'c', 'd']);
+    await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);
+    await run(3_000);
+    network.setServerSilent('c', true);
+    network.disconnect('c.r1');
+    await run(3_500);
+    expect(['a.r1', 'b.r1', 'd.r1'].map((v) => statusOf(v, 'c.r1'))).not.toContain('dead');
+    network.setServerSilent('c', false);
+    network.reconnect('c.r1');
+    await run(10_000);
+    expect(['a.r1', 'b.r1', 'd.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['alive', 'alive', 'alive']);
+  });
+
   it('keeps a member alive through a third cluster when the direct link between two is cut', async () => {
     const { run, network, members, statusOf } = await federation(['a', 'b', 'c']);
     await run(3_000);

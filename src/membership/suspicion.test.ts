@@ -225,3 +225,34 @@ describe('Suspicion confirmations (memberlist TestSuspicion_Timer)', () => {
     expect(s.started).toBe(false);
   });
 });
+
+describe('Suspicion.hasten and delay', () => {
+  const make = () => {
+    const s = new Suspicion({ suspecter: 'a', confirmationsWanted: 3, minMs: 2_000, maxMs: 12_000 });
+    s.start(1_000);
+    return s;
+  };
+
+  it('hasten brings the deadline forward, never back, and confirmations can still bring it earlier', () => {
+    const s = make();
+    expect(s.deadline()).toBe(13_000);
+    s.hasten(5_000);
+    expect(s.deadline()).toBe(5_000);
+    s.hasten(9_000);
+    expect(s.deadline()).toBe(5_000);
+    for (const who of ['b', 'c', 'd']) s.confirm(who, 1_500);
+    expect(s.deadline()).toBe(3_000);
+  });
+
+  it('delay adds up and applies to whatever the deadline is', () => {
+    const s = make();
+    s.delay(500);
+    s.delay(250);
+    s.delay(-100);
+    expect(s.deadline()).toBe(13_750);
+    s.hasten(2_000);
+    expect(s.deadline()).toBe(2_750);
+    expect(s.remainingMs(2_000)).toBe(750);
+    expect(s.remainingMs(9_000)).toBe(0);
+  });
+});
