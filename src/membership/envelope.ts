@@ -115,6 +115,11 @@ export type EnvelopeRejectReason =
 export interface Rejection {
   readonly reason: EnvelopeRejectReason;
   readonly detail?: string;
+  /**
+   * For 'unknown-chain': the member the envelope says it is from, to ask for
+   * the chain (its claim is unchecked until the chain has come and verifies).
+   */
+  readonly from?: string;
 }
 
 /** An accepted envelope and the gateway that signed it. */
@@ -484,7 +489,7 @@ export class EnvelopeVerifier {
     if (!relayed && this.#window(envelope.from, now)?.seen(envelope.seq)) return reject('replay', `seq ${envelope.seq} from ${envelope.from}`);
 
     const verified = await this.#chainFor(envelope.fp, chain, now);
-    if (!verified.ok) return verified;
+    if (!verified.ok) return verified.error.reason === 'unknown-chain' ? fail({ ...verified.error, from: envelope.from }) : verified;
     const { gateway, trustDomain } = verified.value;
     if (!gateway) return reject('not-a-gateway', verified.value.spiffeId);
     if (`${gateway.cluster}.${gateway.replica}` !== envelope.from) return reject('sender-mismatch', `from ${envelope.from}, signed by ${gateway.spiffeId}`);
@@ -539,11 +544,15 @@ export class EnvelopeVerifier {
       }
       if (this.#bundleFor(cached.trustDomain) === cached.bundle) return ok(cached);
       // The bundle changed (rotation, refresh, removal): check the chain we hold against the new one.
-      this.#chains.delete(fp);
-      return this.#verifyChain(fp, cached.chain, now);
+      // The entry stays meanwhile, so messages arriving during the check wait for it rather than miss.
+      return this.#verifyOnce(fp, cached.chain, now);
     }
     if (!chain) return reject('unknown-chain', `no chain cached for ${fp}`);
-    // Many first messages from one sender arrive together: check its chain once.
+    return this.#verifyOnce(fp, chain, now);
+  }
+
+  /** Many messages from one sender arrive together: check its chain once. */
+  #verifyOnce(fp: string, chain: readonly Uint8Array[], now: number): Promise<ChainOutcome> {
     let pending = this.#verifying.get(fp);
     if (!pending) {
       pending = this.#verifyChain(fp, chain, now).finally(() => this.#verifying.delete(fp));
@@ -553,6 +562,13 @@ export class EnvelopeVerifier {
   }
 
   async #verifyChain(fp: string, chain: readonly Uint8Array[], now: number): Promise<ChainOutcome> {
+    const outcome = await this.#checkChain(chain, now);
+    if (outcome.ok) this.#chains.set(fp, outcome.value);
+    else this.#chains.delete(fp);
+    return outcome;
+  }
+
+  async #checkChain(chain: readonly Uint8Array[], now: number): Promise<ChainOutcome> {
     let result: Awaited<ReturnType<typeof verifyX509Svid>>;
     try {
       result = await verifyX509Svid(chain, this.#bundleFor, new Date(now));
@@ -579,7 +595,6 @@ export class EnvelopeVerifier {
       notAfter,
       bundle: this.#bundleFor(result.trustDomain),
     };
-    this.#chains.set(fp, value);
     return ok(value);
   }
 }

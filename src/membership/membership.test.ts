@@ -170,6 +170,31 @@ describe('Membership with big health records and joiners', () => {
     }
   }, 120_000);
 
+  it('sends the chain fingerprint, not the chain, once peers know it; a joiner that never saw a chain asks for it once', async () => {
+    const { members, network, runUntil, run, statusOf } = await federation(['a', 'b', 'c'], { late: ['c'] });
+    const withChain = { yes: 0, no: 0 };
+    const count = (data: Uint8Array) => (JSON.parse(new TextDecoder().decode(data)).chain ? withChain.yes++ : withChain.no++);
+    for (const id of members.keys()) {
+      const t = network.transportOf(id)!;
+      const [request, broadcast] = [t.request.bind(t), t.broadcast.bind(t)];
+      t.request = (to, data, timeoutMs) => (count(data), request(to, data, timeoutMs));
+      t.broadcast = (data) => (count(data), broadcast(data));
+    }
+    expect(await runUntil(() => statusOf('a.r1', 'b.r1') === 'alive' && statusOf('b.r1', 'a.r1') === 'alive', 10_000)).toBe(true);
+    await run(10_000);
+    // c joins after a and b have long stopped attaching their chains to every message.
+    await members.get('c.r1')!.start();
+    const all = ['a.r1', 'b.r1', 'c.r1'];
+    expect(await runUntil(() => all.every((v) => all.every((t) => statusOf(v, t) === 'alive')), 10_000)).toBe(true);
+    await run(5_000);
+    // Steady state: one message in EnvelopeSigner's chainEvery (16) carries the chain.
+    withChain.yes = withChain.no = 0;
+    await run(20_000);
+    for (const m of members.values()) expect(m.droppedMessages()['unknown-chain'] ?? 0, m.id).toBe(0);
+    expect(withChain.no).toBeGreaterThan(30);
+    expect(withChain.yes).toBeLessThanOrEqual(withChain.no / 8);
+  }, 60_000);
+
   it('a lone member settles its first sync as no-peer after the bound', async () => {
     const { members, runUntil } = await federation(['a']);
     const a = members.get('a.r1')!;

@@ -205,6 +205,11 @@ export class Membership {
   private startedAt = 0;
   /** Each member's NATS server and cluster, as it last told us. */
   private readonly natsLocations = new Map<string, NatsLocation>();
+  /** Members that answered a request of ours since our chain last changed, so hold it (see sealFor). */
+  private readonly chainKnownBy = new Set<string>();
+  private sealedFp: string | undefined;
+  /** Chains being fetched from their members (see fetchChain). */
+  private readonly chainFetches = new Map<string, Promise<boolean>>();
   /** NATS servers seen (in a member's location or answering a survey), and when last. */
   private readonly knownServers = new Map<string, number>();
   private lastHousekeeping: number | undefined;
@@ -319,7 +324,7 @@ export class Membership {
     const sealed: SignedRecord[] = [];
     for (const part of parts) {
       if (!all && this.ownParts.includes(part)) continue;
-      const envelope = new TextDecoder().decode(this.seal('health', part));
+      const envelope = new TextDecoder().decode(this.seal('health', part, true));
       this.health.merge(part, { envelope, sealedAt: now });
       sealed.push(envelope);
     }
@@ -697,7 +702,7 @@ export class Membership {
         this.applyUpdates(body.updates, from);
         this.confirmStamp(from, body.stamp);
         this.noteLocation(from, body.at);
-        return this.seal('ack', { updates: this.piggyback(), stamp: this.stamp(), ...this.at() } satisfies AckBody);
+        return this.sealFor(from, 'ack', { updates: this.piggyback(), stamp: this.stamp(), ...this.at() } satisfies AckBody);
       case 'ping-req': {
         if (typeof body.target !== 'string') return this.drop('bad-body', 'ping-req without target');
         const timeout = this.options.config.probeTimeoutMs;
@@ -709,16 +714,18 @@ export class Membership {
             return false;
           },
         );
-        return this.seal('ping-req-answer', { acked, ...(absent ? { absent: true as const } : {}), ...this.at() } satisfies PingReqAnswer);
+        return this.sealFor(from, 'ping-req-answer', { acked, ...(absent ? { absent: true as const } : {}), ...this.at() } satisfies PingReqAnswer);
       }
       case 'sync':
         await this.applySync(body, from, trustDomain);
-        return this.seal('sync', this.syncBody(body.digest ?? {}));
+        return this.sealFor(from, 'sync', this.syncBody(body.digest ?? {}));
+      case 'chain':
+        return this.seal('chain', {}, true);
       case 'records':
         await this.applyRecords(body.records, from);
-        return this.seal('ack', { updates: [] } satisfies AckBody);
+        return this.sealFor(from, 'ack', { updates: [] } satisfies AckBody);
       case 'pull':
-        return this.seal('records', { records: this.batches(this.recordsFor((body as PullBody).digest), this.recordsBudget())[0] ?? [] } satisfies RecordsBody);
+        return this.sealFor(from, 'records', { records: this.batches(this.recordsFor((body as PullBody).digest), this.recordsBudget())[0] ?? [] } satisfies RecordsBody);
       default:
         return this.drop('unknown-kind', kind);
     }
@@ -842,13 +849,31 @@ export class Membership {
     return this.queue.take(PIGGYBACK_BUDGET_BYTES, (u) => JSON.stringify(u).length);
   }
 
+  /**
+   * Asks `member` for its chain, once at a time per member: the reply is
+   * sealed with the chain, and opening it verifies and caches it. Our request
+   * carries ours, so that a member that does not know us either can answer.
+   */
+  private fetchChain(member: string): Promise<boolean> {
+    if (member === this.id || !this.connected) return Promise.resolve(false);
+    let pending = this.chainFetches.get(member);
+    if (!pending) {
+      pending = this.options.transport
+        .request(member, this.seal('chain', {}, true), this.options.config.probeTimeoutMs)
+        .then(async (reply) => (await this.options.verifier.open(reply)).ok, () => false)
+        .finally(() => this.chainFetches.delete(member));
+      this.chainFetches.set(member, pending);
+    }
+    return pending;
+  }
+
   private async request<B>(
     memberId: string,
     kind: string,
     body: unknown,
     timeoutMs: number,
   ): Promise<Opened<B> | undefined> {
-    const data = this.seal(kind, body);
+    const data = this.sealFor(memberId, kind, body);
     let raw: Uint8Array;
     try {
       raw = await this.options.transport.request(memberId, data, timeoutMs);
@@ -856,19 +881,39 @@ export class Membership {
       this.sendFailed(kind, data.length, err);
       throw err;
     }
-    return this.open<B>(raw);
+    const opened = await this.open<B>(raw);
+    // It answered, so it opened our request: it holds our chain from now on.
+    if (opened?.from === memberId) this.chainKnownBy.add(memberId);
+    return opened;
   }
 
   /**
-   * Every message carries our chain: a member that just joined must be able
-   * to check our first ping, or SWIM would suspect us for its ignorance.
+   * Messages carry our chain's fingerprint, and the chain itself only now
+   * and then (EnvelopeSigner's rules) or with `withChain`: a receiver that
+   * does not know the fingerprint asks us for the chain once (see open).
+   * Health records always carry it: anyone may relay them, to members that
+   * never heard from their owner.
    */
-  private seal(kind: string, body: unknown): Uint8Array {
-    return encodeEnvelope(this.options.signer.seal(kind, body, this.options.clock.now(), { withChain: true }));
+  private seal(kind: string, body: unknown, withChain = false): Uint8Array {
+    const envelope = this.options.signer.seal(kind, body, this.options.clock.now(), { withChain });
+    if (envelope.fp !== this.sealedFp) {
+      // A new SVID: nobody knows this chain yet.
+      this.sealedFp = envelope.fp;
+      this.chainKnownBy.clear();
+    }
+    return encodeEnvelope(envelope);
+  }
+
+  /** A direct message to `member`: with our chain until it has shown it holds it. */
+  private sealFor(member: string, kind: string, body: unknown): Uint8Array {
+    return this.seal(kind, body, !this.chainKnownBy.has(member));
   }
 
   private async open<B>(data: Uint8Array): Promise<Opened<B> | undefined> {
-    const result = await this.options.verifier.open<B>(data);
+    let result = await this.options.verifier.open<B>(data);
+    if (!result.ok && result.error.reason === 'unknown-chain' && result.error.from !== undefined && (await this.fetchChain(result.error.from))) {
+      result = await this.options.verifier.open<B>(data);
+    }
     if (!result.ok) {
       this.drop(result.error.reason, result.error.detail);
       return undefined;

@@ -98,6 +98,11 @@ export class MemoryNetwork {
     return transport;
   }
 
+  /** The live transport of `memberId`, if any (to watch what it sends). */
+  transportOf(memberId: string): MemoryTransport | undefined {
+    return this.transports.get(memberId);
+  }
+
   /**
    * Loses every message from `a` to `b` and, unless oneWay, from `b` to `a`.
    * Each side is a member id (`us-east.1`) or a cluster name (`us-east`: all
