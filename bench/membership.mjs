@@ -102,6 +102,8 @@ const { values: args } = parseArgs({
     stagger: { type: 'string', default: '0' },
     dump: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'probe-interval': { type: 'string' },
+    'suspicion-mult': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -120,6 +122,15 @@ function intArg(name, min) {
   return n;
 }
 
+
+/** The gateway's membership defaults, with --probe-interval and --suspicion-mult applied. */
+function membershipSettings(defaults) {
+  return {
+    ...defaults,
+    ...(args['probe-interval'] !== undefined && { probeIntervalMs: intArg('probe-interval', 50) }),
+    ...(args['suspicion-mult'] !== undefined && { suspicionMult: intArg('suspicion-mult', 1) }),
+  };
+}
 
 /** Nearest-rank percentile of sorted numbers. */
 function pct(sorted, q) {
@@ -774,7 +785,8 @@ async function waitFor(what, timeoutMs, check, intervalMs = 100) {
 // Worker: several members in one process
 
 async function runWorker() {
-  const { EnvelopeSigner, EnvelopeVerifier, Membership, NatsTransport, realTimeSchedule } = await import('../dist/membership/index.js');
+  const { DEFAULT_MEMBERSHIP_CONFIG, EnvelopeSigner, EnvelopeVerifier, Membership, NatsTransport, realTimeSchedule } = await import('../dist/membership/index.js');
+  const membershipConfig = membershipSettings(DEFAULT_MEMBERSHIP_CONFIG);
   const { parseSpiffeBundle, serializeSpiffeBundle } = await import('../dist/identity/index.js');
   const clock = { now: () => Date.now() };
   const send = (msg) => {
@@ -960,7 +972,7 @@ async function runWorker() {
                 clock,
                 schedule: realTimeSchedule,
                 random: Math.random,
-                config: { probeIntervalMs: 1_000, probeTimeoutMs: 500, indirectChecks: 3, pushPullIntervalMs: 30_000 },
+                config: membershipConfig,
                 eventLoopLag: () => {
                   const worst = m.lagWorst;
                   m.lagWorst = 0;
