@@ -10,7 +10,8 @@ const port = Number(process.env.PORT ?? 8080);
 
 const server = http.createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok\n');
-  const body = `${JSON.stringify({ cluster, instance, method: req.method, path: req.url })}\n`;
+  // meshgate-source names the calling cluster when the request crossed one.
+  const body = `${JSON.stringify({ cluster, instance, method: req.method, path: req.url, source: req.headers['meshgate-source'] })}\n`;
   res.writeHead(200, { 'content-type': 'application/json', 'x-cluster': cluster, 'x-instance': instance });
   res.end(body);
 });
