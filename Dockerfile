@@ -46,7 +46,7 @@ FROM ${NODE_IMAGE} AS build
 USER root
 WORKDIR /src
 # node-gyp needs python3, make and a C compiler for native/peercred; slim images lack them.
-RUN if ! command -v python3 >/dev/null || ! command -v make >/dev/null || ! command -v g++ >/dev/null; then \
+RUN if ! command -v python3 >/dev/null || ! command -v make >/dev/null || ! command -v cc >/dev/null || ! command -v g++ >/dev/null; then \
       apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*; \
     fi
 COPY package.json package-lock.json ./
