@@ -28,8 +28,8 @@ EXPOSE 4140 4143 9901
 # /ready answers 200 once the gateway has joined membership. The admin listener must be
 # reachable inside the container at MESHGATE_HEALTH_URL (the config's default is
 # 127.0.0.1:9901, which is).
-HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch(process.env.MESHGATE_HEALTH_URL||'http://127.0.0.1:9901/ready',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+HEALTHCHECK --interval=5s --timeout=10s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.MESHGATE_HEALTH_URL||'http://127.0.0.1:9901/ready',{signal:AbortSignal.timeout(8000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form, no shell in between: SIGTERM from `docker stop` reaches the gateway, which
 # drains (limits.drainTimeout, 15 s by default: give `docker stop` / compose
 # stop_grace_period more than that).
