@@ -190,8 +190,12 @@ describe.skipIf(env.skip !== undefined)('gateway containers (testcontainers)', (
         intervalMs: 200,
         what: '50 answers from b after a stopped its service',
       });
-      const local = (await routes('a', 'hello')).tiers.find((t) => t.name === 'local');
-      expect(local?.targets.every((t) => !t.usable)).toBe(true);
+      // The stopped container's endpoint is out of a's route (health checks, ejection).
+      await waitUntil(async () => (await routes('a', 'hello')).tiers.find((t) => t.name === 'local')?.targets.every((t) => !t.usable), {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: "a's local endpoint of hello to be unusable",
+      });
     } finally {
       stopLoad = true;
       await load;
