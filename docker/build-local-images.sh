@@ -95,7 +95,12 @@ fi
 cp package.json "$app/"
 
 step "building $MESHGATE_IMAGE (target prebuilt, NODE_IMAGE=$NODE_IMAGE)"
+previous=$(docker image inspect -f '{{ .Id }}' "$MESHGATE_IMAGE" 2>/dev/null || true)
 docker build -q -f Dockerfile --target prebuilt --build-arg "NODE_IMAGE=$NODE_IMAGE" -t "$MESHGATE_IMAGE" "$app" >/dev/null
+# The image this build replaced, unless a container still uses it.
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{ .Id }}' "$MESHGATE_IMAGE")" ]; then
+  docker rmi "$previous" >/dev/null 2>&1 || true
+fi
 size=$(docker image inspect -f '{{ .Size }}' "$MESHGATE_IMAGE")
 step "$MESHGATE_IMAGE: $((size / 1000000)) MB"
 echo "NODE_IMAGE=$NODE_IMAGE"
