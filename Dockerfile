@@ -11,9 +11,10 @@
 #   --build-arg NODE_IMAGE=registry.example/node:20-bookworm-slim
 #
 # The stages that reach the final image use no RUN: an image holding only `node` and
-# its libraries (no shell) serves as NODE_IMAGE. The classic builder also builds every
-# stage before the target, so `prebuilt` comes before `build`: building it never
-# needs a compiler or the npm registry.
+# its libraries (no shell) serves as NODE_IMAGE. The classic builder (no BuildKit) also
+# builds every stage before the target, so `prebuilt` comes before `build`: building it
+# never needs a compiler or the npm registry, and building `runtime` merely copies the
+# source tree once more into an unused stage.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
