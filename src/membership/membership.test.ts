@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CertificateAuthority, type TrustBundle } from '../identity/index.js';
 import { EnvelopeSigner, EnvelopeVerifier } from './envelope.js';
-import { Membership, type MembershipEvent } from './membership.js';
+import { Membership, memberListParts, type MembershipEvent } from './membership.js';
+import type { MemberState } from './types.js';
 import { mulberry32 } from '../../test/harness/seeded-random.js';
 import { ManualScheduler } from './testing/manual-scheduler.js';
 import { MemoryNetwork } from './testing/memory-transport.js';
@@ -10,9 +11,9 @@ const DAY = 24 * 3_600_000;
 const DOMAIN = 'test.example';
 
 /** N gateways, one per cluster, on an in-memory network driven by a fake clock; real certificates. */
-async function federation(clusters: string[], opts: { late?: readonly string[] } = {}) {
+async function federation(clusters: string[], opts: { late?: readonly string[]; maxMessageBytes?: number } = {}) {
   const scheduler = new ManualScheduler(Date.now());
-  const network = new MemoryNetwork({ schedule: scheduler.schedule, latency: () => 2 });
+  const network = new MemoryNetwork({ schedule: scheduler.schedule, latency: () => 2, ...(opts.maxMessageBytes && { maxMessageBytes: opts.maxMessageBytes }) });
   const now = new Date(scheduler.now());
   const root = await CertificateAuthority.createRoot({ trustDomain: DOMAIN, ttlMs: 30 * DAY, now });
   const bundleFor = (td: string): TrustBundle | undefined =>
@@ -194,6 +195,41 @@ describe('Membership with big health records and joiners', () => {
     expect(withChain.no).toBeGreaterThan(30);
     expect(withChain.yes).toBeLessThanOrEqual(withChain.no / 8);
   }, 60_000);
+
+  it('1,000 members make a list in parts of at most a quarter of a 64 KiB message each, all of them once, in order', () => {
+    const members: MemberState[] = Array.from({ length: 1_000 }, (_, i) => {
+      const cluster = `cluster-${String(i % 50).padStart(2, '0')}`;
+      return {
+        id: `${cluster}.replica-${String(i).padStart(4, '0')}`,
+        cluster,
+        region: 'europe-west4',
+        zone: 'europe-west4-a',
+        trustDomain: `${cluster}.prod.example.com`,
+        federationAddr: `10.20.${i % 250}.${i % 200}:4143`,
+        adminAddr: `10.20.${i % 250}.${i % 200}:9901`,
+        incarnation: 1_790_000_000 + i,
+        status: 'alive',
+        statusSince: 0,
+      } as MemberState;
+    });
+    expect(JSON.stringify(members).length).toBeGreaterThan(4 * 64 * 1024);
+    const { parts, oversized } = memberListParts(members.slice().reverse(), 64 * 1024);
+    expect(oversized).toEqual([]);
+    for (const part of parts) expect(JSON.stringify(part).length).toBeLessThanOrEqual(16 * 1024);
+    expect(parts.flat().map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
+  });
+
+  it('a joiner learns a member list that travels in parts', async () => {
+    const clusters = Array.from({ length: 16 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+    // 16 KiB messages: the 16 members' states (about 4.6 KB of JSON) go in parts of a quarter of that.
+    const { members, run, runUntil, statusOf } = await federation([...clusters, 'late'], { late: ['late'], maxMessageBytes: 16 * 1024 });
+    const early = clusters.map((c) => `${c}.r1`);
+    expect(await runUntil(() => early.every((v) => early.every((t) => statusOf(v, t) === 'alive')), 20_000)).toBe(true);
+    await run(30_000, 50); // long enough that nobody piggybacks the old alive rumours any more
+    await members.get('late.r1')!.start();
+    expect(await runUntil(() => early.every((t) => statusOf('late.r1', t) === 'alive'), 5_000)).toBe(true);
+    for (const m of members.values()) expect(m.unsentMessages(), m.id).toEqual({});
+  }, 120_000);
 
   it('a lone member settles its first sync as no-peer after the bound', async () => {
     const { members, runUntil } = await federation(['a']);

@@ -151,8 +151,17 @@ interface RecordsBody {
 interface PullBody {
   readonly digest?: HealthDigest;
 }
-interface SyncBody {
+/** A part of the sender's member list (see memberChunks); `of` says how many parts there are. */
+interface MembersBody {
   readonly members: readonly MemberState[];
+  readonly part?: number;
+  readonly of?: number;
+}
+interface SyncBody {
+  /** The first part of the sender's member list; the rest follow in 'members' messages. */
+  readonly members: readonly MemberState[];
+  /** How many parts the sender's member list has (absent: one). */
+  readonly of?: number;
   /** Scuttlebutt: origin → the newest (generation, version) the sender holds. */
   readonly digest?: HealthDigest;
   readonly records?: readonly SignedRecord[];
@@ -585,6 +594,7 @@ export class Membership {
       if (reply?.kind !== 'sync') return { answered, complete: false };
       answered = true;
       await this.applySync(reply.body, reply.from, reply.trustDomain);
+      await this.exchangeMemberParts(peer, reply.body.of, timeout);
       const theirDigest = reply.body.digest;
       for (const batch of this.batches(this.recordsFor(theirDigest), this.recordsBudget()).slice(0, MAX_TRANSFER_MESSAGES)) {
         await this.request(peer, 'records', { records: batch } satisfies RecordsBody, timeout);
@@ -593,6 +603,24 @@ export class Membership {
     } catch {
       // The next round or a probe will tell; a failed sync is no evidence by itself.
       return { answered, complete: false };
+    }
+  }
+
+  /**
+   * The member list beyond the first part, both ways: ours pushed in
+   * 'members' messages, the peer's pulled part by part (`theirParts` is how
+   * many it said it has).
+   */
+  private async exchangeMemberParts(peer: string, theirParts: unknown, timeoutMs: number): Promise<void> {
+    const ours = this.memberChunks();
+    for (let part = 1; part < ours.length; part++) {
+      await this.request(peer, 'members', { members: ours[part] ?? [], part, of: ours.length } satisfies MembersBody, timeoutMs);
+    }
+    const count = typeof theirParts === 'number' && Number.isSafeInteger(theirParts) ? Math.min(theirParts, MAX_TRANSFER_MESSAGES) : 1;
+    for (let part = 1; part < count; part++) {
+      const reply = await this.request<MembersBody>(peer, 'members-pull', { part } satisfies { part: number }, timeoutMs);
+      if (reply?.kind !== 'members' || !Array.isArray(reply.body.members)) break;
+      this.applyMembers(reply.body.members, reply.from);
     }
   }
 
@@ -621,15 +649,23 @@ export class Membership {
    * the digest will ask for again (Scuttlebutt's bounded exchange).
    */
   private syncBody(theirDigest: HealthDigest | undefined): SyncBody {
-    const members = this.table.members();
+    const parts = this.memberChunks();
+    const members = parts[0] ?? [];
     const digest = this.health.digest();
     const bundle = this.options.bundles?.own();
-    const fixed = JSON.stringify({ members, digest, bundle }).length;
+    const fixed = JSON.stringify({ members, digest, bundle, of: parts.length }).length;
     const budget = this.recordsBudget() - fixed;
     // A sync we start carries our own record; a reply what the asker lacks. The rest follows in 'records' and 'pull'.
     const offered = theirDigest ? this.recordsFor(theirDigest) : this.ownParts.map((part) => this.health.sealOf(part)?.envelope).filter((e) => e !== undefined);
     const records = this.batches(offered, budget)[0] ?? [];
-    return { members, digest, records, ...(bundle && { bundle }) };
+    return { members, digest, records, ...(parts.length > 1 && { of: parts.length }), ...(bundle && { bundle }) };
+  }
+
+  /** Our member list in parts (see memberListParts); a member too big for any part is counted as unsent. */
+  private memberChunks(): MemberState[][] {
+    const { parts, oversized } = memberListParts(this.table.members(), this.options.transport.maxMessageBytes);
+    for (const m of oversized) this.countUnsent('too-large', 'sync', JSON.stringify(m).length, `member ${m.id} does not fit a part of a sync`);
+    return parts;
   }
 
   /** Tells every member at once about a change of our trust bundle (a rotation). */
@@ -672,16 +708,21 @@ export class Membership {
 
   private async applySync(body: SyncBody, from: string, signerTrustDomain: string): Promise<void> {
     if (!Array.isArray(body.members)) return this.drop('bad-body', 'sync without members');
-    let updates: MembershipUpdate[];
-    try {
-      updates = updatesFromRemoteState(body.members, this.id);
-    } catch (err) {
-      return this.drop('bad-body', `sync members: ${String(err)}`);
-    }
-    this.applyUpdates(updates, from);
+    this.applyMembers(body.members, from);
     await this.applyRecords(body.records, from);
     this.supersedeOwn(body.digest);
     this.acceptBundle(body.bundle, signerTrustDomain);
+  }
+
+  /** A part of another member's member list, as rumours from it. */
+  private applyMembers(members: readonly MemberState[], from: string): void {
+    let updates: MembershipUpdate[];
+    try {
+      updates = updatesFromRemoteState(members, this.id);
+    } catch (err) {
+      return void this.drop('bad-body', `sync members: ${String(err)}`);
+    }
+    this.applyUpdates(updates, from);
   }
 
   // ---- receiving ---------------------------------------------------------------
@@ -735,6 +776,16 @@ export class Membership {
         return this.sealFor(from, 'sync', this.syncBody(body.digest ?? {}));
       case 'chain':
         return this.seal('chain', {}, true);
+      case 'members':
+        if (!Array.isArray(body.members)) return this.drop('bad-body', 'members without a list');
+        this.applyMembers(body.members, from);
+        return this.sealFor(from, 'ack', { updates: [] } satisfies AckBody);
+      case 'members-pull': {
+        const part = (body as { part?: unknown }).part;
+        if (typeof part !== 'number' || !Number.isSafeInteger(part) || part < 0) return this.drop('bad-body', 'members-pull without a part number');
+        const parts = this.memberChunks();
+        return this.sealFor(from, 'members', { members: parts[part] ?? [], part, of: parts.length } satisfies MembersBody);
+      }
       case 'records':
         await this.applyRecords(body.records, from);
         return this.sealFor(from, 'ack', { updates: [] } satisfies AckBody);
@@ -1068,6 +1119,18 @@ interface Opened<B> {
 /** Rumours about the same member replace each other in the transmit queue. */
 const keyOf = (update: MembershipUpdate): string => (update.kind === 'alive' ? update.member.id : update.id);
 
+
+/**
+ * A member list in parts that each fit a quarter of a message, the rest of
+ * which is left for the digest, records and envelope: 1,000 members are
+ * about 250 KB of JSON, four times a 64 KiB message. Sorted by id, so that a
+ * part asked for by number is the same part while the list holds still.
+ */
+export function memberListParts(members: readonly MemberState[], maxMessageBytes: number): { parts: MemberState[][]; oversized: MemberState[] } {
+  const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const { chunks, oversized } = chunkBySize(sorted, Math.floor(maxMessageBytes / 4), (m) => JSON.stringify(m).length);
+  return { parts: chunks, oversized };
+}
 
 /** A NATS location off the wire: two short strings, or nothing. */
 function parseAt(value: unknown): NatsLocation | undefined {
