@@ -31,11 +31,11 @@ const clock = { now: () => Date.now() };
 const ROUTING_VIEW_TTL_MS = 100;
 
 /**
- * How long a starting gateway waits for a peer to answer its first sync
- * before it takes itself to be alone and becomes ready: three probe
- * intervals, time for its join to be announced three times.
+ * How long a joining gateway waits for a peer to answer its first sync
+ * before it takes itself to be alone and becomes ready: time for its join
+ * to be announced three times (at 0, 0.5 and 1.5 s) and answered.
  */
-const INITIAL_SYNC_PROBES = 3;
+const INITIAL_SYNC_TIMEOUT_MS = 3_000;
 
 /** A message that could not be sent is logged at most this often per reason (all are counted). */
 const UNSENT_LOG_EVERY_MS = 10_000;
@@ -88,7 +88,7 @@ export class MembershipRuntime {
       random: Math.random,
       config: {
         ...d,
-        initialSyncTimeoutMs: INITIAL_SYNC_PROBES * d.probeIntervalMs,
+        initialSyncTimeoutMs: INITIAL_SYNC_TIMEOUT_MS,
       },
       eventLoopLag: () => {
         const worstMs = lag.max / 1e6;
@@ -101,7 +101,7 @@ export class MembershipRuntime {
       },
       onEvent: (event) => runtime?.logEvent(event),
     });
-    runtime = new MembershipRuntime(membership, config.cluster, log, lag, INITIAL_SYNC_PROBES * d.probeIntervalMs);
+    runtime = new MembershipRuntime(membership, config.cluster, log, lag, INITIAL_SYNC_TIMEOUT_MS);
     try {
       await membership.start();
     } catch (err) {
