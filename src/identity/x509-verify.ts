@@ -267,6 +267,8 @@ export interface VerifiedX509Svid {
   readonly trustDomain: string;
   /** The validated path: the leaf first, the trust anchor from the bundle last. */
   readonly chain: readonly Uint8Array[];
+  /** The earliest NotAfter on that path: when this verdict stops holding. */
+  readonly notAfter: Date;
 }
 
 
@@ -302,7 +304,8 @@ export async function verifyX509Svid(chain: readonly Uint8Array[], bundleFor: Bu
   const path = await validatePath(leaf, intermediates, anchors, now, spiffeId);
   checkNameConstraints(path, spiffeId);
   checkSigner(path, anchors, trustDomain, spiffeId);
-  return { spiffeId, trustDomain, chain: path.map((c) => c.der) };
+  const notAfter = new Date(Math.min(...path.map((c) => c.notAfter.getTime())));
+  return { spiffeId, trustDomain, chain: path.map((c) => c.der), notAfter };
 }
 
 function leafSpiffeId(leaf: CertificateFacts): SpiffeId {

@@ -64,7 +64,7 @@ async function federation(clusters: string[], opts: { late?: readonly string[]; 
   return { scheduler, network, members, events, statusOf, run, runUntil };
 }
 
-describe('Membership on an in-memory network', () => {
+describe('Membership on an in-memory network', { timeout: 30_000 }, () => {
   it('converges: every member sees every other alive', async () => {
     const { run, members, statusOf } = await federation(['a', 'b', 'c']);
     await run(3_000);
