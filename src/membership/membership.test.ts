@@ -74,10 +74,11 @@ describe('Membership on an in-memory network', { timeout: 30_000 }, () => {
   });
 
   it('spreads a health change to every cluster', async () => {
-    const { run, members } = await federation(['a', 'b', 'c']);
+    const { run, runUntil, members } = await federation(['a', 'b', 'c']);
     await run(2_000);
     await members.get('a.r1')!.setLocalServices({ payments: { healthy: 1, total: 2, inFlight: 0, exported: true } });
-    await run(100);
+    // One broadcast carries it; the wait is for the verification work, which runs in real time.
+    await runUntil(() => ['b.r1', 'c.r1'].every((id) => members.get(id)!.services().get('payments')?.get('a') !== undefined), 2_000);
     for (const id of ['b.r1', 'c.r1']) {
       const view = members.get(id)!.services().get('payments')?.get('a');
       expect(view, id).toMatchObject({ healthy: 1, total: 2, stale: false, liveReplicas: 1 });
