@@ -3,8 +3,7 @@ import { CLUSTERS } from './gateway-config.js';
 import { shareChartSvg } from './share-chart.js';
 import type { StepState } from './story.js';
 import { shareSeries, type TrafficLog } from './traffic-stats.js';
-
-const secs = (ms: number | undefined): string => (ms === undefined ? 'never' : `${(ms / 1000).toFixed(1)} s`);
+import { movedText } from './verdicts.js';
 
 /** One line per step: verdict, failed requests, time until traffic moved, what was seen. */
 export function summaryLine(s: StepState): string {
@@ -12,7 +11,7 @@ export function summaryLine(s: StepState): string {
   const v = s.verdict;
   if (!v) return `${head} (${s.note ?? 'not run'})`;
   const missed = v.missed.length ? `; missed: ${v.missed.join('; ')}` : '';
-  return `${head}; failed requests ${v.failed} of ${v.requests} (idempotent: ${v.failedIdempotent}); traffic moved after ${secs(v.movedAfterMs)}; ${v.seen}${missed}`;
+  return `${head}; failed requests ${v.failed} of ${v.requests} (idempotent: ${v.failedIdempotent}); traffic moved ${movedText(v.movedAfterMs)}; ${v.seen}${missed}`;
 }
 
 export const CHART_BUCKET_MS = 1_000;

@@ -27,6 +27,11 @@ const MIN_BUCKETS = 4;
 export const pct = (x: number): string => `${(Math.round(x * 1000) / 10).toFixed(1)} %`;
 const secs = (ms: number | undefined): string => (ms === undefined ? 'never' : `${(ms / 1000).toFixed(1)} s`);
 
+/** How long until traffic moved, as the buckets allow telling it. */
+export function movedText(ms: number | undefined): string {
+  return ms === undefined ? 'never' : ms < BUCKET_MS ? `at once (< ${BUCKET_MS} ms)` : `after ${secs(ms)}`;
+}
+
 function counts(outcomes: readonly Outcome[]): Pick<Verdict, 'failed' | 'failedIdempotent' | 'requests'> {
   return {
     requests: outcomes.length,
@@ -49,7 +54,7 @@ export function judgeFailover(outcomes: readonly Outcome[], a: { from: number; u
   const moved = movedAt(during, { service: 'hello', cluster: a.to, from: a.from, to: a.until, bucketMs: BUCKET_MS, holds: (s) => s >= 0.99, minBuckets: MIN_BUCKETS });
   const far = share(during, 'hello', a.farAway);
   const c = counts(during);
-  return verdict(during, moved === undefined ? undefined : moved - a.from, `hello moved to ${a.to} after ${secs(moved === undefined ? undefined : moved - a.from)}, ${a.farAway} got ${pct(far)}; ${c.failedIdempotent} idempotent request(s) failed`, [
+  return verdict(during, moved === undefined ? undefined : moved - a.from, `hello ${moved === undefined ? 'did not move' : 'moved'} to ${a.to}, ${a.farAway} got ${pct(far)} of it`, [
     [moved !== undefined, `hello traffic moved to ${a.to}`],
     [far <= 0.01, `${a.to} (same region) before ${a.farAway}`],
     [c.failedIdempotent === 0, 'no idempotent request failed'],
@@ -62,7 +67,7 @@ export function judgeFailback(outcomes: readonly Outcome[], a: { from: number; u
   const moved = movedAt(during, { service: 'hello', cluster: a.home, from: a.from, to: a.until, bucketMs: BUCKET_MS, holds: (s) => s >= 0.99, minBuckets: MIN_BUCKETS });
   const c = counts(during);
   const heldAndRamped = a.phases.includes('holding') && a.phases.includes('ramping') && a.phases.at(-1) === 'steady';
-  return verdict(during, moved === undefined ? undefined : moved - a.from, `hello all in ${a.home} again after ${secs(moved === undefined ? undefined : moved - a.from)}; failback phases ${a.phases.join(' → ') || 'none seen'}; ${c.failedIdempotent} idempotent request(s) failed`, [
+  return verdict(during, moved === undefined ? undefined : moved - a.from, `hello ${moved === undefined ? 'not yet' : 'all'} back in ${a.home}; failback phases ${a.phases.join(' → ') || 'none seen'}`, [
     [moved !== undefined, `hello traffic back in ${a.home}`],
     [heldAndRamped, 'failback went through its hold and ramp to steady'],
     [a.failbackEvent, 'a failback event in /debug/events'],

@@ -6,7 +6,7 @@
 import type { AdminSnapshot, BalancerEventLine, Member } from './admin-pages.js';
 import type { StepState } from './story.js';
 import type { ServiceStats } from './traffic-stats.js';
-import { pct } from './verdicts.js';
+import { movedText, pct } from './verdicts.js';
 
 export interface ClusterCondition {
   readonly cluster: string;
@@ -50,6 +50,8 @@ const ms = (x: number): string => (Number.isFinite(x) ? (x < 10 ? `${x.toFixed(1
 const ago = (msAgo: number | null | undefined): string => (msAgo === null || msAgo === undefined ? '—' : msAgo < 1_000 ? `${Math.round(msAgo)} ms` : `${(msAgo / 1000).toFixed(1)} s`);
 export const clock = (at: number): string => new Date(at).toISOString().slice(11, 19);
 
+const heard = (m: Member): string => (m.lastHeardMs === null ? '(this gateway)' : `heard ${ago(m.lastHeardMs)} ago`);
+
 function bar(share: number): string {
   const n = Math.round(share * BAR);
   return '█'.repeat(n) + '·'.repeat(BAR - n);
@@ -79,8 +81,7 @@ export function stepLine(s: StepState, style: Style = PLAIN): string {
   const head = `${stepMark(style, s)} ${s.n} ${s.title} → ${s.expect}`;
   if (s.verdict) {
     const v = s.verdict;
-    const moved = v.movedAfterMs === undefined ? 'never' : `${(v.movedAfterMs / 1000).toFixed(1)} s`;
-    return `${head}\n      ${v.seen}; moved after ${moved}; failed ${v.failed} of ${v.requests}${v.missed.length ? style.bad(`; missed: ${v.missed.join(', ')}`) : ''}`;
+    return `${head}\n      ${v.seen}; traffic moved ${movedText(v.movedAfterMs)}; failed ${v.failed} of ${v.requests} (idempotent ${v.failedIdempotent})${v.missed.length ? style.bad(`; missed: ${v.missed.join(', ')}`) : ''}`;
   }
   return s.note ? `${head} (${s.note})` : head;
 }
@@ -111,9 +112,9 @@ export function renderScreen(m: ViewModel, style: Style, width = 100): string[] 
   for (let i = 0; i < rows; i++) {
     const mem = members[i];
     const left = mem
-      ? `${pad(mem.id, 12)} ${statusStyle(style, pad(mem.status, 7))} ${pad(`for ${ago(mem.statusSinceMs)}`, 11)} ${style.dim(`heard ${ago(mem.lastHeardMs)} ago`)}`
+      ? `${pad(mem.id, 12)} ${statusStyle(style, pad(mem.status, 7))} ${pad(`for ${ago(mem.statusSinceMs)}`, 11)} ${style.dim(heard(mem))}`
       : '';
-    const leftWidth = mem ? 12 + 1 + 7 + 1 + 11 + 1 + `heard ${ago(mem.lastHeardMs)} ago`.length : 0;
+    const leftWidth = mem ? 12 + 1 + 7 + 1 + 11 + 1 + heard(mem).length : 0;
     const c = m.clusters[i];
     let right = '';
     if (c) {
