@@ -28,6 +28,8 @@ const CONVERGE_TIMEOUT_MS = 90_000;
 const WARM_UP_MS = 3_000;
 /** The pause after each step: long enough to read the view, short in --script. */
 const CALM_MS = { live: 8_000, script: 2_000 };
+/** Signals this close to the first are the same request to stop; a later one means "now". */
+const SAME_SIGNAL_MS = 1_000;
 const KEYS = '[e] kill/restore us-east endpoints  [s] slow/unslow us-west  [g] kill/restart eu-west gateway  [q] quit';
 
 export interface DemoIo {
@@ -65,6 +67,7 @@ class Demo {
   private members: readonly Member[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private acting = false;
+  private firstSignalAt = 0;
   /** The live view is on screen: lines go to its narration, not to stdout. */
   private viewing = false;
 
@@ -101,7 +104,7 @@ class Demo {
       this.viewing = false;
       this.say(`stopping (${this.stopReason ?? 'error'}): the app, then every gateway, demo service and nats-server…`);
       await this.federation.stop();
-      this.supervisor.close(); // the reaper removes the keys and exits
+      await this.supervisor.close(); // the reaper removes the keys and exits
       for (const [signal, handler] of signals) process.off(signal, handler);
     }
     if (failure !== undefined) {
@@ -265,6 +268,9 @@ class Demo {
     const handlers: [NodeJS.Signals, () => void][] = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [
       signal,
       () => {
+        // `npm run demo` passes a terminal's Ctrl-C on to us as well: the same press arrives twice, at once.
+        if (Date.now() - this.firstSignalAt < SAME_SIGNAL_MS) return;
+        if (this.firstSignalAt === 0) this.firstSignalAt = Date.now();
         if (this.stopReason !== undefined) {
           // A second signal: no more waiting; the exit hook and the reaper kill every child.
           this.terminal?.leave();
@@ -325,7 +331,7 @@ class Demo {
       rates: `GET hello ${DEFAULT_RATES.helloPerSecond}/s (HTTP/1.1), echo ${DEFAULT_RATES.echoPerSecond}/s (gRPC)`,
       windowMs: WINDOW_MS,
       traffic: this.stats(),
-      clusters: CLUSTERS.map((c) => ({ cluster: c.name, region: c.region, endpointsUp: this.federation.endpointsUp(c.name), delayMs: this.federation.delayOf(c.name), gatewayUp: this.federation.gatewayUp(c.name) })),
+      clusters: CLUSTERS.map((c) => ({ cluster: c.name, region: c.region, distanceMs: c.distanceMs, endpointsUp: this.federation.endpointsUp(c.name), delayMs: this.federation.delayOf(c.name), gatewayUp: this.federation.gatewayUp(c.name) })),
       admin: this.latest,
       steps: this.steps,
       narration: this.narration,

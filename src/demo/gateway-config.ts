@@ -6,13 +6,20 @@
 export interface DemoCluster {
   readonly name: string;
   readonly region: string;
+  /**
+   * How much later its services answer, always. On loopback every cluster is
+   * a millisecond away; eu-west stands across an ocean, which also gives the
+   * latency-routed `echo` a clear order (us-east, us-west, then eu-west) for
+   * the story's slow-down to change.
+   */
+  readonly distanceMs: number;
 }
 
 export const FEDERATION = 'demo';
 export const CLUSTERS: readonly DemoCluster[] = [
-  { name: 'us-east', region: 'us' },
-  { name: 'us-west', region: 'us' },
-  { name: 'eu-west', region: 'eu' },
+  { name: 'us-east', region: 'us', distanceMs: 0 },
+  { name: 'us-west', region: 'us', distanceMs: 0 },
+  { name: 'eu-west', region: 'eu', distanceMs: 25 },
 ];
 /** Where the app runs: its gateway is never killed by the story. */
 export const APP_CLUSTER = 'us-east';

@@ -6,16 +6,16 @@
  * cluster's endpoints die"; starting it again on the same ports brings them
  * back. The demo can make every answer slower over IPC ({ delayMs }).
  *
- * Usage (forked by the demo): services-process.js CLUSTER HELLO_PORT HELLO_PORT ECHO_PORT (0 = any)
+ * Usage (forked by the demo): services-process.js CLUSTER DELAY_MS HELLO_PORT HELLO_PORT ECHO_PORT (port 0 = any)
  */
 import * as grpc from '@grpc/grpc-js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ECHO_SAY, HEALTH_CHECK, SERVING, type Answer } from './grpc-definitions.js';
 
-const [cluster = 'unknown', ...portArgs] = process.argv.slice(2);
+const [cluster = 'unknown', delayArg = '0', ...portArgs] = process.argv.slice(2);
 const [helloA = 0, helloB = 0, echoPort = 0] = portArgs.map(Number);
-let delayMs = 0;
+let delayMs = Number(delayArg);
 
 const later = (fn: () => void): void => {
   if (delayMs > 0) setTimeout(fn, delayMs);

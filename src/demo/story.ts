@@ -52,7 +52,7 @@ const POLL_MS = 200;
 export const STEPS: readonly Omit<StepState, 'status'>[] = [
   { n: 1, name: 'failover', title: "us-east's endpoints all die", expect: 'traffic fails over to us-west first (same region), no failed request' },
   { n: 2, name: 'failback', title: "us-east's endpoints return", expect: 'traffic fails back to us-east after the hold and the ramp' },
-  { n: 3, name: 'latency', title: `us-west's endpoints get ${SLOW_MS} ms slower`, expect: 'echo traffic (routed by latency) shifts away from us-west' },
+  { n: 3, name: 'latency', title: `us-west's endpoints get ${SLOW_MS} ms slower`, expect: 'echo traffic (routed by latency alone) shifts away from us-west' },
   { n: 4, name: 'gateway-killed', title: "eu-west's gateway is killed", expect: 'it is marked dead and left out of routing' },
 ];
 
@@ -119,8 +119,9 @@ const latency: StepRun = async (ctx) => {
   const before = ctx.traffic.between(from - 10_000, from);
   const estimate = () => target(route(ctx, 'echo'), 'cluster:us-west')?.load?.rttMs;
   let peak: number | undefined;
-  const judge = () => judgeLatencyShift(before, ctx.traffic.between(from), { from, until: Date.now(), slow: 'us-west', estimateMs: peak, minEstimateMs: SLOW_MS * 0.8 });
-  ctx.say(`making every answer of us-west's endpoints ${SLOW_MS} ms slower; echo's tier holds all three clusters and peak-EWMA picks`);
+  const judge = () =>
+    judgeLatencyShift(before, ctx.traffic.between(from), { from, until: Date.now(), slow: 'us-west', estimateMs: peak, minEstimateMs: SLOW_MS * 0.8, others: ['us-east', 'eu-west'] });
+  ctx.say(`making every answer of us-west's endpoints ${SLOW_MS} ms slower. echo is one tier of all three clusters: of two picked at random the one with the lower peak-EWMA latency wins, so the fastest (us-east) gets most, the slowest (eu-west, across the ocean) least`);
   ctx.actions.slow('us-west', SLOW_MS);
   const rose = await waitFor(ctx, () => ((peak = Math.max(peak ?? 0, estimate() ?? 0)), (peak ?? 0) >= SLOW_MS * 0.8), 20_000);
   if (rose !== undefined) ctx.say(`us-east's gateway measures us-west at ${peak?.toFixed(0)} ms now`);

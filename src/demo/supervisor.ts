@@ -144,9 +144,15 @@ export class Supervisor {
     return [...this.live].map((p) => p.pid);
   }
 
-  /** Ends the reaper: nothing is left for it to do (called after stopAll). */
-  close(): void {
+  /** Ends the reaper (after stopAll: nothing is left for it to kill) and waits, at most `timeoutMs`, until it has removed the keys and exited. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    if (this.reaper.exitCode !== null || this.reaper.signalCode !== null || this.reaper.pid === undefined) return;
+    const exited = new Promise<void>((resolve) => this.reaper.once('exit', () => resolve()));
+    this.reaper.ref(); // keep the event loop alive until it is gone
     this.reaper.stdin?.end();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   private tell(line: string): void {

@@ -62,7 +62,7 @@ export class DemoFederation {
     this.progress('starting a NATS super-cluster: one nats-server per cluster, linked as NATS gateways…');
     const natsUrls = await this.startNats(natsBin);
     this.progress('starting the demo services (hello over HTTP, echo over gRPC) in each cluster…');
-    const started = await Promise.all(CLUSTERS.map((c) => this.startServices(c.name)));
+    const started = await Promise.all(CLUSTERS.map((c) => this.startServices(c)));
     CLUSTERS.forEach((cluster, i) => {
       const { proc, ports } = started[i] as { proc: Supervised; ports: ServicePorts };
       this.clusters.set(cluster.name, {
@@ -130,15 +130,14 @@ export class DemoFederation {
   async restoreEndpoints(cluster: string): Promise<void> {
     const s = this.state(cluster);
     if (s.services && !s.services.exit) return;
-    s.services = (await this.startServices(cluster, s.ports)).proc;
-    if (s.delayMs > 0) s.services?.child.send({ delayMs: s.delayMs });
+    s.services = (await this.startServices(s.cluster, s.ports, s.delayMs)).proc;
   }
 
-  /** Every answer of the cluster's endpoints (checks included) `delayMs` later. */
+  /** Every answer of the cluster's endpoints (checks included) `delayMs` later than its distance makes them. */
   slow(cluster: string, delayMs: number): void {
     const s = this.state(cluster);
     s.delayMs = delayMs;
-    if (s.services && !s.services.exit) s.services.child.send({ delayMs });
+    if (s.services && !s.services.exit) s.services.child.send({ delayMs: s.cluster.distanceMs + delayMs });
   }
 
   /** SIGKILL of the cluster's gateway: it never says goodbye, membership has to find out. */
@@ -190,10 +189,11 @@ export class DemoFederation {
     );
   }
 
-  private async startServices(cluster: string, ports: ServicePorts = { hello: [0, 0], echo: 0 }): Promise<{ proc: Supervised; ports: ServicePorts }> {
-    const logFile = this.logFile(`services-${cluster}`);
+  private async startServices(cluster: DemoCluster, ports: ServicePorts = { hello: [0, 0], echo: 0 }, extraDelayMs = 0): Promise<{ proc: Supervised; ports: ServicePorts }> {
+    const logFile = this.logFile(`services-${cluster.name}`);
     const from = lineCount(logFile); // a restart must not be taken as listening by the last run's line
-    const proc = this.supervisor.fork(`${cluster}'s demo services`, SERVICES_MODULE, [cluster, ...ports.hello.map(String), String(ports.echo)], { logFile });
+    const args = [cluster.name, String(cluster.distanceMs + extraDelayMs), ...ports.hello.map(String), String(ports.echo)];
+    const proc = this.supervisor.fork(`${cluster.name}'s demo services`, SERVICES_MODULE, args, { logFile });
     const line = jsonLine(await waitForLine(proc, (l) => l.includes('demo services listening'), 'listening', START_TIMEOUT_MS, from));
     return { proc, ports: { hello: line['hello'] as number[], echo: line['echo'] as number } };
   }

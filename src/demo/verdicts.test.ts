@@ -48,11 +48,13 @@ describe('judgeFailback', () => {
 
 describe('judgeLatencyShift', () => {
   const before = every(0, 10_000, 30, (t) => echo(t, t % 90 === 0 ? 'us-west' : 'us-east')); // a third to us-west
-  const a = { from: 10_000, until: 16_000, slow: 'us-west', estimateMs: 55, minEstimateMs: 40 };
+  const a = { from: 10_000, until: 16_000, slow: 'us-west', estimateMs: 55, minEstimateMs: 40, others: ['us-east'] };
 
   it('passes when the slowed cluster loses over half its share and its estimate rose', () => {
     const after = every(10_000, 16_000, 30, (t) => echo(t, t < 10_100 ? 'us-west' : 'us-east'));
-    expect(judgeLatencyShift(before, after, a)).toMatchObject({ passed: true, missed: [] });
+    const v = judgeLatencyShift(before, after, a);
+    expect(v).toMatchObject({ passed: true, missed: [] });
+    expect(v.seen).toBe("us-west's share of echo 33.3 % → 0.0 % (us-east 66.7 % → 100.0 %); its latency estimate 55 ms");
   });
 
   it('fails when the share stays, or the estimate never rose', () => {

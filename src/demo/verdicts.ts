@@ -83,15 +83,17 @@ export function judgeFailback(outcomes: readonly Outcome[], a: { from: number; u
 export function judgeLatencyShift(
   before: readonly Outcome[],
   outcomes: readonly Outcome[],
-  a: { from: number; until: number; slow: string; estimateMs: number | undefined; minEstimateMs: number },
+  a: { from: number; until: number; slow: string; estimateMs: number | undefined; minEstimateMs: number; others: readonly string[] },
 ): Verdict {
   const during = outcomes.filter((o) => o.at >= a.from && o.at < a.until);
   const was = share(before, 'echo', a.slow);
   // After the first second: the shift itself happens within it.
-  const after = share(during.filter((o) => o.at >= a.from + 1_000), 'echo', a.slow);
+  const settled = during.filter((o) => o.at >= a.from + 1_000);
+  const after = share(settled, 'echo', a.slow);
+  const others = a.others.map((c) => `${c} ${pct(share(before, 'echo', c))} → ${pct(share(settled, 'echo', c))}`).join(', ');
   const moved = movedAt(during, { service: 'echo', cluster: a.slow, from: a.from, to: a.until, bucketMs: BUCKET_MS, holds: (s) => s <= was / 2, minBuckets: MIN_BUCKETS });
   const estimate = a.estimateMs === undefined ? 'unknown' : `${a.estimateMs.toFixed(0)} ms`;
-  return verdict(during, moved === undefined ? undefined : moved - a.from, `${a.slow}'s share of echo ${pct(was)} → ${pct(after)}; its latency estimate ${estimate}`, [
+  return verdict(during, moved === undefined ? undefined : moved - a.from, `${a.slow}'s share of echo ${pct(was)} → ${pct(after)} (${others}); its latency estimate ${estimate}`, [
     [was >= 0.05, `${a.slow} had echo traffic to lose (≥ 5 %)`],
     [a.estimateMs !== undefined && a.estimateMs >= a.minEstimateMs, `${a.slow}'s latency estimate rose to ≥ ${a.minEstimateMs} ms`],
     [after < was / 2, `${a.slow}'s share of echo fell to under half`],

@@ -11,6 +11,7 @@ import { movedText, pct } from './verdicts.js';
 export interface ClusterCondition {
   readonly cluster: string;
   readonly region: string;
+  readonly distanceMs: number;
   readonly endpointsUp: boolean;
   readonly delayMs: number;
   readonly gatewayUp: boolean;
@@ -89,7 +90,7 @@ export function stepLine(s: StepState, style: Style = PLAIN): string {
 /** The terminal screen, as lines no wider than `width`. */
 export function renderScreen(m: ViewModel, style: Style, width = 100): string[] {
   const lines: string[] = [];
-  lines.push(`${style.bold('meshgate demo')}  federation "demo": ${m.clusters.map((c) => `${c.cluster} (${c.region})`).join(', ')}   ${style.dim(`t+${Math.round((m.now - m.startedAt) / 1000)} s`)}`);
+  lines.push(`${style.bold('meshgate demo')}  federation "demo": ${m.clusters.map((c) => `${c.cluster} (${c.region}${c.distanceMs ? `, ${c.distanceMs} ms away` : ''})`).join(', ')}   ${style.dim(`t+${Math.round((m.now - m.startedAt) / 1000)} s`)}`);
   lines.push(style.dim(`app in ${m.appCluster} → its gateway ${m.gateway}: ${m.rates}`));
   lines.push('');
   lines.push(style.bold(`TRAFFIC from ${m.appCluster}, last ${m.windowMs / 1000} s`) + style.dim('   share of requests by the cluster that answered'));
