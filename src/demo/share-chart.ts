@@ -20,7 +20,7 @@ const WIDTH = 900;
 const PANEL_H = 180;
 const LEFT = 60;
 const RIGHT = 20;
-const TOP = 40;
+const TOP = 70;
 const GAP = 50;
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -48,8 +48,8 @@ export function shareChartSvg({ title, panels, series, marks, bucketMs: step }: 
     `<text x="${LEFT}" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
   series.forEach((name, i) => {
-    const lx = LEFT + 380 + i * 95;
-    out.push(`<rect x="${lx}" y="9" width="12" height="12" fill="${COLORS[name] ?? '#888'}"/><text x="${lx + 16}" y="20">${esc(name)}</text>`);
+    const lx = LEFT + i * 95;
+    out.push(`<rect x="${lx}" y="30" width="12" height="12" fill="${COLORS[name] ?? '#888'}"/><text x="${lx + 16}" y="41">${esc(name)}</text>`);
   });
   panels.forEach((panel, p) => {
     const top = TOP + p * (PANEL_H + GAP);
