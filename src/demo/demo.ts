@@ -15,7 +15,7 @@ import { newSteps, runStory, SLOW_MS, type StepState, type StoryActions } from '
 import { chartSvg, summaryLine } from './summary.js';
 import { Supervisor } from './supervisor.js';
 import { LiveTerminal } from './terminal.js';
-import { MissingToolError } from './tools.js';
+import { findNatsServer, MissingToolError } from './tools.js';
 import { DemoFederation } from './topology.js';
 import { DEFAULT_RATES } from './traffic.js';
 import { serviceStats, TrafficLog } from './traffic-stats.js';
@@ -42,6 +42,13 @@ type StopReason = 'story over' | 'quit' | 'duration' | NodeJS.Signals;
 
 /** Runs the demo to its end; the exit code. */
 export async function runDemo(opts: DemoOptions, io: DemoIo): Promise<number> {
+  try {
+    findNatsServer(); // before anything is made: say what to install and leave nothing behind
+  } catch (err) {
+    if (!(err instanceof MissingToolError)) throw err;
+    io.stderr.write(`meshgate demo: ${err.message}\n`);
+    return 1;
+  }
   const live = !opts.script && opts.color && io.stdout.isTTY === true;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-demo-'));
   return new Demo(opts, io, dir, live).run();
@@ -221,7 +228,7 @@ class Demo {
       },
     );
     if (this.opts.script) this.requestStop('story over');
-    else if (!this.stopReason && !this.storyCancelled) this.say('the story is over: the keys are yours (q quits)');
+    else if (!this.stopReason && !this.storyCancelled) this.say(`the story is over: ${this.io.stdin.isTTY ? 'the keys are yours (q quits)' : 'traffic goes on until Ctrl-C or SIGTERM'}`);
   }
 
   private onKey(key: string): void {

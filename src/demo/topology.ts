@@ -22,6 +22,7 @@ const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const SERVICES_MODULE = fileURLToPath(new URL('./services-process.js', import.meta.url));
 const APP_MODULE = fileURLToPath(new URL('./app-process.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
+const NATS_ATTEMPTS = 3;
 
 export interface GatewayAddresses {
   readonly local: string;
@@ -174,19 +175,36 @@ export class DemoFederation {
     await Promise.all(CLUSTERS.map((c) => cli('ca', 'init', '--trust-domain', trustDomainOf(c.name), '--parent', root, '--out', path.join(this.keysDir, c.name))));
   }
 
+  /**
+   * The gateway ports are picked before the servers bind them, so another
+   * program may take one in between: then the servers are stopped and the
+   * super-cluster started again on new ports (a few times at most).
+   */
   private async startNats(bin: string): Promise<string[]> {
-    const gatewayPorts = new Map<string, number>();
-    for (const c of CLUSTERS) gatewayPorts.set(c.name, await freePort());
-    return Promise.all(
-      CLUSTERS.map(async (c) => {
-        const conf = path.join(this.dir, `nats-${c.name}.conf`);
-        await writeFile(conf, natsConfig(c.name, gatewayPorts));
-        const proc = this.supervisor.start(`nats-server ${c.name}`, bin, ['-c', conf], { logFile: this.logFile(`nats-${c.name}`) });
-        const line = await waitForLine(proc, (l) => l.includes('Listening for client connections on'), 'its client port', START_TIMEOUT_MS);
-        await waitForLine(proc, (l) => l.includes('Server is ready'), '"Server is ready"', START_TIMEOUT_MS);
-        return `nats://${line.split(' on ').pop()?.trim()}`;
-      }),
-    );
+    for (let attempt = 1; ; attempt++) {
+      const gatewayPorts = new Map<string, number>();
+      for (const c of CLUSTERS) gatewayPorts.set(c.name, await freePort());
+      const procs: Supervised[] = [];
+      try {
+        return await Promise.all(
+          CLUSTERS.map(async (c) => {
+            const conf = path.join(this.dir, `nats-${c.name}.conf`);
+            await writeFile(conf, natsConfig(c.name, gatewayPorts));
+            const logFile = this.logFile(`nats-${c.name}`);
+            const from = lineCount(logFile);
+            const proc = this.supervisor.start(`nats-server ${c.name}`, bin, ['-c', conf], { logFile });
+            procs.push(proc);
+            const line = await waitForLine(proc, (l) => l.includes('Listening for client connections on'), 'its client port', START_TIMEOUT_MS, from);
+            await waitForLine(proc, (l) => l.includes('Server is ready'), '"Server is ready"', START_TIMEOUT_MS, from);
+            return `nats://${line.split(' on ').pop()?.trim()}`;
+          }),
+        );
+      } catch (err) {
+        await Promise.all(procs.map((p) => this.supervisor.stop(p, 1_000)));
+        if (attempt >= NATS_ATTEMPTS || !/address already in use/i.test(String(err))) throw err;
+        this.progress(`a NATS gateway port was taken meanwhile; starting the super-cluster again on other ports (attempt ${attempt + 1} of ${NATS_ATTEMPTS})…`);
+      }
+    }
   }
 
   private async startServices(cluster: DemoCluster, ports: ServicePorts = { hello: [0, 0], echo: 0 }, extraDelayMs = 0): Promise<{ proc: Supervised; ports: ServicePorts }> {

@@ -71,7 +71,18 @@ export class TrafficLog {
 
   /** Outcomes sent in [from, to). */
   between(from: number, to = Number.POSITIVE_INFINITY): Outcome[] {
-    return this.outcomes.filter((o) => o.at >= from && o.at < to);
+    return this.outcomes.slice(this.firstAtOrAfter(from), this.firstAtOrAfter(to));
+  }
+
+  /** Binary search: the view asks twice a second and the story every 200 ms, over a log that grows by 80 a second. */
+  private firstAtOrAfter(at: number): number {
+    let [lo, hi] = [0, this.outcomes.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.outcomes[mid] as Outcome).at < at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   get size(): number {
