@@ -74,6 +74,8 @@ class Demo {
   private members: readonly Member[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private acting = false;
+  private storyDone: Promise<void> = Promise.resolve();
+  private endedAt: number | undefined;
   private firstSignalAt = 0;
   /** The live view is on screen: lines go to its narration, not to stdout. */
   private viewing = false;
@@ -99,13 +101,19 @@ class Demo {
       if (!this.stopReason) await this.untilStopped(this.startTraffic());
       if (!this.stopReason) {
         this.startViews();
-        void this.tellStory();
+        this.storyDone = this.tellStory();
         await this.stopped;
       }
     } catch (err) {
       failure = err;
     } finally {
+      this.endedAt = Date.now();
       this.storyCancelled = true;
+      // A step judges what it saw so far once cancelled; one stuck in an action is cut off.
+      await Promise.race([this.storyDone, sleep(3_000)]);
+      for (const step of this.steps) {
+        if (step.status === 'running') Object.assign(step, { status: 'skipped', note: 'the demo stopped mid-step' });
+      }
       for (const t of this.timers) clearInterval(t);
       this.terminal?.leave();
       this.viewing = false;
@@ -309,7 +317,7 @@ class Demo {
     if (ran) {
       const file = this.opts.svg ?? path.join(this.dir, 'traffic-share.svg');
       try {
-        writeFileSync(file, chartSvg(this.traffic, this.steps, this.trafficStart as number, Date.now()));
+        writeFileSync(file, chartSvg(this.traffic, this.steps, this.trafficStart as number, this.endedAt ?? Date.now()));
         out.push(`  chart of traffic share per cluster over time: ${file}`);
       } catch (err) {
         out.push(`  the chart could not be written to ${file}: ${(err as Error).message}`);

@@ -54,7 +54,9 @@ function watchDescendants(root: number): { seen: Map<number, ProcId>; stop(): vo
         if (!mine.has(pid) && mine.has(p.ppid)) {
           mine.add(pid);
           added = true;
-          if (!seen.has(pid)) seen.set(pid, { pid, startTime: p.startTime, command: commandOf(pid) });
+          // Read again each time: right after fork() a child still shows its parent's command line, until it execs.
+          const command = commandOf(pid);
+          if (command !== '?') seen.set(pid, { pid, startTime: p.startTime, command });
         }
       }
     }
@@ -108,7 +110,12 @@ describe('meshgate demo', () => {
       const { demo, tree } = await startDemo(['--script', '--duration', '120']);
       // Everything runs once the app does (and before step 1 kills us-east's services): three nats-servers, services and gateways, the app and the reaper.
       await demo.waitForLine(/starting the app/, 90_000);
-      await waitUntil(() => KINDS.every((k) => [...tree.seen.values()].some((p) => p.command.includes(k))), { what: 'every kind of child to be seen', timeoutMs: 10_000 });
+      const missing = () => KINDS.filter((k) => ![...tree.seen.values()].some((p) => p.command.includes(k)));
+      await waitUntil(() => missing().length === 0, {
+        what: 'every kind of child to be seen',
+        timeoutMs: 20_000,
+        detail: () => `missing: ${missing().join(', ')}; seen:\n${[...tree.seen.values()].map((p) => p.command.slice(0, 120)).join('\n')}\n${demo.tail(10)}`,
+      });
       tree.stop();
       const children = stillRunning(tree.seen.values());
       expect(children.length, children.map((p) => p.command).join('\n')).toBeGreaterThanOrEqual(11);
