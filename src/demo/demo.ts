@@ -137,6 +137,7 @@ class Demo {
     this.log('waiting for the gateways to find each other over NATS and share the health of their services…');
     const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
     let missing: string[] = [];
+    let nextNote = Date.now() + 10_000;
     for (;;) {
       const s = await snapshot(this.federation.admin(APP_CLUSTER));
       missing = [];
@@ -154,6 +155,10 @@ class Demo {
       }
       if (Date.now() > deadline) throw new StartError(`the federation did not converge within ${CONVERGE_TIMEOUT_MS / 1000} s; still missing: ${missing.join(', ')} (logs in ${path.join(this.dir, 'logs')})`);
       if (this.stopReason) return;
+      if (Date.now() > nextNote) {
+        this.log(`still waiting for: ${missing.join(', ')}`);
+        nextNote = Date.now() + 10_000;
+      }
       await sleep(POLL_MS);
     }
   }

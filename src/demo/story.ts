@@ -114,9 +114,21 @@ const failback: StepRun = async (ctx) => {
   return judge();
 };
 
+/** Whether echo's latency estimates at us-east rank us-east, us-west, eu-west (step 1's failures are still being forgotten for a while after). */
+function usualOrder(ctx: StoryContext): boolean {
+  const targets = route(ctx, 'echo')?.tiers.flatMap((t) => t.targets) ?? [];
+  const rtt = (test: (key: string) => boolean) => targets.find((t) => test(t.key))?.load?.rttMs ?? Number.NaN;
+  const [east, west, eu] = [rtt((k) => k.startsWith('local:')), rtt((k) => k === 'cluster:us-west'), rtt((k) => k === 'cluster:eu-west')];
+  return east < west && west < eu;
+}
+
 const latency: StepRun = async (ctx) => {
+  ctx.say("waiting until echo's latency order at us-east is us-east, us-west, eu-west again, for 3 s (us-east's endpoint is still paying for step 1)");
+  let heldSince: number | undefined;
+  const settled = await waitFor(ctx, () => ((heldSince = usualOrder(ctx) ? (heldSince ?? Date.now()) : undefined), heldSince !== undefined && Date.now() - heldSince >= 3_000), 30_000);
+  if (settled === undefined) ctx.say('the order did not settle within 30 s; going on anyway');
   const from = Date.now();
-  const before = ctx.traffic.between(from - 10_000, from);
+  const before = ctx.traffic.between(from - 3_000, from);
   const estimate = () => target(route(ctx, 'echo'), 'cluster:us-west')?.load?.rttMs;
   let peak: number | undefined;
   const judge = () =>
