@@ -12,7 +12,7 @@ export function summaryLine(s: StepState): string {
   if (!v) return `${head} (${s.note ?? 'not run'})`;
   if (s.status === 'skipped') return `${head} (${s.note ?? 'stopped'}); failed requests ${v.failed} of ${v.requests} (idempotent: ${v.failedIdempotent}) until then`;
   const missed = v.missed.length ? `; missed: ${v.missed.join('; ')}` : '';
-  return `${head}; failed requests ${v.failed} of ${v.requests} (idempotent: ${v.failedIdempotent}); traffic moved ${movedText(v.movedAfterMs)}; ${v.seen}${missed}`;
+  return `${head}; failed requests ${v.failed} of ${v.requests} (idempotent: ${v.failedIdempotent}); traffic moved ${movedText(v.movedAfterMs, v.movedResolutionMs)}; ${v.seen}${missed}`;
 }
 
 export const CHART_BUCKET_MS = 1_000;

@@ -53,7 +53,7 @@ describe('judgeLatencyShift', () => {
   it('passes when the slowed cluster loses over half its share and its estimate rose', () => {
     const after = every(10_000, 16_000, 30, (t) => echo(t, t < 10_100 ? 'us-west' : 'us-east'));
     const v = judgeLatencyShift(before, after, a);
-    expect(v).toMatchObject({ passed: true, missed: [] });
+    expect(v).toMatchObject({ passed: true, missed: [], movedAfterMs: 0, movedResolutionMs: 1_000 });
     expect(v.seen).toBe("us-west's share of echo 33.3 % → 0.0 % (us-east 66.7 % → 100.0 %); its latency estimate 55 ms");
   });
 
@@ -90,5 +90,6 @@ describe('movedText', () => {
     expect(movedText(0)).toBe('at once (< 250 ms)');
     expect(movedText(21_340)).toBe('after 21.3 s');
     expect(movedText(undefined)).toBe('never');
+    expect(movedText(600, 1_000)).toBe('at once (< 1 s)');
   });
 });

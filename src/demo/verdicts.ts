@@ -15,6 +15,8 @@ export interface Verdict {
   readonly requests: number;
   /** From the step's action until traffic had moved; undefined if it never did. */
   readonly movedAfterMs: number | undefined;
+  /** The buckets that time was read in, when not the default 250 ms. */
+  readonly movedResolutionMs?: number;
   /** What was seen, in one line. */
   readonly seen: string;
   /** Each expectation that did not hold. */
@@ -22,14 +24,16 @@ export interface Verdict {
 }
 
 const BUCKET_MS = 250;
+const LATENCY_BUCKET_MS = 1_000;
 /** Traffic has moved when four buckets in a row (1 s) say so and it stays so. */
 const MIN_BUCKETS = 4;
 export const pct = (x: number): string => `${(Math.round(x * 1000) / 10).toFixed(1)} %`;
 const secs = (ms: number | undefined): string => (ms === undefined ? 'never' : `${(ms / 1000).toFixed(1)} s`);
 
 /** How long until traffic moved, as the buckets allow telling it. */
-export function movedText(ms: number | undefined): string {
-  return ms === undefined ? 'never' : ms < BUCKET_MS ? `at once (< ${BUCKET_MS} ms)` : `after ${secs(ms)}`;
+export function movedText(ms: number | undefined, resolutionMs = BUCKET_MS): string {
+  const within = resolutionMs < 1_000 ? `${resolutionMs} ms` : `${resolutionMs / 1_000} s`;
+  return ms === undefined ? 'never' : ms < resolutionMs ? `at once (< ${within})` : `after ${secs(ms)}`;
 }
 
 function counts(outcomes: readonly Outcome[]): Pick<Verdict, 'failed' | 'failedIdempotent' | 'requests'> {
@@ -91,13 +95,15 @@ export function judgeLatencyShift(
   const settled = during.filter((o) => o.at >= a.from + 1_000);
   const after = share(settled, 'echo', a.slow);
   const others = a.others.map((c) => `${c} ${pct(share(before, 'echo', c))} → ${pct(share(settled, 'echo', c))}`).join(', ');
-  const moved = movedAt(during, { service: 'echo', cluster: a.slow, from: a.from, to: a.until, bucketMs: BUCKET_MS, holds: (s) => s <= was / 2, minBuckets: MIN_BUCKETS });
+  // Seconds: echo's 30 calls a second make quarter-second shares too coarse (one call in seven is 14 %).
+  const moved = movedAt(during, { service: 'echo', cluster: a.slow, from: a.from, to: a.until, bucketMs: LATENCY_BUCKET_MS, holds: (s) => s <= was / 2, minBuckets: 2 });
   const estimate = a.estimateMs === undefined ? 'unknown' : `${a.estimateMs.toFixed(0)} ms`;
-  return verdict(during, moved === undefined ? undefined : moved - a.from, `${a.slow}'s share of echo ${pct(was)} → ${pct(after)} (${others}); its latency estimate ${estimate}`, [
+  const v = verdict(during, moved === undefined ? undefined : moved - a.from, `${a.slow}'s share of echo ${pct(was)} → ${pct(after)} (${others}); its latency estimate ${estimate}`, [
     [was >= 0.05, `${a.slow} had echo traffic to lose (≥ 5 %)`],
     [a.estimateMs !== undefined && a.estimateMs >= a.minEstimateMs, `${a.slow}'s latency estimate rose to ≥ ${a.minEstimateMs} ms`],
     [after < was / 2, `${a.slow}'s share of echo fell to under half`],
   ]);
+  return { ...v, movedResolutionMs: LATENCY_BUCKET_MS };
 }
 
 /** Step 4: `killed`'s gateway SIGKILLed at `from`: membership marks it dead, routing leaves it out, nothing is answered by it afterwards. */

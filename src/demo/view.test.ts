@@ -29,7 +29,7 @@ function model(): ViewModel {
     clusters: [
       { cluster: 'us-east', region: 'us', distanceMs: 0, endpointsUp: false, delayMs: 0, gatewayUp: true },
       { cluster: 'us-west', region: 'us', distanceMs: 0, endpointsUp: true, delayMs: 50, gatewayUp: true },
-      { cluster: 'eu-west', region: 'eu', distanceMs: 25, endpointsUp: true, delayMs: 0, gatewayUp: false },
+      { cluster: 'eu-west', region: 'eu', distanceMs: 10, endpointsUp: true, delayMs: 0, gatewayUp: false },
     ],
     admin: {
       at: 60_000,
@@ -52,7 +52,7 @@ function model(): ViewModel {
 describe('renderScreen', () => {
   it('shows traffic per cluster, members, endpoints, events, the story and the keys', () => {
     const text = renderScreen(model(), PLAIN, 200).join('\n');
-    expect(text).toContain('us-east (us), us-west (us), eu-west (eu, 25 ms away)');
+    expect(text).toContain('us-east (us), us-west (us), eu-west (eu, 10 ms away)');
     expect(text).toContain('t+60 s');
     expect(text).toMatch(/hello\s+us-east\s+█+·+\s+33\.3 %\s+100\.0 %\s+2\.0 ms/);
     expect(text).toContain('3 requests, 66.7 % ok, failed: 1× 502 upstream-reset');

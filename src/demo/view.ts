@@ -82,7 +82,7 @@ export function stepLine(s: StepState, style: Style = PLAIN): string {
   const head = `${stepMark(style, s)} ${s.n} ${s.title} → ${s.expect}`;
   if (s.verdict) {
     const v = s.verdict;
-    return `${head}\n      ${v.seen}; traffic moved ${movedText(v.movedAfterMs)}; failed ${v.failed} of ${v.requests} (idempotent ${v.failedIdempotent})${v.missed.length ? style.bad(`; missed: ${v.missed.join(', ')}`) : ''}`;
+    return `${head}\n      ${v.seen}; traffic moved ${movedText(v.movedAfterMs, v.movedResolutionMs)}; failed ${v.failed} of ${v.requests} (idempotent ${v.failedIdempotent})${v.missed.length ? style.bad(`; missed: ${v.missed.join(', ')}`) : ''}`;
   }
   return s.note ? `${head} (${s.note})` : head;
 }
