@@ -54,9 +54,10 @@ function watchDescendants(root: number): { seen: Map<number, ProcId>; stop(): vo
         if (!mine.has(pid) && mine.has(p.ppid)) {
           mine.add(pid);
           added = true;
-          // Read again each time: right after fork() a child still shows its parent's command line, until it execs.
+          // Read again each time: right after fork() a child still shows its parent's command line, until it
+          // execs; an exiting one (a zombie) shows none, and keeps the one we saw.
           const command = commandOf(pid);
-          if (command !== '?') seen.set(pid, { pid, startTime: p.startTime, command });
+          if (command !== '?' && command !== '') seen.set(pid, { pid, startTime: p.startTime, command });
         }
       }
     }
