@@ -125,8 +125,8 @@ function usualOrder(ctx: StoryContext): boolean {
 const latency: StepRun = async (ctx) => {
   ctx.say("waiting until echo's latency order at us-east is us-east, us-west, eu-west again, for 3 s (us-east's endpoint is still paying for step 1)");
   let heldSince: number | undefined;
-  const settled = await waitFor(ctx, () => ((heldSince = usualOrder(ctx) ? (heldSince ?? Date.now()) : undefined), heldSince !== undefined && Date.now() - heldSince >= 3_000), 30_000);
-  if (settled === undefined) ctx.say('the order did not settle within 30 s; going on anyway');
+  const settled = await waitFor(ctx, () => ((heldSince = usualOrder(ctx) ? (heldSince ?? Date.now()) : undefined), heldSince !== undefined && Date.now() - heldSince >= 3_000), 15_000);
+  if (settled === undefined) ctx.say('the order did not settle within 15 s; going on anyway');
   const from = Date.now();
   const before = ctx.traffic.between(from - 3_000, from);
   const estimate = () => target(route(ctx, 'echo'), 'cluster:us-west')?.load?.rttMs;
