@@ -131,8 +131,22 @@ const latency: StepRun = async (ctx) => {
   const before = ctx.traffic.between(from - 3_000, from);
   const estimate = () => target(route(ctx, 'echo'), 'cluster:us-west')?.load?.rttMs;
   let peak: number | undefined;
+  // The others' estimates say whether the machine was too busy for 50 ms to stand out.
+  const othersEstimates = () =>
+    (route(ctx, 'echo')?.tiers.flatMap((t) => t.targets) ?? [])
+      .filter((t) => t.key !== 'cluster:us-west' && t.load)
+      .map((t) => `${t.key.startsWith('local:') ? 'us-east' : t.key.slice('cluster:'.length)} ${t.load?.rttMs.toFixed(0)} ms`)
+      .join(', ');
   const judge = () =>
-    judgeLatencyShift(before, ctx.traffic.between(from), { from, until: Date.now(), slow: 'us-west', estimateMs: peak, minEstimateMs: SLOW_MS * 0.8, others: ['us-east', 'eu-west'] });
+    judgeLatencyShift(before, ctx.traffic.between(from), {
+      from,
+      until: Date.now(),
+      slow: 'us-west',
+      estimateMs: peak,
+      minEstimateMs: SLOW_MS * 0.8,
+      others: ['us-east', 'eu-west'],
+      othersEstimates: othersEstimates(),
+    });
   ctx.say(`making every answer of us-west's endpoints ${SLOW_MS} ms slower. echo is one tier of all three clusters: of two picked at random the one with the lower peak-EWMA latency wins, so the fastest (us-east) gets most, the slowest (eu-west, across the ocean) least`);
   ctx.actions.slow('us-west', SLOW_MS);
   const rose = await waitFor(ctx, () => ((peak = Math.max(peak ?? 0, estimate() ?? 0)), (peak ?? 0) >= SLOW_MS * 0.8), 20_000);

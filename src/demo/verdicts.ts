@@ -91,7 +91,7 @@ export function judgeFailback(outcomes: readonly Outcome[], a: { from: number; u
 export function judgeLatencyShift(
   before: readonly Outcome[],
   outcomes: readonly Outcome[],
-  a: { from: number; until: number; slow: string; estimateMs: number | undefined; minEstimateMs: number; others: readonly string[] },
+  a: { from: number; until: number; slow: string; estimateMs: number | undefined; minEstimateMs: number; others: readonly string[]; othersEstimates?: string },
 ): Verdict {
   const during = outcomes.filter((o) => o.at >= a.from && o.at < a.until);
   const was = share(before, 'echo', a.slow);
@@ -102,7 +102,7 @@ export function judgeLatencyShift(
   // Seconds: echo's 30 calls a second make quarter-second shares too coarse (one call in seven is 14 %).
   const moved = movedAt(during, { service: 'echo', cluster: a.slow, from: a.from, to: a.until, bucketMs: LATENCY_BUCKET_MS, holds: (s) => s <= was / 2, minBuckets: 2 });
   const estimate = a.estimateMs === undefined ? 'unknown' : `${a.estimateMs.toFixed(0)} ms`;
-  const v = verdict(during, moved === undefined ? undefined : moved - a.from, `${a.slow}'s share of echo ${pct(was)} → ${pct(after)} (${others}); its latency estimate ${estimate}`, [
+  const v = verdict(during, moved === undefined ? undefined : moved - a.from, `${a.slow}'s share of echo ${pct(was)} → ${pct(after)} (${others}); its latency estimate ${estimate}${a.othersEstimates ? ` (others: ${a.othersEstimates})` : ''}`, [
     [a.estimateMs !== undefined && a.estimateMs >= a.minEstimateMs, `${a.slow}'s latency estimate rose to ≥ ${a.minEstimateMs} ms`],
     [after < was / 2 || after <= NEGLIGIBLE, `${a.slow}'s share of echo fell to under half (or stayed ≤ 5 %)`],
   ]);
