@@ -11,12 +11,21 @@ ensure_npm_packages
 echo "==> building"
 npm run build --silent >/dev/null
 
+# Each background job in its own process group: a signal, whether Ctrl-C in the
+# terminal or a SIGTERM to this script alone (as a process manager sends), reaches
+# only the script, which passes one SIGTERM on to the gateway (it drains; two
+# signals would cut requests off) and stops the backends.
+set -m
 pids=()
 gateway=
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-# Ctrl-C reaches the gateway itself (same process group) and it drains; wait
-# for that instead of sending a second signal, which would cut requests off.
-stop() { [ -n "$gateway" ] && wait "$gateway" 2>/dev/null; exit 0; }
+stop() {
+  if [ -n "$gateway" ]; then
+    kill -TERM "$gateway" 2>/dev/null || true
+    wait "$gateway" 2>/dev/null || true
+  fi
+  exit 0
+}
 trap cleanup EXIT
 trap stop INT TERM
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CA_USAGE, CaUsageError, caCommand } from './ca-command.js';
 import { describeListenerFailure, isConfigError, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
+import { DEMO_HELP, DEMO_USAGE, DemoUsageError, parseDemoArgs, runDemo } from './demo/index.js';
 import { checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
 import { createLogger } from './telemetry/index.js';
@@ -14,6 +15,7 @@ const EXIT_USAGE = 2;
 const USAGE = `meshgate: multi-cluster federation gateway
 
 Usage:
+${DEMO_USAGE}
   meshgate run --config FILE     run a gateway replica with this config
   meshgate check --config FILE   validate a config and print what it sets up
 ${CA_USAGE}
@@ -43,6 +45,14 @@ async function main(argv: string[]): Promise<number> {
       return run(configFlag(rest));
     case 'check':
       return check(configFlag(rest));
+    case 'demo': {
+      const opts = parseDemoArgs(rest);
+      if (opts === 'help') {
+        await write(process.stdout, DEMO_HELP);
+        return EXIT_OK;
+      }
+      return runDemo(opts, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+    }
     case 'ca':
       try {
         await caCommand(rest, (text) => process.stdout.write(text));
@@ -143,6 +153,10 @@ function version(): string {
 async function failed(err: unknown): Promise<number> {
   if (isConfigError(err)) {
     await write(process.stderr, `${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof DemoUsageError) {
+    await write(process.stderr, `meshgate demo: ${err.message}\n\n${DEMO_HELP}`);
     return EXIT_USAGE;
   }
   if (err instanceof CaUsageError) {
