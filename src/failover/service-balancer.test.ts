@@ -115,6 +115,26 @@ describe('ServiceBalancer', () => {
     expect(b.explain(30_001).failback.phase).toBe('steady');
   });
 
+  it('holds failback traffic on the next tier in order, not spread over every later tier', () => {
+    const b = new ServiceBalancer(settings());
+    let healthy = true;
+    const seen = () => ({
+      endpoints: () => ({ healthy, reason: healthy ? '200' : 'down' }),
+      remotes: [remote('b'), remote('c', { region: 'eu' })],
+    });
+    b.update(0, seen());
+    healthy = false;
+    b.update(1_000, seen());
+    expect(split(b, 1_000)).toEqual({ region: 1 });
+    healthy = true;
+    b.update(2_000, seen());
+    expect(split(b, 2_000)).toEqual({ region: 1 }); // holding: the region tier, as while failed over
+    b.update(25_000, seen()); // half-way through the ramp
+    const mid = split(b, 25_000, 5_000);
+    expect(mid['any']).toBeUndefined();
+    expect((mid['local'] ?? 0) + (mid['region'] ?? 0)).toBe(1);
+  });
+
   it('ejects an endpoint after 5 failures, lets one probe through later, and takes it back', () => {
     const events: BalancerEvent[] = [];
     const b = new ServiceBalancer(settings({ endpoints: ['e1:80', 'e2:80'] }), (e) => events.push(e));

@@ -558,9 +558,14 @@ export class ServiceBalancer {
     const effective = floor + (computed - floor) * allowed;
     const withheld = computed - effective;
     const rest = shares.slice(1);
-    const healthOthers = this.tiers.slice(1).map((t) => t.healthyFraction);
+    const others = this.tiers.slice(1);
     const restTotal = rest.reduce((a, b) => a + b, 0);
-    const weights = restTotal > 0 ? rest : healthOthers;
+    // With the preferred tier healthy again the later tiers' shares are all 0: the held-back
+    // traffic goes where failover would send it, in tier order (the region before anywhere).
+    const weights =
+      restTotal > 0 || !others.some((t) => t.healthyFraction > 0)
+        ? rest
+        : tierShares(others.map((t) => ({ name: t.name, healthyFraction: t.healthyFraction })), this.settings.overprovisioning).shares;
     const weightTotal = weights.reduce((a, b) => a + b, 0);
     if (withheld <= 0 || weightTotal === 0) return shares;
     return [effective, ...rest.map((s, i) => s + (withheld * (weights[i] ?? 0)) / weightTotal)];
