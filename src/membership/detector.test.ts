@@ -324,11 +324,12 @@ describe('FailureDetector with NATS evidence (absence) and our own stalls', () =
 
   it('a probe that failed while our own loop stood still accuses no one and costs our health', () => {
     const { detector, awareness, table } = setup();
-    const outcome = detector.onProbeResult('eu.a', { ...ABSENT, stalled: true });
+    const outcome = detector.onProbeResult('eu.a', { ...ABSENT, ownFault: 'our own event loop stalled while waiting' });
     expect(outcome).toEqual({ updates: [], awarenessDelta: 1 });
     expect(awareness.score()).toBe(1);
     expect(table.get('eu.a')?.status).toBe('alive');
     expect(table.views().find((v) => v.id === 'eu.a')).toMatchObject({ reachable: false });
+    expect(table.views().find((v) => v.id === 'eu.a')?.why).toMatch(/our own event loop stalled/);
   });
 
   it('our own stall moves every running suspicion back by as long', () => {

@@ -112,10 +112,12 @@ export interface ProbeResult {
   /** What NATS said, when the direct ping got "no responders". */
   readonly absence?: NatsAbsence;
   /**
-   * Our own event loop stood still while the probe waited (a timer fired
-   * well after its time): a missing ack may have been sitting in our socket.
+   * Why the failure may be ours rather than the target's: our event loop
+   * stood still while the probe waited (a missing ack may have been sitting
+   * in our socket), or our NATS connection came back only just now (our
+   * server's links to other clusters may not be back yet).
    */
-  readonly stalled?: boolean;
+  readonly ownFault?: string;
 }
 
 export interface ProbeOutcome {
@@ -238,9 +240,9 @@ export class FailureDetector {
       return { updates: [], awarenessDelta: this.applyAwareness(AWARENESS_DELTA.successfulProbe) };
     }
 
-    if (result.stalled) {
-      // Lifeguard: a member that sees itself slow must not accuse others for it.
-      this.table.setReachable(targetId, false, 'no ack, but our own event loop stalled while waiting: not held against it');
+    if (result.ownFault !== undefined) {
+      // Lifeguard: a member that sees itself slow, or cut off, must not accuse others for it.
+      this.table.setReachable(targetId, false, `no ack, but ${result.ownFault}: not held against it`);
       return { updates: [], awarenessDelta: this.applyAwareness(AWARENESS_DELTA.eventLoopLag) };
     }
 

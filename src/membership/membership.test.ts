@@ -123,6 +123,18 @@ describe('Membership on an in-memory network', { timeout: 30_000 }, () => {
     expect(['a.r1', 'b.r1', 'd.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['alive', 'alive', 'alive']);
   });
 
+  it('a member whose NATS connection just came back accuses no one while its links may still be down', async () => {
+    const { run, runUntil, network, statusOf, members } = await federation(['a', 'b', 'c', 'd']);
+    await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);
+    await run(3_000);
+    network.disconnect('c.r1'); // its server restarts…
+    await run(500);
+    network.reconnect('c.r1'); // …and c is back on it before the server's gateway links are
+    for (const other of ['a', 'b', 'd']) network.partition('c', other);
+    await run(6_000);
+    expect(['a.r1', 'b.r1', 'd.r1'].map((t) => statusOf('c.r1', t))).toEqual(['alive', 'alive', 'alive']);
+  });
+
   it('keeps a member alive through a third cluster when the direct link between two is cut', async () => {
     const { run, network, members, statusOf } = await federation(['a', 'b', 'c']);
     await run(3_000);

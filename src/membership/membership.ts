@@ -187,6 +187,12 @@ const DEFAULT_HOUSEKEEPING_MS = 100;
 const STALL_NOISE_MS = 20;
 /** A probe's timeout that fires this much late means its missing ack may have been waiting in our socket. */
 const PROBE_STALL_MS = 250;
+/**
+ * After our NATS connection comes back, our server may still be relinking to
+ * the other clusters' (a restarted server took 3–4 s on loopback), and what
+ * we cannot reach meanwhile says nothing about them: we accuse no one.
+ */
+const RECONNECT_DOUBT_MS = 10_000;
 /** How long the survey of NATS servers may take (see NatsAbsence). */
 const SERVER_SURVEY_MS = 250;
 /** A NATS server neither seen in a location nor answering a survey this long is forgotten. */
@@ -235,6 +241,8 @@ export class Membership {
   /** NATS servers seen (in a member's location or answering a survey), and when last. */
   private readonly knownServers = new Map<string, number>();
   private lastHousekeeping: number | undefined;
+  /** When our NATS connection last came back (see RECONNECT_DOUBT_MS). */
+  private reconnectedAt: number | undefined;
   private initialDeadlinePassed = false;
   private initial: InitialSync | undefined;
   private readonly initialWaiters: ((result: InitialSync) => void)[] = [];
@@ -454,6 +462,12 @@ export class Membership {
       ),
     );
     if (clock.now() - indirectStarted > remaining + PROBE_STALL_MS) stalled = true;
+    const sinceReconnect = this.reconnectedAt === undefined ? Infinity : clock.now() - this.reconnectedAt;
+    const ownFault = stalled
+      ? 'our own event loop stalled while waiting'
+      : sinceReconnect < RECONNECT_DOUBT_MS
+        ? `our NATS connection came back ${sinceReconnect} ms ago and our server's links to other clusters may not be`
+        : undefined;
     const acks = answers.filter((a) => a?.acked === true).length;
     const absence = noResponders && acks === 0 ? await this.absenceOf(target, helpers, answers) : undefined;
     return {
@@ -462,7 +476,7 @@ export class Membership {
       nacks: answers.filter((a) => a?.acked === false).length,
       expectedNacks: helpers.length,
       ...(absence && { absence }),
-      ...(stalled && { stalled }),
+      ...(ownFault !== undefined && { ownFault }),
     };
   }
 
@@ -1067,6 +1081,7 @@ export class Membership {
       this.connected = false;
     } else if (status === 'reconnected') {
       this.connected = true;
+      this.reconnectedAt = this.options.clock.now();
       // Say we are here, and sync so we hear what was said about us meanwhile
       // (a suspicion is refuted when it reaches us). Right after a reconnect
       // our server may not have its links to the other clusters back yet, so

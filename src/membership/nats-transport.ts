@@ -47,6 +47,11 @@ export const NATS_RECONNECT_WAIT_MS = 250;
 export const NATS_RECONNECT_JITTER_MS = 750;
 /** Every server's account statistics; the reply names the server (NATS system events, account-scoped requests). */
 const ACCOUNT_STATZ = '$SYS.REQ.ACCOUNT.PING.STATZ';
+/**
+ * Without it a server answers only while our account has a connection on it,
+ * so the server of a cluster whose one gateway just died would stay silent.
+ */
+const STATZ_INCLUDE_UNUSED = new TextEncoder().encode('{"include_unused":true}');
 /** A STATZ reply is a few hundred bytes; anything far larger is not one. */
 const STATZ_MAX_BYTES = 64 * 1024;
 /** How long close() lets queued messages (a graceful 'left') reach the server. */
@@ -214,7 +219,7 @@ export class NatsTransport implements GossipTransport {
     if (!this.connected || this.closing) return undefined;
     const names = new Set<string>();
     try {
-      const replies = await this.nc.requestMany(ACCOUNT_STATZ, undefined, { maxWait: timeoutMs, strategy: RequestStrategy.Timer });
+      const replies = await this.nc.requestMany(ACCOUNT_STATZ, STATZ_INCLUDE_UNUSED, { maxWait: timeoutMs, strategy: RequestStrategy.Timer });
       for await (const reply of replies) {
         const name = reply.data.length <= STATZ_MAX_BYTES ? statzServerName(reply.data) : undefined;
         if (name) names.add(name);
