@@ -322,6 +322,16 @@ describe('FailureDetector with NATS evidence (absence) and our own stalls', () =
     expect(table.suspicionOf('eu.a')?.deadline).toBeGreaterThan(clock.t + 1000);
   });
 
+  it('when the member’s own NATS server does not answer either, confirmations cannot bring its death before the longest suspicion', () => {
+    const { detector, table, clock } = setup();
+    detector.onProbeResult('eu.a', { ...NO_ANSWER, absence: { natsClusters: ['US', 'AP'], serverSilent: 'nats-eu-1' } });
+    const s = table.suspicionOf('eu.a');
+    for (const who of ['us.b', 'ap.a']) table.apply({ kind: 'suspect', id: 'eu.a', incarnation: 1, from: who });
+    expect(table.suspicionOf('eu.a')?.confirmations).toBe(2);
+    expect(table.suspicionOf('eu.a')?.deadline).toBe(clock.t + (s?.maxMs ?? 0));
+    expect(table.views().find((v) => v.id === 'eu.a')?.why).toMatch(/its NATS server nats-eu-1 does not answer us either/);
+  });
+
   it('a probe that failed while our own loop stood still accuses no one and costs our health', () => {
     const { detector, awareness, table } = setup();
     const outcome = detector.onProbeResult('eu.a', { ...ABSENT, ownFault: 'our own event loop stalled while waiting' });

@@ -61,6 +61,8 @@ export interface NatsAbsence {
    * every server we know of answered).
    */
   readonly serverAnswered?: string;
+  /** The target's last known NATS server, when it did NOT answer the survey. */
+  readonly serverSilent?: string;
 }
 
 /** Enough NATS evidence to shorten a suspicion (never to conclude one): see NatsAbsence. */
@@ -259,7 +261,11 @@ export class FailureDetector {
     // Only a member that just joined or refuted may still have its interest crossing gateways:
     // any other one was subscribed long before, and its server, which answers, no longer has it.
     const justAlive = target.status === 'alive' && now - target.statusSince < NO_RESPONDERS_GRACE_MS;
-    if (absenceConfirmed(result.absence) && !justAlive) {
+    const silent = result.absence?.serverSilent;
+    if (silent !== undefined) {
+      const s = this.table.suspicionOf(targetId);
+      if (s) this.table.holdSuspicion(targetId, now + s.maxMs, `${why}; its NATS server ${silent} does not answer us either: held for the longest suspicion`);
+    } else if (absenceConfirmed(result.absence) && !justAlive) {
       const { natsClusters, serverAnswered } = result.absence;
       this.table.hastenSuspicion(
         targetId,

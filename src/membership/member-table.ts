@@ -447,6 +447,15 @@ export class MemberTable {
     return true;
   }
 
+  /** Keeps `id`'s suspicion running until `at` at least (see Suspicion.hold). False when it is not suspect. */
+  holdSuspicion(id: string, at: number, why: string): boolean {
+    const rec = this.records.get(id);
+    if (!rec?.suspicion) return false;
+    rec.suspicion.hold(at);
+    rec.why = why;
+    return true;
+  }
+
   /** Our own event loop stood still `ms`: every running suspicion waits that much longer (see Suspicion.delay). */
   delaySuspicions(ms: number): void {
     for (const rec of this.records.values()) rec.suspicion?.delay(ms);

@@ -498,7 +498,9 @@ export class Membership {
     });
     const answering = natsClusters.size >= 2 ? await this.surveyServers() : undefined;
     const serverAnswered = answering && this.serverOf(target, answering);
-    return { natsClusters: [...natsClusters], ...(serverAnswered && { serverAnswered }) };
+    const at = this.natsLocations.get(target);
+    const serverSilent = answering && at && !answering.has(at.server) ? at.server : undefined;
+    return { natsClusters: [...natsClusters], ...(serverAnswered && { serverAnswered }), ...(serverSilent && { serverSilent }) };
   }
 
   /**

@@ -131,6 +131,8 @@ export class Suspicion {
   private delayedMs = 0;
   /** An earlier deadline set by evidence stronger than confirmations (see hasten). */
   private hastenedTo: number | undefined;
+  /** A deadline confirmations may not bring forward (see hold). */
+  private heldTo: number | undefined;
 
   constructor(options: SuspicionOptions) {
     this.suspecter = options.suspecter;
@@ -172,7 +174,8 @@ export class Suspicion {
   deadline(): number {
     if (this.startedAt === undefined) throw new SuspicionNotStartedError();
     const byConfirmations = this.startedAt + suspicionTimeoutMs({ confirmations: this.n, k: this.k, minMs: this.minMs, maxMs: this.maxMs });
-    const deadline = this.hastenedTo === undefined ? byConfirmations : Math.min(byConfirmations, this.hastenedTo);
+    const hastened = this.hastenedTo === undefined ? byConfirmations : Math.min(byConfirmations, this.hastenedTo);
+    const deadline = this.heldTo === undefined ? hastened : Math.max(hastened, this.heldTo);
     return deadline + this.delayedMs;
   }
 
@@ -188,6 +191,17 @@ export class Suspicion {
    */
   hasten(at: number): void {
     if (this.hastenedTo === undefined || at < this.hastenedTo) this.hastenedTo = at;
+  }
+
+  /**
+   * Keeps the deadline at `at` or later, whatever the confirmations: the
+   * suspect's own NATS server does not answer (a restart, a cut link), so
+   * every accuser is as cut off from it as we are and their confirmations
+   * are not independent. The member still dies at `at` if it stays silent:
+   * a whole cluster lost with its NATS must be found dead too.
+   */
+  hold(at: number): void {
+    if (this.heldTo === undefined || at > this.heldTo) this.heldTo = at;
   }
 
   /**
