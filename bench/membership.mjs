@@ -66,14 +66,14 @@
 // in the table, not the exit code.
 import { fork, spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findNatsServer } from './lib/federation.mjs';
-import { freePort } from './lib/ports.mjs';
+import { startNatsSuperCluster } from './lib/nats-super-cluster.mjs';
 import { sleep } from './lib/processes.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -93,9 +93,19 @@ const { values: args } = parseArgs({
     victims: { type: 'string', default: '3' },
     steady: { type: 'string', default: '60' },
     changes: { type: 'string', default: '10' },
-    'pause-window': { type: 'string', default: '30' },
+    'pause-window': { type: 'string', default: '60' },
     'pause-ms': { type: 'string', default: '300' },
-    'pause-every': { type: 'string', default: '1500' },
+    'pause-every': { type: 'string', default: '1000' },
+    'pause-rotate': { type: 'boolean', default: false },
+    blackhole: { type: 'string', default: '0' },
+    'proxied-gateways': { type: 'boolean', default: false },
+    'short-pings': { type: 'boolean', default: false },
+    'nats-restart': { type: 'boolean', default: false },
+    'restart-down-ms': { type: 'string', default: '1000' },
+    stalls: { type: 'string', default: '0' },
+    'stall-ms': { type: 'string', default: '2000' },
+    settle: { type: 'string', default: '5' },
+    json: { type: 'string' },
     'converge-timeout': { type: 'string', default: '90' },
     'detect-timeout': { type: 'string', default: '30' },
     timeout: { type: 'string', default: '300' },
@@ -122,6 +132,13 @@ function intArg(name, min) {
   return n;
 }
 
+
+/** The flags a worker needs to build its members' config as the parent reports it. */
+function workerFlags() {
+  const flags = [];
+  for (const name of ['probe-interval', 'suspicion-mult']) if (args[name] !== undefined) flags.push(`--${name}`, args[name]);
+  return flags;
+}
 
 /** The gateway's membership defaults, with --probe-interval and --suspicion-mult applied. */
 function membershipSettings(defaults) {
@@ -164,6 +181,14 @@ async function runParent() {
   const timeoutMs = intArg('timeout', 1) * 1000;
   const dumpFile = args.dump;
   const staggerMs = intArg('stagger', 0);
+  const blackholeS = intArg('blackhole', 0);
+  const restartDownMs = intArg('restart-down-ms', 0);
+  const stallCount = intArg('stalls', 0);
+  const stallMs = intArg('stall-ms', 1);
+  const settleMs = intArg('settle', 0) * 1000;
+  // Fail on a bad flag here, before anything starts (the workers read the same flags).
+  const { DEFAULT_MEMBERSHIP_CONFIG } = await import('../dist/membership/index.js');
+  const settings = membershipSettings(DEFAULT_MEMBERSHIP_CONFIG);
 
   const { CertificateAuthority, gatewaySpiffeId } = await import('../dist/identity/index.js');
 
@@ -225,63 +250,32 @@ async function runParent() {
     kills: [], // {id, t, deadAt: Map obs → ms, observers, firstSuspectMs}
     natsCpu: undefined,
     serviceCallMs: [],
+    loadAtStart: machineLoad(),
   };
 
   // ---- NATS super-cluster --------------------------------------------------------------
   const natsBin = findNatsServer();
   tmpDir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-bench-membership-'));
-  const servers = [];
-  for (const name of CLUSTERS) servers.push({ name, client: await freePort(), monitor: await freePort(), gateway: await freePort() });
-  for (const s of servers) {
-    const conf = [
-      `server_name: ${JSON.stringify(s.name)}`,
-      `listen: "127.0.0.1:${s.client}"`,
-      `http: "127.0.0.1:${s.monitor}"`,
-      // Server pings, write deadline etc. are NATS's defaults, as an operator would run it.
-      'gateway {',
-      `  name: ${JSON.stringify(s.name)}`,
-      `  listen: "127.0.0.1:${s.gateway}"`,
-      '  reject_unknown_cluster: true',
-      '  gateways: [',
-      ...servers.filter((o) => o !== s).map((o) => `    { name: ${JSON.stringify(o.name)}, urls: ["nats://127.0.0.1:${o.gateway}"] }`),
-      '  ]',
-      '}',
-    ].join('\n');
-    const file = path.join(tmpDir, `${s.name}.conf`);
-    writeFileSync(file, conf + '\n');
-    // Own process group: a Ctrl-C reaches this process, which then stops the servers itself.
-    const child = spawn(natsBin, ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    children.add(child);
-    s.proc = child;
-    s.tail = [];
-    const keep = (chunk) => {
-      s.tail.push(...chunk.toString().split('\n').filter(Boolean));
-      if (s.tail.length > 30) s.tail.splice(0, s.tail.length - 30);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('exit', (code, signal) => {
-      if (R.phase !== 'done') bail(`nats-server ${s.name} exited (${code ?? signal}):\n${s.tail.join('\n')}`, 1);
-    });
-  }
-  const monitor = async (s, endpoint) => {
-    const res = await fetch(`http://127.0.0.1:${s.monitor}${endpoint}`, { signal: AbortSignal.timeout(2_000) });
-    return res.json();
-  };
-  await waitFor('nats-servers to be healthy and their gateways linked', 20_000, async () => {
-    for (const s of servers) {
-      const health = await monitor(s, '/healthz').catch(() => undefined);
-      if (health?.status !== 'ok') return false;
-      const gz = await monitor(s, '/gatewayz');
-      for (const o of servers) {
-        if (o === s) continue;
-        if (!gz.outbound_gateways?.[o.name]?.connection) return false;
-        if (!(gz.inbound_gateways?.[o.name]?.length > 0)) return false;
-      }
-    }
-    return true;
+  // A blackhole needs the gateway links proxied, and short server pings so that NATS notices it.
+  const proxied = blackholeS > 0 || args['proxied-gateways'];
+  const pings = proxied || args['short-pings'] ? { interval: '1s', max: 3 } : undefined;
+  const nats = await startNatsSuperCluster(CLUSTERS, {
+    bin: natsBin,
+    dir: tmpDir,
+    proxied,
+    pings,
+    onExit: (s, how, tail) => {
+      if (R.phase !== 'done') bail(`nats-server ${s.name} exited (${how}):\n${tail}`, 1);
+    },
   });
-  log(`NATS super-cluster up: ${servers.map((s) => `${s.name}@127.0.0.1:${s.client}`).join(', ')} (${natsBin})`);
+  const servers = nats.servers;
+  children.add({ kill: () => nats.killAll(), exitCode: null, signalCode: null });
+  const monitor = nats.monitor;
+  await waitFor('nats-servers to be healthy and their gateways linked', 20_000, async () => (await nats.missingLinks()).length === 0);
+  log(
+    `NATS super-cluster up: ${servers.map((s) => `${s.name}@127.0.0.1:${s.client}`).join(', ')} (${natsBin})` +
+      `${proxied ? '; gateway links through fault proxies' : ''}${pings ? `; server pings every ${pings.interval}, ${pings.max} missed = stale` : "; NATS's default pings"}`,
+  );
 
   // ---- PKI: shared root, an intermediate per cluster, an SVID per member ------------
   const now = new Date();
@@ -346,7 +340,7 @@ async function runParent() {
 
   for (const w of workers) {
     const execArgv = args['cpu-prof'] && !w.victim ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
-    const child = fork(SELF, ['--role', 'worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+    const child = fork(SELF, ['--role', 'worker', ...workerFlags()], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     children.add(child);
     w.proc = child;
     child.on('message', (msg) => {
@@ -386,7 +380,7 @@ async function runParent() {
     const nats = await Promise.all(servers.map((s) => monitor(s, '/varz').catch(() => undefined)));
     return { t: Date.now(), replies, nats };
   };
-  await Promise.all(
+  const ready = await Promise.all(
     workers.map((w) =>
       call(
         w,
@@ -402,28 +396,55 @@ async function runParent() {
       ),
     ),
   );
+  for (const [i, r] of ready.entries()) {
+    if (JSON.stringify(r.config) !== JSON.stringify(settings)) bail(`${workers[i].name} runs with ${JSON.stringify(r.config)}, not ${JSON.stringify(settings)}`, 1);
+  }
   log(`${workers.length} processes ready: ${workers.filter((w) => !w.victim).map((w) => `${w.name} (${w.members.length} members)`).join(', ')}${V ? `, ${V} victims (1 member each)` : ''}; every member connected to its cluster's NATS`);
+
+  // Windows follow each other without gaps: a verdict a fault causes late is still counted in that fault's window.
+  const startWindow = (name, t = Date.now()) => {
+    for (const w of Object.values(R.windows)) if (w.endT === undefined) w.endT = t;
+    R.windows[name] = { startT: t };
+    return R.windows[name];
+  };
+  // status now, per observer → subject, from the transitions (members appearing alive are not transitions)
+  const suspectsNow = () => {
+    const last = new Map();
+    for (const tr of R.transitions) last.set(`${tr.obs}\u0000${tr.subj}`, tr);
+    return [...last.values()].filter((tr) => tr.to === 'suspect' && !killed.has(tr.subj) && !killed.has(tr.obs));
+  };
+  // After a fault: at least `settleMs`, then until no live member suspects another (or 30 s).
+  const settle = async (what) => {
+    await sleep(settleMs);
+    await waitFor(`no member to suspect another after ${what}`, 30_000, async () => suspectsNow().length === 0, 200).catch((err) =>
+      log(`${err.message} (${suspectsNow().length} suspicions still open)`),
+    );
+  };
+  const windowDone = (name, extra = '') => {
+    const w = R.windows[name];
+    const fd = countFalseDeaths(w.startT, Date.now());
+    log(`${name} window done${extra}: ${fd.verdicts} false death verdict(s) about ${fd.subjects} member(s), ${fd.suspicions} suspicion(s)`);
+  };
 
   // ---- phase 1: convergence ------------------------------------------------------------------
   R.phase = 'converge';
   const beforeStart = await snapshot();
   R.t0 = Date.now();
-  R.windows.startup = { startT: R.t0 };
+  startWindow('startup', R.t0);
   await Promise.all(workers.map((w) => w.proc.send({ type: 'start', t0: R.t0, staggerMs })));
   await waitFor(`every member to see ${N} alive`, convergeTimeoutMs, async () => R.converged.size >= N, 100).catch((err) => {
     log(`${err.message}: ${R.converged.size} of ${N} converged`);
   });
   R.startup = { a: beforeStart, b: await snapshot() };
-  R.windows.startup.endT = R.startup.b.t;
   log(`convergence: ${R.converged.size}/${N} members saw ${N} alive; last after ${fmtMs(Math.max(0, ...R.converged.values()))}`);
   // Stragglers may still converge in the steady window: their times are recorded too.
-  await sleep(2_000);
+  await settle('start-up');
 
   // ---- phase 2: steady window ------------------------------------------------------------------
   if (steadyS > 0) {
     R.phase = 'steady';
     const a = await snapshot();
-    R.windows.steady = { startT: a.t };
+    startWindow('steady', a.t);
     log(`steady window: ${steadyS} s of nothing`);
     // Slices of 10 s show whether the probe rate is still recovering (Lifeguard awareness) from the start-up.
     const slices = [];
@@ -436,14 +457,13 @@ async function runParent() {
     }
     const b = prev;
     R.steady = { a, b, slices };
-    R.windows.steady.endT = b.t;
-    log(`steady window done: ${countFalseDeaths(a.t, b.t).verdicts} false death verdict(s)`);
+    windowDone('steady');
   }
 
   // ---- phase 3: health changes ---------------------------------------------------------------
   R.phase = 'health';
   const beforeHealth = changes > 0 ? await snapshot() : undefined;
-  if (beforeHealth) R.windows.health = { startT: beforeHealth.t };
+  if (beforeHealth) startWindow('health', beforeHealth.t);
   const nonVictims = members.filter((m) => !victimIds.includes(m.id));
   for (let c = 0; c < changes; c++) {
     const changer = nonVictims[(c * 7 + c) % nonVictims.length] ?? members[0];
@@ -476,36 +496,92 @@ async function runParent() {
     );
     await sleep(500 + Math.random() * 500);
   }
-  if (beforeHealth) {
-    R.healthStats = { a: beforeHealth, b: await snapshot() };
-    R.windows.health.endT = R.healthStats.b.t;
+  if (beforeHealth) R.healthStats = { a: beforeHealth, b: await snapshot() };
+
+  // ---- phase 4a: the gateway link between the first and last clusters blackholed -----------------
+  const victims = workers.filter((w) => w.victim);
+  if (blackholeS > 0) {
+    R.phase = 'blackhole';
+    const [a, c] = [CLUSTERS[0], CLUSTERS[CLUSTERS.length - 1]];
+    const w = startWindow('blackhole');
+    log(`blackhole: the NATS gateway link ${a} ↔ ${c} swallows everything for ${blackholeS} s`);
+    nats.setLink(a, c, 'blackhole');
+    // NATS notices (server pings): the servers drop their gateway connections to each other.
+    let droppedAfter;
+    const until = Date.now() + blackholeS * 1000;
+    while (Date.now() < until) {
+      if (droppedAfter === undefined && (await nats.missingLinks()).some((m) => m.includes(a) && m.includes(c))) droppedAfter = Date.now() - w.startT;
+      await sleep(Math.min(500, Math.max(0, until - Date.now())));
+    }
+    nats.setLink(a, c, 'pass');
+    const lifted = Date.now();
+    await waitFor('the NATS gateway links to be back', 60_000, async () => (await nats.missingLinks()).length === 0, 200).catch((err) => log(err.message));
+    R.blackhole = { seconds: blackholeS, link: `${a}↔${c}`, droppedAfterMs: droppedAfter, relinkedAfterMs: Date.now() - lifted };
+    log(`blackhole lifted; NATS had dropped the link after ${fmtMs(droppedAfter)}; linked again ${fmtMs(Date.now() - lifted)} after the lift`);
+    await settle('the blackhole');
+    windowDone('blackhole');
   }
 
-  // ---- phase 4: pause window -------------------------------------------------------------------
-  const victims = workers.filter((w) => w.victim);
+  // ---- phase 4b: a NATS server restarted -----------------------------------------------------------
+  if (args['nats-restart']) {
+    R.phase = 'nats-restart';
+    const name = CLUSTERS[1];
+    const clusterMembers = members.filter((m) => m.cluster === name).length;
+    startWindow('natsRestart');
+    const down = Date.now();
+    log(`NATS restart: ${name}'s server stopped (SIGTERM), started again ${restartDownMs} ms later on the same ports and config`);
+    await nats.restart(name, restartDownMs);
+    const srv = nats.server(name);
+    await waitFor(`${name}'s server and its gateway links to be back`, 60_000, async () => (await nats.missingLinks()).length === 0, 200).catch((err) => log(err.message));
+    const linkedMs = Date.now() - down;
+    const gossipConns = async () => ((await monitor(srv, '/connz?limit=100000').catch(() => undefined))?.connections ?? []).filter((c) => c.name?.startsWith('meshgate-gossip-')).length;
+    await waitFor(`${clusterMembers} members to reconnect to ${name}`, 60_000, async () => (await gossipConns()) >= clusterMembers, 200).catch((err) => log(err.message));
+    R.natsRestart = { server: name, downMs: restartDownMs, linkedAfterMs: linkedMs, reconnectedAfterMs: Date.now() - down, members: clusterMembers };
+    log(`NATS restart: ${name} linked again after ${fmtMs(linkedMs)}, its ${clusterMembers} members reconnected after ${fmtMs(Date.now() - down)}`);
+    await settle('the NATS restart');
+    windowDone('natsRestart');
+  }
+
+  // ---- phase 4c: pause window -------------------------------------------------------------------
   if (pauseWindowS > 0 && victims.length > 0) {
     R.phase = 'pause';
-    const startT = Date.now();
-    R.windows.pause = { startT };
+    const { startT } = startWindow('pause');
     let pauses = 0;
-    log(`pause window: ${pauseWindowS} s, a victim SIGSTOPped ${pauseMs} ms every ${pauseEvery} ms, in turn`);
+    const who = args['pause-rotate'] ? 'the victims in turn' : victims[0].victim;
+    log(`pause window: ${pauseWindowS} s, ${who} SIGSTOPped ${pauseMs} ms every ${pauseEvery} ms`);
     while (Date.now() - startT < pauseWindowS * 1000) {
-      const v = victims[pauses % victims.length];
+      const v = args['pause-rotate'] ? victims[pauses % victims.length] : victims[0];
+      const at = Date.now();
       v.proc.kill('SIGSTOP');
       await sleep(pauseMs);
       v.proc.kill('SIGCONT');
       pauses++;
-      await sleep(pauseEvery - pauseMs);
+      await sleep(Math.max(0, pauseEvery - (Date.now() - at)));
     }
-    // Let verdicts caused by the last pause arrive before closing the window.
-    await sleep(2_000);
-    R.windows.pause.endT = Date.now();
-    log(`pause window done: ${pauses} pauses, ${countFalseDeaths(startT, R.windows.pause.endT).verdicts} false death verdict(s)`);
+    R.pause = { pauses, who };
+    await settle('the pauses');
+    windowDone('pause', ` (${pauses} pauses)`);
+  }
+
+  // ---- phase 4d: a member's event loop stalls ------------------------------------------------------
+  if (stallCount > 0 && victims.length > 0) {
+    R.phase = 'stall';
+    startWindow('stall');
+    const stalled = [];
+    for (let i = 0; i < stallCount; i++) {
+      const v = victims[i % victims.length];
+      log(`stall ${i + 1}/${stallCount}: ${v.victim}'s event loop busy for ${stallMs} ms`);
+      const reply = await call(v, { type: 'stall', ms: stallMs }, stallMs + 30_000);
+      stalled.push({ id: v.victim, ms: reply.ms });
+      await settle(`${v.victim}'s stall`);
+    }
+    R.stall = { stalls: stalled, ms: stallMs };
+    windowDone('stall');
   }
 
   // ---- phase 5: detection ------------------------------------------------------------------------
   R.phase = 'detect';
-  R.windows.detect = { startT: Date.now() };
+  startWindow('detect');
   for (const v of victims) {
     const id = v.victim;
     const observers = new Set(aliveIds().filter((o) => o !== id));
@@ -633,6 +709,41 @@ async function runParent() {
     if (svc.length) console.log(`  services() cost (N = ${N}): ${Math.min(...svc).toFixed(1)}–${Math.max(...svc).toFixed(1)} ms a call`);
   }
 
+  /** What the suite (bench/membership-suite.mjs) reads: the table's figures as JSON. */
+  function summary(partial) {
+    const det = R.kills.flatMap((k) => [...k.deadAt.values()]).sort((x, y) => x - y);
+    const conv = [...R.converged.values()].sort((x, y) => x - y);
+    const falseDeaths = {};
+    for (const [name, w] of Object.entries(R.windows)) falseDeaths[name] = countFalseDeaths(w.startT, w.endT ?? Date.now());
+    const steady = R.steady ? statsDiff(R.steady.a, R.steady.b) : undefined;
+    return {
+      partial,
+      members: N,
+      settings,
+      loadAtStart: R.loadAtStart,
+      loadAtEnd: machineLoad(),
+      convergence: { converged: conv.length, p50: pct(conv, 0.5), p99: pct(conv, 0.99), max: conv.at(-1) },
+      detection: {
+        n: det.length,
+        p50: pct(det, 0.5),
+        p99: pct(det, 0.99),
+        max: det.at(-1),
+        missing: R.kills.reduce((sum, k) => sum + (k.observers - k.deadAt.size), 0),
+        kills: R.kills.map((k) => ({ id: k.id, observers: k.observers, marked: k.deadAt.size, everywhereMs: k.deadAt.size >= k.observers ? Math.max(...k.deadAt.values()) : null, firstSuspectMs: k.firstSuspectMs })),
+      },
+      falseDeaths,
+      steady: steady && {
+        seconds: steady.seconds,
+        sentPerMemberS: steady.sentPerMemberS,
+        receivedPerMemberS: steady.receivedPerMemberS,
+        bytesSentPerMemberS: steady.bytesSentPerMemberS,
+        workerCpuPct: steady.perWorker.filter((w) => !w.name.startsWith('victim-')).reduce((sum, w) => sum + w.cpuPct, 0),
+      },
+      faults: { blackhole: R.blackhole, natsRestart: R.natsRestart, pause: R.pause, stall: R.stall },
+      startupStalls: R.startup ? statsDiff(R.startup.a, R.startup.b).perWorker.flatMap((w) => w.stalls.map((x) => x.ms)).sort((x, y) => y - x).slice(0, 3) : [],
+    };
+  }
+
   function printReport(partial) {
     const rows = [];
     const blank = (label, note = 'not run') => [label, '', '', '', '', '', note];
@@ -682,11 +793,15 @@ async function runParent() {
       const fd = countFalseDeaths(window.startT, window.endT ?? Date.now());
       return [label, `${fd.verdicts} verdicts`, `${fd.subjects} members`, '', `${fd.suspicions} suspicions`, '0', verdict(fd.verdicts === 0, window.endT === undefined ? 'window cut short' : '')];
     };
-    rows.push(fdRow('false deaths, start-up (start → converged)', R.windows.startup));
+    rows.push(fdRow('false deaths, start-up (start → settled)', R.windows.startup));
     rows.push(fdRow(`false deaths, steady window (${steadyS} s)`, R.windows.steady));
     rows.push(fdRow(`false deaths, health changes`, R.windows.health));
+    rows.push(fdRow(`false deaths, NATS gateway link ${CLUSTERS[0]}↔${CLUSTERS[CLUSTERS.length - 1]} blackholed ${blackholeS} s`, R.windows.blackhole));
+    rows.push(fdRow(`false deaths, NATS server ${CLUSTERS[1]} restarted`, R.windows.natsRestart));
     rows.push(fdRow(`false deaths, pause window (${pauseWindowS} s, ${pauseMs} ms SIGSTOP every ${pauseEvery} ms)`, R.windows.pause));
+    rows.push(fdRow(`false deaths, ${stallCount} event-loop stalls of ${stallMs} ms`, R.windows.stall));
     rows.push(fdRow('false deaths, kills (about survivors)', R.windows.detect));
+    rows.push(fdRow('false deaths, whole run', R.t0 === undefined ? undefined : { startT: R.t0, endT: R.windows.detect?.endT ?? Date.now() }));
     const steadyStats = R.steady ? statsDiff(R.steady.a, R.steady.b) : undefined;
     if (steadyStats) {
       rows.push([
@@ -707,7 +822,8 @@ async function runParent() {
     console.log(
       `membership${partial ? ' (PARTIAL: the run did not finish)' : ''}: ${N} members in ${CLUSTERS.length} clusters (${CLUSTERS.join(', ')}), ` +
         `${W} worker processes + ${V} single-member victim processes, NATS super-cluster on loopback; ` +
-        `${staggerMs ? `starts spread over ${staggerMs} ms` : 'all started at once'}; probe 1 s / 500 ms / 3 indirect, push-pull 30 s; ES256 envelopes; Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`,
+        `${staggerMs ? `starts spread over ${staggerMs} ms` : 'all started at once'}; ${describeSettings(settings)}; ES256 envelopes; ` +
+        `Node ${process.version}, ${os.cpus().length} CPUs, ${describeLoad(R.loadAtStart)} at start, ${describeLoad(machineLoad())} at end`,
     );
     console.log(line(header));
     console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
@@ -741,11 +857,38 @@ async function runParent() {
             .join('; '),
       );
     }
+    if (args.json) {
+      writeFileSync(args.json, JSON.stringify(summary(partial), null, 1));
+      console.log(`(summary written to ${args.json})`);
+    }
     if (dumpFile) {
       writeFileSync(dumpFile, JSON.stringify({ t0: R.t0, converged: Object.fromEntries(R.converged), transitions: R.transitions, healthChanges: R.healthChanges, kills: R.kills.map((k) => ({ ...k, deadAt: Object.fromEntries(k.deadAt) })), windows: R.windows }, null, 1));
       console.log(`(observations written to ${dumpFile})`);
     }
   }
+}
+
+/** The machine's load: 1-minute load average and, where the kernel has PSI, the share of time some task waited for a CPU (10 s avg). */
+function machineLoad() {
+  let cpuSome10;
+  try {
+    cpuSome10 = Number(/avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1]);
+  } catch {
+    // no PSI here
+  }
+  return { loadavg1: os.loadavg()[0], cpuPressurePct: Number.isFinite(cpuSome10) ? cpuSome10 : undefined };
+}
+
+function describeLoad(l) {
+  if (!l) return 'load ?';
+  return `load ${l.loadavg1.toFixed(1)}${l.cpuPressurePct !== undefined ? ` (tasks waiting for a CPU ${l.cpuPressurePct.toFixed(0)} % of the time)` : ''}`;
+}
+
+function describeSettings(c) {
+  return (
+    `probe every ${c.probeIntervalMs} ms, timeout ${c.probeTimeoutMs} ms, ${c.indirectChecks} indirect, ` +
+    `suspicionMult ${c.suspicionMult ?? 4}, push-pull ${c.pushPullIntervalMs / 1000} s`
+  );
 }
 
 function verdict(ok, note = '') {
@@ -997,7 +1140,8 @@ async function runWorker() {
               local.push(m);
             }),
           );
-          send({ type: 'ready', req: msg.req });
+          // The parent checks that we run with the settings it reports.
+          send({ type: 'ready', req: msg.req, config: membershipConfig });
           break;
         }
         case 'start': {
@@ -1017,6 +1161,16 @@ async function runWorker() {
         case 'exit':
           process.exit(0);
           break;
+        case 'stall': {
+          // A synchronous busy loop: nothing else of this process runs meanwhile (timers, NATS reads,
+          // replies), as in a gateway stuck in a long synchronous task; it burns CPU, unlike SIGSTOP.
+          const start = performance.now();
+          while (performance.now() - start < msg.ms) {
+            // busy
+          }
+          send({ type: 'stalled', req: msg.req, ms: performance.now() - start });
+          break;
+        }
         case 'stats': {
           const members = {};
           for (const m of local) members[m.id] = { ...m.counters, failures: { ...m.counters.failures }, drops: m.membership.droppedMessages() };
