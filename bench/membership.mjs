@@ -355,7 +355,7 @@ async function runParent() {
           if (R.t0 !== undefined && !R.converged.has(msg.id)) R.converged.set(msg.id, msg.t - R.t0);
           break;
         case 'transitions':
-          for (const [t, obs, subj, from, to] of msg.items) R.transitions.push({ t, obs, subj, from, to });
+          for (const [t, obs, subj, from, to, why] of msg.items) R.transitions.push({ t, obs, subj, from, to, why });
           for (const waiter of transitionWaiters) waiter();
           break;
         case 'health-seen':
@@ -601,6 +601,8 @@ async function runParent() {
     await waitFor(`every member to mark ${id} dead`, detectTimeoutMs, async () => scan(), 100).catch((err) => log(err.message));
     scan();
     log(`killed ${id} (SIGKILL): first suspicion ${fmtMs(kill.firstSuspectMs)}, dead at ${kill.deadAt.size}/${observers.size} observers, everywhere after ${kill.deadAt.size >= observers.size ? fmtMs(Math.max(...kill.deadAt.values())) : 'n/a (not everywhere)'}`);
+    const firstDead = R.transitions.filter((tr) => tr.subj === id && tr.t >= t && tr.to === 'dead').sort((x, y) => x.t - y.t)[0];
+    if (firstDead) log(`  first verdict (${firstDead.obs}, +${fmtMs(firstDead.t - t)}): ${firstDead.why ?? '?'}`);
     await sleep(2_000);
   }
 
@@ -729,6 +731,7 @@ async function runParent() {
         p99: pct(det, 0.99),
         max: det.at(-1),
         missing: R.kills.reduce((sum, k) => sum + (k.observers - k.deadAt.size), 0),
+        times: det,
         kills: R.kills.map((k) => ({ id: k.id, observers: k.observers, marked: k.deadAt.size, everywhereMs: k.deadAt.size >= k.observers ? Math.max(...k.deadAt.values()) : null, firstSuspectMs: k.firstSuspectMs })),
       },
       falseDeaths,
@@ -856,6 +859,10 @@ async function runParent() {
             .map(([id, e]) => `${id}: ${e.n}, ${rel(e.first)}–${rel(e.last)}`)
             .join('; '),
       );
+      for (const [id, e] of bySubject) {
+        const first = fdAll.find((tr) => tr.subj === id && tr.t === e.first);
+        console.log(`  ${id}, first verdict by ${first.obs}: ${first.why ?? '?'}`);
+      }
     }
     if (args.json) {
       writeFileSync(args.json, JSON.stringify(summary(partial), null, 1));
@@ -983,13 +990,22 @@ async function runWorker() {
     m.checkQueued = false;
     const t = Date.now();
     let alive = 0;
+    let views;
     for (const s of m.membership.memberStates()) {
       if (s.status === 'alive') alive++;
       const before = m.status.get(s.id);
       if (before === s.status) continue;
       m.status.set(s.id, s.status);
       // A member appearing alive is convergence, reported below; everything else is a transition.
-      if (!(before === undefined && s.status === 'alive') && s.id !== m.id) transitionBatch.push([t, m.id, s.id, before ?? null, s.status]);
+      if (!(before === undefined && s.status === 'alive') && s.id !== m.id) {
+        // Why the member holds a suspicion or a verdict (members() builds every view: only when needed).
+        let why = null;
+        if (s.status !== 'alive') {
+          views ??= new Map(m.membership.members().map((v) => [v.id, v]));
+          why = views.get(s.id)?.why ?? null;
+        }
+        transitionBatch.push([t, m.id, s.id, before ?? null, s.status, why]);
+      }
     }
     if (!m.converged && alive >= total) {
       m.converged = true;
