@@ -4,22 +4,37 @@
 //
 //   npm run build && node bench/membership.mjs [--members 100] [--steady 60] [--timeout 300]
 //
+// One configuration per run; bench/membership-suite.mjs (`npm run
+// bench:membership`) runs the set the README and docs/benchmarks.md quote.
+//
 // Options (all optional): --members N (100), --workers W (4), --victims V (3),
-// --steady S (60), --changes C (10), --pause-window S (30; 0 skips it),
-// --pause-ms (300), --pause-every (1500), --stagger MS (0: all members start
-// at once; else their starts are spread evenly over MS), --converge-timeout S
-// (90), --detect-timeout S (30), --timeout S (300), --dump FILE (every
+// --steady S (60), --changes C (10), --pause-window S (60; 0 skips it),
+// --pause-ms (300), --pause-every (1000), --pause-rotate (pause the victims in
+// turn, not the first one only), --blackhole S (0; else the NATS gateway link
+// between the first and last clusters is blackholed S s), --nats-restart (the
+// second cluster's nats-server is stopped and started again), --restart-down-ms
+// (1000), --stalls K (0; else K event-loop stalls, one victim after another),
+// --stall-ms (2000), --settle S (5: after each fault, at least this long, then
+// until no member suspects another, at most 30 s), --probe-interval MS and
+// --suspicion-mult M (the members' settings; default DEFAULT_MEMBERSHIP_CONFIG's),
+// --proxied-gateways / --short-pings (as --blackhole sets them up, without a
+// blackhole), --stagger MS (0: all members start at once; else their starts are
+// spread evenly over MS), --converge-timeout S (90), --detect-timeout S (30),
+// --timeout S (300), --json FILE (the table's figures), --dump FILE (every
 // observation as JSON), --cpu-prof DIR (V8 CPU profiles of the workers).
 //
 // What runs: three nats-servers (NATS_SERVER_BIN, else PATH, else
-// /usr/sbin/nats-server) on free loopback ports, with NATS's default settings,
+// /usr/sbin/nats-server) on free loopback ports, with NATS's default settings
+// (but for --blackhole: see phase 4a),
 // one single-node NATS cluster per meshgate cluster, linked as a super-cluster
 // by `gateway {}` blocks; N `Membership` instances with real `NatsTransport`s,
 // each connected to its own cluster's server, signing every message with its
 // own gateway X509-SVID (one shared root, one intermediate per cluster, one
 // SVID per member, made here and handed to the workers over IPC as DER and
-// PKCS#8) and verifying everyone else's against the shared root. Membership's
-// defaults: probe 1 s, timeout 500 ms, 3 indirect probes, push-pull 30 s.
+// PKCS#8) and verifying everyone else's against the shared root. The members
+// run with DEFAULT_MEMBERSHIP_CONFIG, --probe-interval and --suspicion-mult
+// applied (each worker reports the config it built; the run stops if it is
+// not the one this process prints).
 //
 // Several members share a process (a 2-core machine cannot run 100 Node
 // processes): `--workers` processes hold all but `--victims` members; each
@@ -44,13 +59,28 @@
 //      observer holds the new record, which is when its services() shows it
 //      (checked after every inbound message; each observer's services() is
 //      then called to confirm it shows the value: see checkHealth);
-//   4. pause window (`--pause-window` s): one member paused 300 ms at a
-//      time: a victim is SIGSTOPped for `--pause-ms` every `--pause-every`
-//      ms, rotating over the victims;
+//   4. faults, each one its own window (all but the pause window off by default):
+//      a. blackhole (`--blackhole` s): the NATS gateway link between the first
+//         and last clusters swallows everything, both ways; the servers'
+//         gateway links go through fault proxies this process runs on loopback
+//         (bench/lib/fault-proxy.mjs), and their pings are 1 s (3 missed =
+//         stale) so that NATS notices, as in the test harness;
+//      b. NATS restart (`--nats-restart`): the second cluster's server is
+//         stopped (SIGTERM) and started again on the same ports and config;
+//      c. pause window (`--pause-window` s): the first victim SIGSTOPped for
+//         `--pause-ms` every `--pause-every` ms (`--pause-rotate`: the victims
+//         in turn);
+//      d. (the start-up of phase 1, all members at once unless --stagger);
+//      e. stalls (`--stalls`): a victim's event loop busy for `--stall-ms`
+//         (a synchronous loop, on an IPC command), one victim after another;
+//      after each fault the run settles (see --settle) before the next;
 //   5. detection: victims are SIGKILLed one at a time; per surviving member,
 //      the time from the kill until its table says `dead`.
 // A false death is any `dead` verdict about a member that was not killed;
-// they are counted per phase (start-up included). Observations are
+// they are counted per window; windows follow each other without gaps, so a
+// verdict caused late by a fault still counts in that fault's window. For each
+// kill and each falsely accused member, the reason the member table gives for
+// the first verdict is printed (e.g. whether NATS confirmed the absence). Observations are
 // timestamped in the worker with Date.now() when they are made (same machine,
 // same clock; status changes are looked at within 20 ms of the event that
 // caused them) and sent to this process over IPC. "Messages" count what a
