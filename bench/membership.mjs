@@ -891,7 +891,12 @@ async function runParent() {
       );
       for (const [id, e] of bySubject) {
         const first = fdAll.find((tr) => tr.subj === id && tr.t === e.first);
-        console.log(`  ${id}, first verdict by ${first.obs}: ${first.why ?? '?'}`);
+        console.log(`  ${id}, first verdict seen, by ${first.obs}: ${first.why ?? '?'}`);
+        // The accuser's own reasoning (the others only heard its verdict).
+        const own = fdAll.find((tr) => tr.subj === id && tr.why && !tr.why.startsWith('declared dead by'));
+        if (own && own !== first) console.log(`  ${id}, verdict reached by ${own.obs} itself (+${((own.t - (R.t0 ?? own.t)) / 1000).toFixed(1)} s): ${own.why}`);
+        const suspicion = R.transitions.find((tr) => tr.subj === id && tr.to === 'suspect' && tr.t <= e.first && tr.t >= e.first - 30_000 && tr.obs === (own ?? first).obs);
+        if (suspicion) console.log(`  ${id}, ${suspicion.obs}'s suspicion before it (+${((suspicion.t - (R.t0 ?? suspicion.t)) / 1000).toFixed(1)} s): ${suspicion.why ?? '?'}`);
       }
     }
     if (args.json) {
