@@ -94,7 +94,7 @@
 // observations; 1: a timeout (of the run, or of a phase: convergence, a health
 // change, a detection) left some missing. Targets met or missed are findings,
 // in the table, not the exit code.
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -192,8 +192,10 @@ async function runParent() {
   if (args.help) {
     console.log(
       'node bench/membership.mjs [--members 100] [--workers 4] [--victims 3] [--steady 60] [--changes 10]\n' +
-        '  [--pause-window 30] [--pause-ms 300] [--pause-every 1500] [--stagger 0] [--converge-timeout 90]\n' +
-        '  [--detect-timeout 30] [--timeout 300] [--dump FILE] [--cpu-prof DIR]\n' +
+        '  [--pause-window 60] [--pause-ms 300] [--pause-every 1000] [--pause-rotate] [--blackhole 0] [--nats-restart]\n' +
+        '  [--restart-down-ms 1000] [--stalls 0] [--stall-ms 2000] [--settle 5] [--probe-interval MS] [--suspicion-mult M]\n' +
+        '  [--proxied-gateways] [--short-pings] [--stagger 0] [--converge-timeout 90] [--detect-timeout 30] [--timeout 300]\n' +
+        '  [--json FILE] [--dump FILE] [--cpu-prof DIR]\n' +
         '(see the comment at the top of this file)',
     );
     return;
