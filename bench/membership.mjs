@@ -4,22 +4,37 @@
 //
 //   npm run build && node bench/membership.mjs [--members 100] [--steady 60] [--timeout 300]
 //
+// One configuration per run; bench/membership-suite.mjs (`npm run
+// bench:membership`) runs the set the README and docs/benchmarks.md quote.
+//
 // Options (all optional): --members N (100), --workers W (4), --victims V (3),
-// --steady S (60), --changes C (10), --pause-window S (30; 0 skips it),
-// --pause-ms (300), --pause-every (1500), --stagger MS (0: all members start
-// at once; else their starts are spread evenly over MS), --converge-timeout S
-// (90), --detect-timeout S (30), --timeout S (300), --dump FILE (every
+// --steady S (60), --changes C (10), --pause-window S (60; 0 skips it),
+// --pause-ms (300), --pause-every (1000), --pause-rotate (pause the victims in
+// turn, not the first one only), --blackhole S (0; else the NATS gateway link
+// between the first and last clusters is blackholed S s), --nats-restart (the
+// second cluster's nats-server is stopped and started again), --restart-down-ms
+// (1000), --stalls K (0; else K event-loop stalls, one victim after another),
+// --stall-ms (2000), --settle S (5: after each fault, at least this long, then
+// until no member suspects another, at most 30 s), --probe-interval MS and
+// --suspicion-mult M (the members' settings; default DEFAULT_MEMBERSHIP_CONFIG's),
+// --proxied-gateways / --short-pings (as --blackhole sets them up, without a
+// blackhole), --stagger MS (0: all members start at once; else their starts are
+// spread evenly over MS), --converge-timeout S (90), --detect-timeout S (30),
+// --timeout S (300), --json FILE (the table's figures), --dump FILE (every
 // observation as JSON), --cpu-prof DIR (V8 CPU profiles of the workers).
 //
 // What runs: three nats-servers (NATS_SERVER_BIN, else PATH, else
-// /usr/sbin/nats-server) on free loopback ports, with NATS's default settings,
+// /usr/sbin/nats-server) on free loopback ports, with NATS's default settings
+// (but for --blackhole: see phase 4a),
 // one single-node NATS cluster per meshgate cluster, linked as a super-cluster
 // by `gateway {}` blocks; N `Membership` instances with real `NatsTransport`s,
 // each connected to its own cluster's server, signing every message with its
 // own gateway X509-SVID (one shared root, one intermediate per cluster, one
 // SVID per member, made here and handed to the workers over IPC as DER and
-// PKCS#8) and verifying everyone else's against the shared root. Membership's
-// defaults: probe 1 s, timeout 500 ms, 3 indirect probes, push-pull 30 s.
+// PKCS#8) and verifying everyone else's against the shared root. The members
+// run with DEFAULT_MEMBERSHIP_CONFIG, --probe-interval and --suspicion-mult
+// applied (each worker reports the config it built; the run stops if it is
+// not the one this process prints).
 //
 // Several members share a process (a 2-core machine cannot run 100 Node
 // processes): `--workers` processes hold all but `--victims` members; each
@@ -44,13 +59,28 @@
 //      observer holds the new record, which is when its services() shows it
 //      (checked after every inbound message; each observer's services() is
 //      then called to confirm it shows the value: see checkHealth);
-//   4. pause window (`--pause-window` s): one member paused 300 ms at a
-//      time: a victim is SIGSTOPped for `--pause-ms` every `--pause-every`
-//      ms, rotating over the victims;
+//   4. faults, each one its own window (all but the pause window off by default):
+//      a. blackhole (`--blackhole` s): the NATS gateway link between the first
+//         and last clusters swallows everything, both ways; the servers'
+//         gateway links go through fault proxies this process runs on loopback
+//         (bench/lib/fault-proxy.mjs), and their pings are 1 s (3 missed =
+//         stale) so that NATS notices, as in the test harness;
+//      b. NATS restart (`--nats-restart`): the second cluster's server is
+//         stopped (SIGTERM) and started again on the same ports and config;
+//      c. pause window (`--pause-window` s): the first victim SIGSTOPped for
+//         `--pause-ms` every `--pause-every` ms (`--pause-rotate`: the victims
+//         in turn);
+//      d. (the start-up of phase 1, all members at once unless --stagger);
+//      e. stalls (`--stalls`): a victim's event loop busy for `--stall-ms`
+//         (a synchronous loop, on an IPC command), one victim after another;
+//      after each fault the run settles (see --settle) before the next;
 //   5. detection: victims are SIGKILLed one at a time; per surviving member,
 //      the time from the kill until its table says `dead`.
 // A false death is any `dead` verdict about a member that was not killed;
-// they are counted per phase (start-up included). Observations are
+// they are counted per window; windows follow each other without gaps, so a
+// verdict caused late by a fault still counts in that fault's window. For each
+// kill and each falsely accused member, the reason the member table gives for
+// the first verdict is printed (e.g. whether NATS confirmed the absence). Observations are
 // timestamped in the worker with Date.now() when they are made (same machine,
 // same clock; status changes are looked at within 20 ms of the event that
 // caused them) and sent to this process over IPC. "Messages" count what a
@@ -64,16 +94,16 @@
 // observations; 1: a timeout (of the run, or of a phase: convergence, a health
 // change, a detection) left some missing. Targets met or missed are findings,
 // in the table, not the exit code.
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findNatsServer } from './lib/federation.mjs';
-import { freePort } from './lib/ports.mjs';
+import { startNatsSuperCluster } from './lib/nats-super-cluster.mjs';
 import { sleep } from './lib/processes.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -93,9 +123,19 @@ const { values: args } = parseArgs({
     victims: { type: 'string', default: '3' },
     steady: { type: 'string', default: '60' },
     changes: { type: 'string', default: '10' },
-    'pause-window': { type: 'string', default: '30' },
+    'pause-window': { type: 'string', default: '60' },
     'pause-ms': { type: 'string', default: '300' },
-    'pause-every': { type: 'string', default: '1500' },
+    'pause-every': { type: 'string', default: '1000' },
+    'pause-rotate': { type: 'boolean', default: false },
+    blackhole: { type: 'string', default: '0' },
+    'proxied-gateways': { type: 'boolean', default: false },
+    'short-pings': { type: 'boolean', default: false },
+    'nats-restart': { type: 'boolean', default: false },
+    'restart-down-ms': { type: 'string', default: '1000' },
+    stalls: { type: 'string', default: '0' },
+    'stall-ms': { type: 'string', default: '2000' },
+    settle: { type: 'string', default: '5' },
+    json: { type: 'string' },
     'converge-timeout': { type: 'string', default: '90' },
     'detect-timeout': { type: 'string', default: '30' },
     timeout: { type: 'string', default: '300' },
@@ -123,6 +163,13 @@ function intArg(name, min) {
 }
 
 
+/** The flags a worker needs to build its members' config as the parent reports it. */
+function workerFlags() {
+  const flags = [];
+  for (const name of ['probe-interval', 'suspicion-mult']) if (args[name] !== undefined) flags.push(`--${name}`, args[name]);
+  return flags;
+}
+
 /** The gateway's membership defaults, with --probe-interval and --suspicion-mult applied. */
 function membershipSettings(defaults) {
   return {
@@ -145,8 +192,10 @@ async function runParent() {
   if (args.help) {
     console.log(
       'node bench/membership.mjs [--members 100] [--workers 4] [--victims 3] [--steady 60] [--changes 10]\n' +
-        '  [--pause-window 30] [--pause-ms 300] [--pause-every 1500] [--stagger 0] [--converge-timeout 90]\n' +
-        '  [--detect-timeout 30] [--timeout 300] [--dump FILE] [--cpu-prof DIR]\n' +
+        '  [--pause-window 60] [--pause-ms 300] [--pause-every 1000] [--pause-rotate] [--blackhole 0] [--nats-restart]\n' +
+        '  [--restart-down-ms 1000] [--stalls 0] [--stall-ms 2000] [--settle 5] [--probe-interval MS] [--suspicion-mult M]\n' +
+        '  [--proxied-gateways] [--short-pings] [--stagger 0] [--converge-timeout 90] [--detect-timeout 30] [--timeout 300]\n' +
+        '  [--json FILE] [--dump FILE] [--cpu-prof DIR]\n' +
         '(see the comment at the top of this file)',
     );
     return;
@@ -164,6 +213,14 @@ async function runParent() {
   const timeoutMs = intArg('timeout', 1) * 1000;
   const dumpFile = args.dump;
   const staggerMs = intArg('stagger', 0);
+  const blackholeS = intArg('blackhole', 0);
+  const restartDownMs = intArg('restart-down-ms', 0);
+  const stallCount = intArg('stalls', 0);
+  const stallMs = intArg('stall-ms', 1);
+  const settleMs = intArg('settle', 0) * 1000;
+  // Fail on a bad flag here, before anything starts (the workers read the same flags).
+  const { DEFAULT_MEMBERSHIP_CONFIG } = await import('../dist/membership/index.js');
+  const settings = membershipSettings(DEFAULT_MEMBERSHIP_CONFIG);
 
   const { CertificateAuthority, gatewaySpiffeId } = await import('../dist/identity/index.js');
 
@@ -225,63 +282,32 @@ async function runParent() {
     kills: [], // {id, t, deadAt: Map obs → ms, observers, firstSuspectMs}
     natsCpu: undefined,
     serviceCallMs: [],
+    loadAtStart: machineLoad(),
   };
 
   // ---- NATS super-cluster --------------------------------------------------------------
   const natsBin = findNatsServer();
   tmpDir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-bench-membership-'));
-  const servers = [];
-  for (const name of CLUSTERS) servers.push({ name, client: await freePort(), monitor: await freePort(), gateway: await freePort() });
-  for (const s of servers) {
-    const conf = [
-      `server_name: ${JSON.stringify(s.name)}`,
-      `listen: "127.0.0.1:${s.client}"`,
-      `http: "127.0.0.1:${s.monitor}"`,
-      // Server pings, write deadline etc. are NATS's defaults, as an operator would run it.
-      'gateway {',
-      `  name: ${JSON.stringify(s.name)}`,
-      `  listen: "127.0.0.1:${s.gateway}"`,
-      '  reject_unknown_cluster: true',
-      '  gateways: [',
-      ...servers.filter((o) => o !== s).map((o) => `    { name: ${JSON.stringify(o.name)}, urls: ["nats://127.0.0.1:${o.gateway}"] }`),
-      '  ]',
-      '}',
-    ].join('\n');
-    const file = path.join(tmpDir, `${s.name}.conf`);
-    writeFileSync(file, conf + '\n');
-    // Own process group: a Ctrl-C reaches this process, which then stops the servers itself.
-    const child = spawn(natsBin, ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    children.add(child);
-    s.proc = child;
-    s.tail = [];
-    const keep = (chunk) => {
-      s.tail.push(...chunk.toString().split('\n').filter(Boolean));
-      if (s.tail.length > 30) s.tail.splice(0, s.tail.length - 30);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('exit', (code, signal) => {
-      if (R.phase !== 'done') bail(`nats-server ${s.name} exited (${code ?? signal}):\n${s.tail.join('\n')}`, 1);
-    });
-  }
-  const monitor = async (s, endpoint) => {
-    const res = await fetch(`http://127.0.0.1:${s.monitor}${endpoint}`, { signal: AbortSignal.timeout(2_000) });
-    return res.json();
-  };
-  await waitFor('nats-servers to be healthy and their gateways linked', 20_000, async () => {
-    for (const s of servers) {
-      const health = await monitor(s, '/healthz').catch(() => undefined);
-      if (health?.status !== 'ok') return false;
-      const gz = await monitor(s, '/gatewayz');
-      for (const o of servers) {
-        if (o === s) continue;
-        if (!gz.outbound_gateways?.[o.name]?.connection) return false;
-        if (!(gz.inbound_gateways?.[o.name]?.length > 0)) return false;
-      }
-    }
-    return true;
+  // A blackhole needs the gateway links proxied, and short server pings so that NATS notices it.
+  const proxied = blackholeS > 0 || args['proxied-gateways'];
+  const pings = proxied || args['short-pings'] ? { interval: '1s', max: 3 } : undefined;
+  const nats = await startNatsSuperCluster(CLUSTERS, {
+    bin: natsBin,
+    dir: tmpDir,
+    proxied,
+    pings,
+    onExit: (s, how, tail) => {
+      if (R.phase !== 'done') bail(`nats-server ${s.name} exited (${how}):\n${tail}`, 1);
+    },
   });
-  log(`NATS super-cluster up: ${servers.map((s) => `${s.name}@127.0.0.1:${s.client}`).join(', ')} (${natsBin})`);
+  const servers = nats.servers;
+  children.add({ kill: () => nats.killAll(), exitCode: null, signalCode: null });
+  const monitor = nats.monitor;
+  await waitFor('nats-servers to be healthy and their gateways linked', 20_000, async () => (await nats.missingLinks()).length === 0);
+  log(
+    `NATS super-cluster up: ${servers.map((s) => `${s.name}@127.0.0.1:${s.client}`).join(', ')} (${natsBin})` +
+      `${proxied ? '; gateway links through fault proxies' : ''}${pings ? `; server pings every ${pings.interval}, ${pings.max} missed = stale` : "; NATS's default pings"}`,
+  );
 
   // ---- PKI: shared root, an intermediate per cluster, an SVID per member ------------
   const now = new Date();
@@ -346,7 +372,7 @@ async function runParent() {
 
   for (const w of workers) {
     const execArgv = args['cpu-prof'] && !w.victim ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
-    const child = fork(SELF, ['--role', 'worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+    const child = fork(SELF, ['--role', 'worker', ...workerFlags()], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     children.add(child);
     w.proc = child;
     child.on('message', (msg) => {
@@ -361,7 +387,7 @@ async function runParent() {
           if (R.t0 !== undefined && !R.converged.has(msg.id)) R.converged.set(msg.id, msg.t - R.t0);
           break;
         case 'transitions':
-          for (const [t, obs, subj, from, to] of msg.items) R.transitions.push({ t, obs, subj, from, to });
+          for (const [t, obs, subj, from, to, why] of msg.items) R.transitions.push({ t, obs, subj, from, to, why });
           for (const waiter of transitionWaiters) waiter();
           break;
         case 'health-seen':
@@ -386,7 +412,7 @@ async function runParent() {
     const nats = await Promise.all(servers.map((s) => monitor(s, '/varz').catch(() => undefined)));
     return { t: Date.now(), replies, nats };
   };
-  await Promise.all(
+  const ready = await Promise.all(
     workers.map((w) =>
       call(
         w,
@@ -402,28 +428,55 @@ async function runParent() {
       ),
     ),
   );
+  for (const [i, r] of ready.entries()) {
+    if (JSON.stringify(r.config) !== JSON.stringify(settings)) bail(`${workers[i].name} runs with ${JSON.stringify(r.config)}, not ${JSON.stringify(settings)}`, 1);
+  }
   log(`${workers.length} processes ready: ${workers.filter((w) => !w.victim).map((w) => `${w.name} (${w.members.length} members)`).join(', ')}${V ? `, ${V} victims (1 member each)` : ''}; every member connected to its cluster's NATS`);
+
+  // Windows follow each other without gaps: a verdict a fault causes late is still counted in that fault's window.
+  const startWindow = (name, t = Date.now()) => {
+    for (const w of Object.values(R.windows)) if (w.endT === undefined) w.endT = t;
+    R.windows[name] = { startT: t };
+    return R.windows[name];
+  };
+  // status now, per observer → subject, from the transitions (members appearing alive are not transitions)
+  const suspectsNow = () => {
+    const last = new Map();
+    for (const tr of R.transitions) last.set(`${tr.obs}\u0000${tr.subj}`, tr);
+    return [...last.values()].filter((tr) => tr.to === 'suspect' && !killed.has(tr.subj) && !killed.has(tr.obs));
+  };
+  // After a fault: at least `settleMs`, then until no live member suspects another (or 30 s).
+  const settle = async (what) => {
+    await sleep(settleMs);
+    await waitFor(`no member to suspect another after ${what}`, 30_000, async () => suspectsNow().length === 0, 200).catch((err) =>
+      log(`${err.message} (${suspectsNow().length} suspicions still open)`),
+    );
+  };
+  const windowDone = (name, extra = '') => {
+    const w = R.windows[name];
+    const fd = countFalseDeaths(w.startT, Date.now());
+    log(`${name} window done${extra}: ${fd.verdicts} false death verdict(s) about ${fd.subjects} member(s), ${fd.suspicions} suspicion(s)`);
+  };
 
   // ---- phase 1: convergence ------------------------------------------------------------------
   R.phase = 'converge';
   const beforeStart = await snapshot();
   R.t0 = Date.now();
-  R.windows.startup = { startT: R.t0 };
+  startWindow('startup', R.t0);
   await Promise.all(workers.map((w) => w.proc.send({ type: 'start', t0: R.t0, staggerMs })));
   await waitFor(`every member to see ${N} alive`, convergeTimeoutMs, async () => R.converged.size >= N, 100).catch((err) => {
     log(`${err.message}: ${R.converged.size} of ${N} converged`);
   });
   R.startup = { a: beforeStart, b: await snapshot() };
-  R.windows.startup.endT = R.startup.b.t;
   log(`convergence: ${R.converged.size}/${N} members saw ${N} alive; last after ${fmtMs(Math.max(0, ...R.converged.values()))}`);
   // Stragglers may still converge in the steady window: their times are recorded too.
-  await sleep(2_000);
+  await settle('start-up');
 
   // ---- phase 2: steady window ------------------------------------------------------------------
   if (steadyS > 0) {
     R.phase = 'steady';
     const a = await snapshot();
-    R.windows.steady = { startT: a.t };
+    startWindow('steady', a.t);
     log(`steady window: ${steadyS} s of nothing`);
     // Slices of 10 s show whether the probe rate is still recovering (Lifeguard awareness) from the start-up.
     const slices = [];
@@ -436,14 +489,13 @@ async function runParent() {
     }
     const b = prev;
     R.steady = { a, b, slices };
-    R.windows.steady.endT = b.t;
-    log(`steady window done: ${countFalseDeaths(a.t, b.t).verdicts} false death verdict(s)`);
+    windowDone('steady');
   }
 
   // ---- phase 3: health changes ---------------------------------------------------------------
   R.phase = 'health';
   const beforeHealth = changes > 0 ? await snapshot() : undefined;
-  if (beforeHealth) R.windows.health = { startT: beforeHealth.t };
+  if (beforeHealth) startWindow('health', beforeHealth.t);
   const nonVictims = members.filter((m) => !victimIds.includes(m.id));
   for (let c = 0; c < changes; c++) {
     const changer = nonVictims[(c * 7 + c) % nonVictims.length] ?? members[0];
@@ -476,36 +528,92 @@ async function runParent() {
     );
     await sleep(500 + Math.random() * 500);
   }
-  if (beforeHealth) {
-    R.healthStats = { a: beforeHealth, b: await snapshot() };
-    R.windows.health.endT = R.healthStats.b.t;
+  if (beforeHealth) R.healthStats = { a: beforeHealth, b: await snapshot() };
+
+  // ---- phase 4a: the gateway link between the first and last clusters blackholed -----------------
+  const victims = workers.filter((w) => w.victim);
+  if (blackholeS > 0) {
+    R.phase = 'blackhole';
+    const [a, c] = [CLUSTERS[0], CLUSTERS[CLUSTERS.length - 1]];
+    const w = startWindow('blackhole');
+    log(`blackhole: the NATS gateway link ${a} ↔ ${c} swallows everything for ${blackholeS} s`);
+    nats.setLink(a, c, 'blackhole');
+    // NATS notices (server pings): the servers drop their gateway connections to each other.
+    let droppedAfter;
+    const until = Date.now() + blackholeS * 1000;
+    while (Date.now() < until) {
+      if (droppedAfter === undefined && (await nats.missingLinks()).some((m) => m.includes(a) && m.includes(c))) droppedAfter = Date.now() - w.startT;
+      await sleep(Math.min(500, Math.max(0, until - Date.now())));
+    }
+    nats.setLink(a, c, 'pass');
+    const lifted = Date.now();
+    await waitFor('the NATS gateway links to be back', 60_000, async () => (await nats.missingLinks()).length === 0, 200).catch((err) => log(err.message));
+    R.blackhole = { seconds: blackholeS, link: `${a}↔${c}`, droppedAfterMs: droppedAfter, relinkedAfterMs: Date.now() - lifted };
+    log(`blackhole lifted; NATS had dropped the link after ${fmtMs(droppedAfter)}; linked again ${fmtMs(Date.now() - lifted)} after the lift`);
+    await settle('the blackhole');
+    windowDone('blackhole');
   }
 
-  // ---- phase 4: pause window -------------------------------------------------------------------
-  const victims = workers.filter((w) => w.victim);
+  // ---- phase 4b: a NATS server restarted -----------------------------------------------------------
+  if (args['nats-restart']) {
+    R.phase = 'nats-restart';
+    const name = CLUSTERS[1];
+    const clusterMembers = members.filter((m) => m.cluster === name).length;
+    startWindow('natsRestart');
+    const down = Date.now();
+    log(`NATS restart: ${name}'s server stopped (SIGTERM), started again ${restartDownMs} ms later on the same ports and config`);
+    await nats.restart(name, restartDownMs);
+    const srv = nats.server(name);
+    await waitFor(`${name}'s server and its gateway links to be back`, 60_000, async () => (await nats.missingLinks()).length === 0, 200).catch((err) => log(err.message));
+    const linkedMs = Date.now() - down;
+    const gossipConns = async () => ((await monitor(srv, '/connz?limit=100000').catch(() => undefined))?.connections ?? []).filter((c) => c.name?.startsWith('meshgate-gossip-')).length;
+    await waitFor(`${clusterMembers} members to reconnect to ${name}`, 60_000, async () => (await gossipConns()) >= clusterMembers, 200).catch((err) => log(err.message));
+    R.natsRestart = { server: name, downMs: restartDownMs, linkedAfterMs: linkedMs, reconnectedAfterMs: Date.now() - down, members: clusterMembers };
+    log(`NATS restart: ${name} linked again after ${fmtMs(linkedMs)}, its ${clusterMembers} members reconnected after ${fmtMs(Date.now() - down)}`);
+    await settle('the NATS restart');
+    windowDone('natsRestart');
+  }
+
+  // ---- phase 4c: pause window -------------------------------------------------------------------
   if (pauseWindowS > 0 && victims.length > 0) {
     R.phase = 'pause';
-    const startT = Date.now();
-    R.windows.pause = { startT };
+    const { startT } = startWindow('pause');
     let pauses = 0;
-    log(`pause window: ${pauseWindowS} s, a victim SIGSTOPped ${pauseMs} ms every ${pauseEvery} ms, in turn`);
+    const who = args['pause-rotate'] ? 'the victims in turn' : victims[0].victim;
+    log(`pause window: ${pauseWindowS} s, ${who} SIGSTOPped ${pauseMs} ms every ${pauseEvery} ms`);
     while (Date.now() - startT < pauseWindowS * 1000) {
-      const v = victims[pauses % victims.length];
+      const v = args['pause-rotate'] ? victims[pauses % victims.length] : victims[0];
+      const at = Date.now();
       v.proc.kill('SIGSTOP');
       await sleep(pauseMs);
       v.proc.kill('SIGCONT');
       pauses++;
-      await sleep(pauseEvery - pauseMs);
+      await sleep(Math.max(0, pauseEvery - (Date.now() - at)));
     }
-    // Let verdicts caused by the last pause arrive before closing the window.
-    await sleep(2_000);
-    R.windows.pause.endT = Date.now();
-    log(`pause window done: ${pauses} pauses, ${countFalseDeaths(startT, R.windows.pause.endT).verdicts} false death verdict(s)`);
+    R.pause = { pauses, who };
+    await settle('the pauses');
+    windowDone('pause', ` (${pauses} pauses)`);
+  }
+
+  // ---- phase 4d: a member's event loop stalls ------------------------------------------------------
+  if (stallCount > 0 && victims.length > 0) {
+    R.phase = 'stall';
+    startWindow('stall');
+    const stalled = [];
+    for (let i = 0; i < stallCount; i++) {
+      const v = victims[i % victims.length];
+      log(`stall ${i + 1}/${stallCount}: ${v.victim}'s event loop busy for ${stallMs} ms`);
+      const reply = await call(v, { type: 'stall', ms: stallMs }, stallMs + 30_000);
+      stalled.push({ id: v.victim, ms: reply.ms });
+      await settle(`${v.victim}'s stall`);
+    }
+    R.stall = { stalls: stalled, ms: stallMs };
+    windowDone('stall');
   }
 
   // ---- phase 5: detection ------------------------------------------------------------------------
   R.phase = 'detect';
-  R.windows.detect = { startT: Date.now() };
+  startWindow('detect');
   for (const v of victims) {
     const id = v.victim;
     const observers = new Set(aliveIds().filter((o) => o !== id));
@@ -525,6 +633,8 @@ async function runParent() {
     await waitFor(`every member to mark ${id} dead`, detectTimeoutMs, async () => scan(), 100).catch((err) => log(err.message));
     scan();
     log(`killed ${id} (SIGKILL): first suspicion ${fmtMs(kill.firstSuspectMs)}, dead at ${kill.deadAt.size}/${observers.size} observers, everywhere after ${kill.deadAt.size >= observers.size ? fmtMs(Math.max(...kill.deadAt.values())) : 'n/a (not everywhere)'}`);
+    const firstDead = R.transitions.filter((tr) => tr.subj === id && tr.t >= t && tr.to === 'dead').sort((x, y) => x.t - y.t)[0];
+    if (firstDead) log(`  first verdict (${firstDead.obs}, +${fmtMs(firstDead.t - t)}): ${firstDead.why ?? '?'}`);
     await sleep(2_000);
   }
 
@@ -633,6 +743,42 @@ async function runParent() {
     if (svc.length) console.log(`  services() cost (N = ${N}): ${Math.min(...svc).toFixed(1)}–${Math.max(...svc).toFixed(1)} ms a call`);
   }
 
+  /** What the suite (bench/membership-suite.mjs) reads: the table's figures as JSON. */
+  function summary(partial) {
+    const det = R.kills.flatMap((k) => [...k.deadAt.values()]).sort((x, y) => x - y);
+    const conv = [...R.converged.values()].sort((x, y) => x - y);
+    const falseDeaths = {};
+    for (const [name, w] of Object.entries(R.windows)) falseDeaths[name] = countFalseDeaths(w.startT, w.endT ?? Date.now());
+    const steady = R.steady ? statsDiff(R.steady.a, R.steady.b) : undefined;
+    return {
+      partial,
+      members: N,
+      settings,
+      loadAtStart: R.loadAtStart,
+      loadAtEnd: machineLoad(),
+      convergence: { converged: conv.length, p50: pct(conv, 0.5), p99: pct(conv, 0.99), max: conv.at(-1) },
+      detection: {
+        n: det.length,
+        p50: pct(det, 0.5),
+        p99: pct(det, 0.99),
+        max: det.at(-1),
+        missing: R.kills.reduce((sum, k) => sum + (k.observers - k.deadAt.size), 0),
+        times: det,
+        kills: R.kills.map((k) => ({ id: k.id, observers: k.observers, marked: k.deadAt.size, everywhereMs: k.deadAt.size >= k.observers ? Math.max(...k.deadAt.values()) : null, firstSuspectMs: k.firstSuspectMs })),
+      },
+      falseDeaths,
+      steady: steady && {
+        seconds: steady.seconds,
+        sentPerMemberS: steady.sentPerMemberS,
+        receivedPerMemberS: steady.receivedPerMemberS,
+        bytesSentPerMemberS: steady.bytesSentPerMemberS,
+        workerCpuPct: steady.perWorker.filter((w) => !w.name.startsWith('victim-')).reduce((sum, w) => sum + w.cpuPct, 0),
+      },
+      faults: { blackhole: R.blackhole, natsRestart: R.natsRestart, pause: R.pause, stall: R.stall },
+      startupStalls: R.startup ? statsDiff(R.startup.a, R.startup.b).perWorker.flatMap((w) => w.stalls.map((x) => x.ms)).sort((x, y) => y - x).slice(0, 3) : [],
+    };
+  }
+
   function printReport(partial) {
     const rows = [];
     const blank = (label, note = 'not run') => [label, '', '', '', '', '', note];
@@ -682,11 +828,15 @@ async function runParent() {
       const fd = countFalseDeaths(window.startT, window.endT ?? Date.now());
       return [label, `${fd.verdicts} verdicts`, `${fd.subjects} members`, '', `${fd.suspicions} suspicions`, '0', verdict(fd.verdicts === 0, window.endT === undefined ? 'window cut short' : '')];
     };
-    rows.push(fdRow('false deaths, start-up (start → converged)', R.windows.startup));
+    rows.push(fdRow('false deaths, start-up (start → settled)', R.windows.startup));
     rows.push(fdRow(`false deaths, steady window (${steadyS} s)`, R.windows.steady));
     rows.push(fdRow(`false deaths, health changes`, R.windows.health));
+    rows.push(fdRow(`false deaths, NATS gateway link ${CLUSTERS[0]}↔${CLUSTERS[CLUSTERS.length - 1]} blackholed ${blackholeS} s`, R.windows.blackhole));
+    rows.push(fdRow(`false deaths, NATS server ${CLUSTERS[1]} restarted`, R.windows.natsRestart));
     rows.push(fdRow(`false deaths, pause window (${pauseWindowS} s, ${pauseMs} ms SIGSTOP every ${pauseEvery} ms)`, R.windows.pause));
+    rows.push(fdRow(`false deaths, ${stallCount} event-loop stalls of ${stallMs} ms`, R.windows.stall));
     rows.push(fdRow('false deaths, kills (about survivors)', R.windows.detect));
+    rows.push(fdRow('false deaths, whole run', R.t0 === undefined ? undefined : { startT: R.t0, endT: R.windows.detect?.endT ?? Date.now() }));
     const steadyStats = R.steady ? statsDiff(R.steady.a, R.steady.b) : undefined;
     if (steadyStats) {
       rows.push([
@@ -707,7 +857,8 @@ async function runParent() {
     console.log(
       `membership${partial ? ' (PARTIAL: the run did not finish)' : ''}: ${N} members in ${CLUSTERS.length} clusters (${CLUSTERS.join(', ')}), ` +
         `${W} worker processes + ${V} single-member victim processes, NATS super-cluster on loopback; ` +
-        `${staggerMs ? `starts spread over ${staggerMs} ms` : 'all started at once'}; probe 1 s / 500 ms / 3 indirect, push-pull 30 s; ES256 envelopes; Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`,
+        `${staggerMs ? `starts spread over ${staggerMs} ms` : 'all started at once'}; ${describeSettings(settings)}; ES256 envelopes; ` +
+        `Node ${process.version}, ${os.cpus().length} CPUs, ${describeLoad(R.loadAtStart)} at start, ${describeLoad(machineLoad())} at end`,
     );
     console.log(line(header));
     console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
@@ -740,12 +891,48 @@ async function runParent() {
             .map(([id, e]) => `${id}: ${e.n}, ${rel(e.first)}–${rel(e.last)}`)
             .join('; '),
       );
+      for (const [id, e] of bySubject) {
+        const first = fdAll.find((tr) => tr.subj === id && tr.t === e.first);
+        console.log(`  ${id}, first verdict seen, by ${first.obs}: ${first.why ?? '?'}`);
+        // The accuser's own reasoning (the others only heard its verdict).
+        const own = fdAll.find((tr) => tr.subj === id && tr.why && !tr.why.startsWith('declared dead by'));
+        if (own && own !== first) console.log(`  ${id}, verdict reached by ${own.obs} itself (+${((own.t - (R.t0 ?? own.t)) / 1000).toFixed(1)} s): ${own.why}`);
+        const suspicion = R.transitions.find((tr) => tr.subj === id && tr.to === 'suspect' && tr.t <= e.first && tr.t >= e.first - 30_000 && tr.obs === (own ?? first).obs);
+        if (suspicion) console.log(`  ${id}, ${suspicion.obs}'s suspicion before it (+${((suspicion.t - (R.t0 ?? suspicion.t)) / 1000).toFixed(1)} s): ${suspicion.why ?? '?'}`);
+      }
+    }
+    if (args.json) {
+      writeFileSync(args.json, JSON.stringify(summary(partial), null, 1));
+      console.log(`(summary written to ${args.json})`);
     }
     if (dumpFile) {
       writeFileSync(dumpFile, JSON.stringify({ t0: R.t0, converged: Object.fromEntries(R.converged), transitions: R.transitions, healthChanges: R.healthChanges, kills: R.kills.map((k) => ({ ...k, deadAt: Object.fromEntries(k.deadAt) })), windows: R.windows }, null, 1));
       console.log(`(observations written to ${dumpFile})`);
     }
   }
+}
+
+/** The machine's load: 1-minute load average and, where the kernel has PSI, the share of time some task waited for a CPU (10 s avg). */
+function machineLoad() {
+  let cpuSome10;
+  try {
+    cpuSome10 = Number(/avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1]);
+  } catch {
+    // no PSI here
+  }
+  return { loadavg1: os.loadavg()[0], cpuPressurePct: Number.isFinite(cpuSome10) ? cpuSome10 : undefined };
+}
+
+function describeLoad(l) {
+  if (!l) return 'load ?';
+  return `load ${l.loadavg1.toFixed(1)}${l.cpuPressurePct !== undefined ? ` (tasks waiting for a CPU ${l.cpuPressurePct.toFixed(0)} % of the time)` : ''}`;
+}
+
+function describeSettings(c) {
+  return (
+    `probe every ${c.probeIntervalMs} ms, timeout ${c.probeTimeoutMs} ms, ${c.indirectChecks} indirect, ` +
+    `suspicionMult ${c.suspicionMult ?? 4}, push-pull ${c.pushPullIntervalMs / 1000} s`
+  );
 }
 
 function verdict(ok, note = '') {
@@ -836,19 +1023,33 @@ async function runWorker() {
     transitionBatch = [];
   }, 50);
 
+  // A member's table is looked at incrementally: the ids its membership events named since the
+  // last look (`m.dirty`), read one by one from Membership's member table (`membership.table`,
+  // TypeScript-private, read only, like `health` below); every 250 ms, and whenever that table is
+  // not there, the whole member list. Reading every member's whole list after every event cost
+  // the workers about 6 % of their time at 100 members (CPU profile), time the members then lacked.
+  const stateOf = (m, id) => m.membership.table?.get?.(id);
+  const whyOf = (m, id) => m.membership.table?.records?.get?.(id)?.why ?? m.membership.members().find((v) => v.id === id)?.why ?? null;
   const checkMembers = (m) => {
     m.checkQueued = false;
     const t = Date.now();
-    let alive = 0;
-    for (const s of m.membership.memberStates()) {
-      if (s.status === 'alive') alive++;
+    const full = m.fullCheck || typeof m.membership.table?.get !== 'function';
+    m.fullCheck = false;
+    const states = full ? m.membership.memberStates() : [...m.dirty].map((id) => stateOf(m, id)).filter(Boolean);
+    m.dirty.clear();
+    for (const s of states) {
       const before = m.status.get(s.id);
       if (before === s.status) continue;
+      if (before === 'alive') m.alive--;
+      if (s.status === 'alive') m.alive++;
       m.status.set(s.id, s.status);
       // A member appearing alive is convergence, reported below; everything else is a transition.
-      if (!(before === undefined && s.status === 'alive') && s.id !== m.id) transitionBatch.push([t, m.id, s.id, before ?? null, s.status]);
+      if (!(before === undefined && s.status === 'alive') && s.id !== m.id) {
+        // Why the member holds a suspicion or a verdict.
+        transitionBatch.push([t, m.id, s.id, before ?? null, s.status, s.status !== 'alive' ? whyOf(m, s.id) : null]);
+      }
     }
-    if (!m.converged && alive >= total) {
+    if (!m.converged && m.alive >= total) {
       m.converged = true;
       send({ type: 'converged', id: m.id, t });
     }
@@ -856,7 +1057,9 @@ async function runWorker() {
   // Coalesced: at most one look per member every CHECK_COALESCE_MS (a join
   // storm brings thousands of membership events), so a time is late by that
   // much at most, on top of whatever the event loop is busy with.
-  const queueCheck = (m) => {
+  const queueCheck = (m, id, full = false) => {
+    if (id !== undefined) m.dirty.add(id);
+    if (full) m.fullCheck = true;
     if (m.checkQueued) return;
     m.checkQueued = true;
     setTimeout(() => checkMembers(m), CHECK_COALESCE_MS);
@@ -905,7 +1108,7 @@ async function runWorker() {
 
   // Safety nets for what the hooks miss (e.g. a first chain verified off the event loop).
   setInterval(() => {
-    for (const m of local) if (m.started) queueCheck(m);
+    for (const m of local) if (m.started) queueCheck(m, undefined, true);
   }, 250);
   setInterval(() => {
     if (expectations.size) for (const m of local) queueHealth(m);
@@ -946,6 +1149,9 @@ async function runWorker() {
                 index: info.index,
                 cluster: info.cluster,
                 status: new Map(),
+                alive: 0,
+                dirty: new Set(),
+                fullCheck: false,
                 lagWorst: 0,
                 converged: false,
                 started: false,
@@ -991,13 +1197,14 @@ async function runWorker() {
                   },
                 },
                 onEvent: (event) => {
-                  if (event.kind === 'member') queueCheck(m);
+                  if (event.kind === 'member') queueCheck(m, event.update.id);
                 },
               });
               local.push(m);
             }),
           );
-          send({ type: 'ready', req: msg.req });
+          // The parent checks that we run with the settings it reports.
+          send({ type: 'ready', req: msg.req, config: membershipConfig });
           break;
         }
         case 'start': {
@@ -1009,7 +1216,7 @@ async function runWorker() {
               // Every gateway reports its cluster's services; the health phase changes one replica's.
               await m.membership.setLocalServices({ [SERVICE]: { healthy: 3, total: 3, inFlight: 0, exported: true } });
               m.started = true;
-              queueCheck(m);
+              queueCheck(m, undefined, true);
             }),
           );
           break;
@@ -1017,6 +1224,16 @@ async function runWorker() {
         case 'exit':
           process.exit(0);
           break;
+        case 'stall': {
+          // A synchronous busy loop: nothing else of this process runs meanwhile (timers, NATS reads,
+          // replies), as in a gateway stuck in a long synchronous task; it burns CPU, unlike SIGSTOP.
+          const start = performance.now();
+          while (performance.now() - start < msg.ms) {
+            // busy
+          }
+          send({ type: 'stalled', req: msg.req, ms: performance.now() - start });
+          break;
+        }
         case 'stats': {
           const members = {};
           for (const m of local) members[m.id] = { ...m.counters, failures: { ...m.counters.failures }, drops: m.membership.droppedMessages() };
