@@ -34,11 +34,6 @@ export interface DetectorConfig {
   readonly probeIntervalMs?: number;
   readonly probeTimeoutMs?: number;
   readonly indirectChecks?: number;
-  /**
-   * How long a member NATS confirms absent (see NatsAbsence) has to refute
-   * before it is declared dead. Default: one probe interval.
-   */
-  readonly absentSuspicionMs?: number;
 }
 
 /**
@@ -138,7 +133,6 @@ export class FailureDetector {
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly indirectChecks: number;
-  readonly absentSuspicionMs: number;
   private readonly table: MemberTable;
   private readonly awareness: Awareness;
   private readonly clock: Clock;
@@ -154,7 +148,6 @@ export class FailureDetector {
     this.probeIntervalMs = options.config?.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     this.probeTimeoutMs = options.config?.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.indirectChecks = options.config?.indirectChecks ?? DEFAULT_INDIRECT_CHECKS;
-    this.absentSuspicionMs = options.config?.absentSuspicionMs ?? this.probeIntervalMs;
   }
 
   /** The current probe interval, stretched by local health (memberlist `ScaleTimeout`). */
@@ -263,15 +256,13 @@ export class FailureDetector {
     const justAlive = target.status === 'alive' && now - target.statusSince < NO_RESPONDERS_GRACE_MS;
     const silent = result.absence?.serverSilent;
     if (silent !== undefined) {
-      const s = this.table.suspicionOf(targetId);
-      if (s) this.table.holdSuspicion(targetId, now + s.maxMs, `${why}; its NATS server ${silent} does not answer us either: held for the longest suspicion`);
+      const held = `${why}; its NATS server ${silent} does not answer us either: held for the longest suspicion`;
+      this.table.reviseSuspicion(targetId, held, (s) => s.hold(now + s.maxMs));
     } else if (absenceConfirmed(result.absence) && !justAlive) {
       const { natsClusters, serverAnswered } = result.absence;
-      this.table.hastenSuspicion(
-        targetId,
-        now + this.absentSuspicionMs,
-        `${why}; NATS: no responders in ${natsClusters.length} NATS clusters (${natsClusters.join(', ')}) while its server ${serverAnswered} answers`,
-      );
+      const hastened = `${why}; NATS: no responders in ${natsClusters.length} NATS clusters (${natsClusters.join(', ')}) while its server ${serverAnswered} answers`;
+      // One probe interval to refute: NATS's word is strong, never a verdict by itself.
+      this.table.reviseSuspicion(targetId, hastened, (s) => s.hasten(now + this.probeIntervalMs));
     }
     return { updates: applied.rebroadcast ? [suspect] : [], awarenessDelta };
   }
@@ -280,8 +271,6 @@ export class FailureDetector {
   onOwnStall(ms: number): void {
     this.table.delaySuspicions(ms);
   }
-
-
 
   /**
    * A dead member's re-probe. Neither outcome touches awareness: silence is

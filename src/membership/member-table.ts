@@ -436,22 +436,14 @@ export class MemberTable {
   }
 
   /**
-   * Brings the running suspicion of `id` forward to end at `at` (see
-   * Suspicion.hasten); `why` becomes its reason. False when it is not suspect.
+   * Changes the running suspicion of `id` (Suspicion.hasten or .hold, from
+   * evidence the table cannot see); `why` becomes its reason. False when it
+   * is not suspect.
    */
-  hastenSuspicion(id: string, at: number, why: string): boolean {
+  reviseSuspicion(id: string, why: string, revise: (suspicion: Suspicion) => void): boolean {
     const rec = this.records.get(id);
     if (!rec?.suspicion) return false;
-    rec.suspicion.hasten(at);
-    rec.why = why;
-    return true;
-  }
-
-  /** Keeps `id`'s suspicion running until `at` at least (see Suspicion.hold). False when it is not suspect. */
-  holdSuspicion(id: string, at: number, why: string): boolean {
-    const rec = this.records.get(id);
-    if (!rec?.suspicion) return false;
-    rec.suspicion.hold(at);
+    revise(rec.suspicion);
     rec.why = why;
     return true;
   }

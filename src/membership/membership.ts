@@ -496,22 +496,15 @@ export class Membership {
       const at = this.natsLocations.get(helper.id);
       if (at) natsClusters.add(at.cluster);
     });
+    const clusters = [...natsClusters];
     const answering = natsClusters.size >= 2 ? await this.surveyServers() : undefined;
-    const serverAnswered = answering && this.serverOf(target, answering);
+    if (!answering) return { natsClusters: clusters };
     const at = this.natsLocations.get(target);
-    const serverSilent = answering && at && !answering.has(at.server) ? at.server : undefined;
-    return { natsClusters: [...natsClusters], ...(serverAnswered && { serverAnswered }), ...(serverSilent && { serverSilent }) };
-  }
-
-  /**
-   * Names the server that answered for `target`: the one it was last attached
-   * to, or, when it never told us, every NATS server we know of (it was on one).
-   */
-  private serverOf(target: string, answering: ReadonlySet<string>): string | undefined {
-    const at = this.natsLocations.get(target);
-    if (at) return answering.has(at.server) ? at.server : undefined;
+    if (at) return answering.has(at.server) ? { natsClusters: clusters, serverAnswered: at.server } : { natsClusters: clusters, serverSilent: at.server };
+    // It never told us its server, but it was on one of those we know.
     const known = [...this.knownServers.keys()];
-    return known.length > 0 && known.every((server) => answering.has(server)) ? `each of the ${known.length} NATS servers we know` : undefined;
+    const all = known.length > 0 && known.every((server) => answering.has(server));
+    return all ? { natsClusters: clusters, serverAnswered: `each of the ${known.length} NATS servers we know` } : { natsClusters: clusters };
   }
 
   /** Asks which NATS servers answer now, and remembers them. */
@@ -777,15 +770,11 @@ export class Membership {
       case 'ping-req': {
         if (typeof body.target !== 'string') return this.drop('bad-body', 'ping-req without target');
         const timeout = this.options.config.probeTimeoutMs;
-        let absent: boolean = false as boolean;
-        const acked = await this.request<AckBody>(body.target, 'ping', { target: body.target, updates: body.updates ?? [], ...this.at() }, timeout).then(
-          (reply) => reply?.kind === 'ack' && reply.from === body.target,
-          (err: unknown) => {
-            absent = isTransportError(err, 'no-responders');
-            return false;
-          },
+        const answer: PingReqAnswer = await this.request<AckBody>(body.target, 'ping', { target: body.target, updates: body.updates ?? [], ...this.at() }, timeout).then(
+          (reply) => ({ acked: reply?.kind === 'ack' && reply.from === body.target }),
+          (err: unknown) => (isTransportError(err, 'no-responders') ? { acked: false, absent: true } : { acked: false }),
         );
-        return this.sealFor(from, 'ping-req-answer', { acked, ...(absent ? { absent: true as const } : {}), ...this.at() } satisfies PingReqAnswer);
+        return this.sealFor(from, 'ping-req-answer', { ...answer, ...this.at() } satisfies PingReqAnswer);
       }
       case 'sync':
         await this.applySync(body, from, trustDomain);
