@@ -138,7 +138,7 @@ describe('FailureDetector.onSuspicionExpired', () => {
     const row = table.views().find((v) => v.id === 'eu.a');
     expect(row?.status).toBe('dead');
     expect(row?.why).toBe(
-      'suspicion timed out after 4000 ms with 0 of 0 independent confirmation(s); unreachable from here: no ack to ping or 3 indirect pings',
+      'suspicion timed out after 4000 ms with 0 of 0 independent confirmation(s); suspected for: no ack to ping or 3 indirect pings; unreachable from here: no ack to ping or 3 indirect pings',
     );
     expect(detector.onSuspicionExpired(deadline + 1000)).toEqual([]);
   });

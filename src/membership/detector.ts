@@ -307,9 +307,12 @@ export class FailureDetector {
     for (const suspect of this.table.expiredSuspicions(now)) {
       const s = this.table.suspicionOf(suspect.id);
       const elapsed = now - suspect.statusSince;
-      const why = s
+      const timedOut = s
         ? `suspicion timed out after ${elapsed} ms with ${s.confirmations} of ${s.k} independent confirmation(s)`
         : 'suspicion timed out';
+      // The suspicion's own reason says what shortened or held it (NATS's word, a silent server).
+      const suspected = this.table.reasonOf(suspect.id);
+      const why = suspected ? `${timedOut}; suspected for: ${suspected}` : timedOut;
       const dead: MembershipUpdate = { kind: 'dead', id: suspect.id, incarnation: suspect.incarnation, from: this.table.selfId };
       if (this.table.apply(dead, why).rebroadcast) updates.push(dead);
     }

@@ -421,6 +421,11 @@ export class MemberTable {
     rec.unreachableWhy = reachable ? '' : why;
   }
 
+  /** Why `id` has its present status, as /debug/members gives it. */
+  reasonOf(id: string): string | undefined {
+    return this.records.get(id)?.why;
+  }
+
   /** The running suspicion of `id`, if it is suspect. */
   suspicionOf(id: string): SuspicionSnapshot | undefined {
     const s = this.records.get(id)?.suspicion;

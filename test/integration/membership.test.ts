@@ -5,7 +5,7 @@ const h = useHarness();
 
 interface MembersView {
   self: string;
-  members: { id: string; status: string; incarnation: number }[];
+  members: { id: string; status: string; incarnation: number; why?: string }[];
   dropped: Record<string, number>;
 }
 interface ServicesView {
@@ -90,6 +90,10 @@ describe('membership over a NATS super-cluster', () => {
     }
     expect(await statusIn(a, 'b.r1')).toBe('alive');
     expect((await members(a)).dropped).toEqual({});
+    // Whoever declared it dead did so on NATS's word: no responders in two NATS clusters while
+    // c's own server answered the survey (the others heard the verdict, with its reason).
+    const why = await Promise.all([a, b].map(async (gw) => (await members(gw)).members.find((m) => m.id === 'c.r1')?.why ?? ''));
+    expect(why.join('\n')).toMatch(/NATS: no responders in 2 NATS clusters .* while its server \S+ answers/);
   });
 
   it('a gateway that stops gracefully is seen as left', async () => {
