@@ -30,7 +30,8 @@ export default defineConfig({
           include: ['test/integration/containers/**/*.test.ts'],
           globalSetup: ['test/integration/containers/global-setup.ts'],
           // Ryuk, testcontainers' reaper, is an image that cannot be pulled here; the tests remove what they start.
-          env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+          // Published ports are reached on loopback, where the harness sends traffic, even where testcontainers would pick the bridge gateway.
+          env: { TESTCONTAINERS_RYUK_DISABLED: 'true', TESTCONTAINERS_HOST_OVERRIDE: '127.0.0.1' },
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,
