@@ -33,8 +33,9 @@ HEALTHCHECK --interval=5s --timeout=10s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.MESHGATE_HEALTH_URL||'http://127.0.0.1:9901/ready',{signal:AbortSignal.timeout(8000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form, no shell in between: SIGTERM from `docker stop` reaches the gateway, which
 # drains (limits.drainTimeout, 15 s by default: give `docker stop` / compose
-# stop_grace_period more than that).
-ENTRYPOINT ["node", "/app/dist/cli.js"]
+# stop_grace_period more than that). The Node option is the gateway's own (GATEWAY_NODE_OPTIONS
+# in src/gateway/heap.ts), as its `#!` line carries it.
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/cli.js"]
 CMD ["run", "--config", "/etc/meshgate/meshgate.yaml"]
 
 # ---- the app built on the host: the context is the staged app folder ----

@@ -31,7 +31,8 @@ trap stop INT TERM
 
 node examples/hello-backend.mjs 127.0.0.1:8080 127.0.0.1:8081 &
 pids+=($!)
-node dist/cli.js run --config examples/quickstart.yaml &
+# The gateway's Node option, as `meshgate`'s own #! line carries it (src/gateway/heap.ts).
+node --max-semi-space-size=8 dist/cli.js run --config examples/quickstart.yaml &
 gateway=$!
 
 node scripts/wait-ready.mjs http://127.0.0.1:9901/ready 15000

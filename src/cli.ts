@@ -1,10 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CA_USAGE, CaUsageError, caCommand } from './ca-command.js';
 import { describeListenerFailure, isConfigError, loadConfig, summarizeConfig, type GatewayConfig } from './config/index.js';
 import { DEMO_HELP, DEMO_USAGE, DemoUsageError, parseDemoArgs, runDemo } from './demo/index.js';
-import { checkAllowPatterns, Gateway } from './gateway/index.js';
+import { boundHeapGrowth, checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
 import { createLogger } from './telemetry/index.js';
 
@@ -103,6 +103,7 @@ async function check(file: string): Promise<number> {
 }
 
 async function run(file: string): Promise<number> {
+  boundHeapGrowth();
   const config = await loadCheckedConfig(file);
   const log = createLogger({ base: { federation: config.federation, cluster: config.cluster } });
   const gateway = new Gateway(config, log);

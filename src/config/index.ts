@@ -27,3 +27,4 @@ export { CONFIG_ERROR_CODE, ConfigError, type ConfigIssue, isConfigError } from 
 export { loadConfig, parseConfig, type ParseOptions } from './load.js';
 export { describeListenerFailure } from './listener-failure.js';
 export { summarizeConfig } from './summary.js';
+export { GATEWAY_NODE_OPTIONS } from './node-options.js';

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { GATEWAY_NODE_OPTIONS } from '../config/index.js';
 import { freePort } from './free-port.js';
 import { APP_CLUSTER, CLUSTERS, gatewayConfig, natsConfig, ROOT_TRUST_DOMAIN, trustDomainOf, type DemoCluster, type ServicePorts } from './gateway-config.js';
 import { jsonLine, lineCount, StartError, waitForLine } from './log-lines.js';
@@ -220,7 +221,7 @@ export class DemoFederation {
     const s = this.state(cluster);
     const logFile = this.logFile(`gateway-${cluster}`);
     const from = lineCount(logFile);
-    const proc = this.supervisor.start(`${cluster}'s gateway`, process.execPath, [CLI, 'run', '--config', s.configFile], { logFile });
+    const proc = this.supervisor.start(`${cluster}'s gateway`, process.execPath, [...GATEWAY_NODE_OPTIONS, CLI, 'run', '--config', s.configFile], { logFile });
     s.gateway = proc;
     const listening = (listener: string) => (l: string) => l.includes('"msg":"listening"') && l.includes(`"listener":"${listener}"`);
     const local = jsonLine(await waitForLine(proc, listening('local'), 'its local listener', START_TIMEOUT_MS, from))['address'];

@@ -1,3 +1,4 @@
 export { Gateway, type BoundAddresses } from './gateway.js';
 export { GatewayError, type GatewayErrorCode } from './errors.js';
 export { checkAllowPatterns } from './proxy/authorization.js';
+export { boundHeapGrowth } from './heap.js';
