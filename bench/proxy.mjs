@@ -4,11 +4,13 @@
 //   direct          wrk/hey → nginx backend (1 KiB bodies)
 //   nginx           → nginx reverse proxy → backend
 //   haproxy         → HAProxy → backend
+//   node            → the Node floor: a plain Node proxy on undici's Pool (bench/lib/node-floor.mjs) → backend
 //   meshgate        → gateway a's local listener (a's own service) → backend
 //   haproxy-2hop    → HAProxy A (HTTP/1.1) → TLS 1.3 + ALPN h2 + client cert → HAProxy B → backend
+//   node-2hop       → the Node floor over two hops: plain Node A → mTLS HTTP/2 → plain Node B → backend
 //   meshgate-2hop   → gateway a → mTLS HTTP/2 → gateway b's federation listener → backend
 // Per row: a check request, a wrk warm-up, hey at a fixed 2,000 req/s (latency), then wrk with 32
-// connections on one thread (saturation). The table goes to stdout, progress to stderr; with all six
+// connections on one thread (saturation). The table goes to stdout, progress to stderr; with all the
 // rows (and no --cpu-prof) it is also written to docs/benchmarks.md. Every process started here is
 // stopped at the end, on failure and on SIGINT/SIGTERM/SIGHUP too.
 import { execFile, execFileSync } from 'node:child_process';
@@ -20,22 +22,28 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { ensureTools, runHey, runWrk, toolVersions, UsageError } from './lib/load-tools.mjs';
 import { childPids, Processes, readLines, rssKiB, sleep } from './lib/processes.mjs';
-import { ALL_GATEWAYS, CLI, gatewayConfig, jsonLine, makeSharedRoot, startGateway, startNats } from './lib/federation.mjs';
+import { ALL_GATEWAYS, CLI, gatewayConfig, gatewayNodeOptions, jsonLine, makeSharedRoot, startGateway, startNats } from './lib/federation.mjs';
 import { freePorts } from './lib/ports.mjs';
 import * as conf from './lib/proxy-configs.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NODE_FLOOR = fileURLToPath(new URL('./lib/node-floor.mjs', import.meta.url));
 const DOC = path.join(ROOT, 'docs/benchmarks.md');
 
 const ROWS = [
   { id: 'direct', label: 'direct to the backend' },
   { id: 'nginx', label: 'nginx as reverse proxy' },
   { id: 'haproxy', label: 'HAProxy' },
-  { id: 'meshgate', label: 'meshgate, one gateway (local listener → endpoint)', peers: ['nginx', 'haproxy'] },
+  { id: 'node', label: 'Node floor: a plain Node proxy on undici’s Pool' },
+  { id: 'meshgate', label: 'meshgate, one gateway (local listener → endpoint)', peers: ['nginx', 'haproxy', 'node'] },
   { id: 'haproxy-2hop', label: 'HAProxy two hops, mTLS HTTP/2 between them (SPIFFE certificates from `meshgate ca`)' },
-  { id: 'meshgate-2hop', label: 'meshgate, two gateways (a → mTLS h2 → b → endpoint)', peers: ['haproxy-2hop'] },
+  { id: 'node-2hop', label: 'Node floor, two hops: plain Node, mTLS HTTP/2 between them (same certificates)' },
+  { id: 'meshgate-2hop', label: 'meshgate, two gateways (a → mTLS h2 → b → endpoint)', peers: ['haproxy-2hop', 'node-2hop'] },
 ];
-const NAMES = { direct: 'direct', nginx: 'nginx', haproxy: 'HAProxy', meshgate: 'meshgate', 'haproxy-2hop': 'HAProxy two-hop', 'meshgate-2hop': 'meshgate two-gateway' };
+const NAMES = {
+  direct: 'direct', nginx: 'nginx', haproxy: 'HAProxy', node: 'Node floor', meshgate: 'meshgate',
+  'haproxy-2hop': 'HAProxy two-hop', 'node-2hop': 'Node two-hop floor', 'meshgate-2hop': 'meshgate two-gateway',
+};
 
 const RATE = 2000; // req/s for the latency rows
 const RATE_TEXT = RATE.toLocaleString('en');
@@ -164,7 +172,7 @@ class Bench {
   }
 
   async setUp() {
-    const [backendPort, nginxPort, haproxyPort, hopAPort, hopBPort] = await freePorts(5);
+    const [backendPort, nginxPort, haproxyPort, hopAPort, hopBPort, floorPort, floorAPort, floorBPort] = await freePorts(8);
     const backend = `127.0.0.1:${backendPort}`;
     mkdirSync(path.join(this.dir, 'www'), { mode: 0o755 });
     writeFileSync(path.join(this.dir, 'www/body.txt'), Buffer.alloc(conf.BODY_BYTES, 'x'));
@@ -189,7 +197,14 @@ class Bench {
       this.targets.haproxy = { address: `127.0.0.1:${haproxyPort}`, host: 'hello' };
       this.rss.HAProxy = () => p.pid;
     }
-    if (this.has('haproxy-2hop', 'meshgate', 'meshgate-2hop')) {
+    if (this.has('node')) {
+      log('starting the Node floor (a plain Node proxy)…');
+      const p = await this.nodeFloor('node-floor', ['one', `127.0.0.1:${floorPort}`, backend]);
+      await waitFor200('Node floor', `127.0.0.1:${floorPort}`, 'hello', START_TIMEOUT_MS, p);
+      this.targets.node = { address: `127.0.0.1:${floorPort}`, host: 'hello' };
+      this.rss['Node floor'] = () => p.pid;
+    }
+    if (this.has('haproxy-2hop', 'node-2hop', 'meshgate', 'meshgate-2hop')) {
       // The shared-root model (docs/architecture.md, Identity), as meshgate's gateways use: one root, one intermediate per cluster.
       log('making the shared root and one intermediate CA per cluster (meshgate ca init)…');
       await makeSharedRoot(this.dir, ['a', 'b']);
@@ -198,8 +213,7 @@ class Bench {
       log('issuing SVIDs for HAProxy A and B (meshgate ca issue) and starting them…');
       const tls = {};
       await Promise.all(['a', 'b'].map(async (c) => {
-        const out = path.join(this.dir, `svid-haproxy-${c}`);
-        await this.cli('ca', 'issue', '--ca', path.join(this.dir, `ca-${c}`), '--spiffe-id', `spiffe://${c}.test.example/bench/haproxy`, '--out', out);
+        const out = await this.svid(c, 'haproxy');
         // HAProxy wants the certificate chain and the key in one file; it trusts the root from the bundle.
         const pem = readFileSync(path.join(out, 'svid.pem'), 'utf8') + readFileSync(path.join(out, 'svid.key'), 'utf8');
         tls[c] = { certKeyPem: this.file(`haproxy-${c}.pem`, pem), caFile: path.join(out, 'bundle.pem') };
@@ -212,7 +226,31 @@ class Bench {
       this.rss['HAProxy A'] = () => a.pid;
       this.rss['HAProxy B'] = () => b.pid;
     }
+    if (this.has('node-2hop')) {
+      log('issuing SVIDs for the Node floor’s hops A and B (meshgate ca issue) and starting them…');
+      const [svidA, svidB] = await Promise.all([this.svid('a', 'node-floor'), this.svid('b', 'node-floor')]);
+      const b = await this.nodeFloor('node-floor-b', ['hop-b', `127.0.0.1:${floorBPort}`, backend, svidB]);
+      const a = await this.nodeFloor('node-floor-a', ['hop-a', `127.0.0.1:${floorAPort}`, `127.0.0.1:${floorBPort}`, svidA]);
+      await waitFor200('Node two-hop floor', `127.0.0.1:${floorAPort}`, 'hello', START_TIMEOUT_MS, a);
+      this.targets['node-2hop'] = { address: `127.0.0.1:${floorAPort}`, host: 'hello' };
+      this.rss['Node floor A'] = () => a.pid;
+      this.rss['Node floor B'] = () => b.pid;
+    }
     if (this.has('meshgate', 'meshgate-2hop')) await this.setUpGateways(backend);
+  }
+
+  /** An X509-SVID of `cluster`'s intermediate for `workload`, from `meshgate ca issue`: its folder. */
+  async svid(cluster, workload) {
+    const out = path.join(this.dir, `svid-${workload}-${cluster}`);
+    await this.cli('ca', 'issue', '--ca', path.join(this.dir, `ca-${cluster}`), '--spiffe-id', `spiffe://${cluster}.test.example/bench/${workload}`, '--out', out);
+    return out;
+  }
+
+  /** A Node floor process, with the gateway's Node options: only meshgate's own work differs. */
+  async nodeFloor(name, args) {
+    const p = this.procs.start(name, process.execPath, [...(await gatewayNodeOptions()), NODE_FLOOR, ...args], { logFile: this.logFile(name) });
+    await this.procs.waitForLine(p, (l) => l.includes('listening'), '"listening"', START_TIMEOUT_MS);
+    return p;
   }
 
   async setUpGateways(backend) {
@@ -374,7 +412,8 @@ function methodText(opts) {
   return `- All on loopback, ports chosen free at run time; the configs are generated in a temp directory.
 - Backend: nginx (one worker, \`worker_processes 1\`, access log off) serving a 1 KiB file for every path.
 - Proxies: nginx (\`worker_processes 1\`, upstream keep-alive), HAProxy 2.x (\`nbthread 1\`, one process per hop),
-  meshgate (one \`node dist/cli.js run\` process per gateway, logs at their default level to a file).
+  meshgate (one \`node dist/cli.js run\` process per gateway with the Node options \`meshgate\` starts with,
+  \`--max-semi-space-size=8\`; logs at their default level to a file).
   None writes an access log: meshgate has none, so the others are not charged for one.
   nginx's and the backend's \`keepalive_requests\` are raised so that no row reconnects every 1,000 requests.
 - HAProxy two-hop: A takes HTTP/1.1 and forwards over TLS 1.3 with ALPN h2 and a client certificate to B,
@@ -382,6 +421,11 @@ function methodText(opts) {
   X509-SVIDs from \`meshgate ca init\`/\`ca issue\` at run time: one shared root and one intermediate per cluster,
   as meshgate's two gateways use; both sides verify the chain against the root (\`bundle.pem\`); host names are
   not checked (no \`sni\` or \`verifyhost\` on A's server line), since SPIFFE certificates carry a URI SAN and no DNS name.
+- Node floor: \`bench/lib/node-floor.mjs\`, the least a Node proxy does on the same paths, through the same Node
+  modules and undici and with the gateway's Node options: one hop is \`http.createServer\` → undici \`Pool.request\` →
+  backend; two hops are that server → \`http2.connect\` over TLS 1.3 with a client certificate → \`http2.createSecureServer\`
+  (\`requestCert\`, \`rejectUnauthorized\`) → undici → backend, with SVIDs from \`meshgate ca issue\`. No routing,
+  identity, retries, limits, membership or logging: what meshgate serves below it is meshgate's own work.
 - meshgate: gateways a and b on one nats-server (membership), identity from the same CA folders. The one-gateway
   row goes to a's own service \`hello-local\` (a → backend); the two-gateway row asks a for \`hello\`, which only b
   has and exports, so it crosses a → mTLS HTTP/2 → b → backend. Before loading, each gateway logged "ready", a's
@@ -438,7 +482,8 @@ async function main() {
   if (opts.rows.some((r) => r.id.startsWith('haproxy'))) needs.haproxy = 'haproxy';
   if (opts.rows.some((r) => r.id.startsWith('meshgate'))) needs['nats-server'] = 'nats-server';
   const tools = ensureTools(needs, log);
-  const needsCli = opts.rows.some((r) => ['haproxy-2hop', 'meshgate', 'meshgate-2hop'].includes(r.id));
+  // The Node floor rows run with the gateway's Node options, which come from the build.
+  const needsCli = opts.rows.some((r) => ['node', 'haproxy-2hop', 'node-2hop', 'meshgate', 'meshgate-2hop'].includes(r.id));
   if (needsCli && !opts.skipBuild) {
     log('building (npm run build)…');
     try {
@@ -485,7 +530,7 @@ async function main() {
       writeFileSync(DOC, kept >= 0 ? `${out.md.trimEnd()}\n${previous.slice(kept)}` : out.md);
       log(`written to ${path.relative(process.cwd(), DOC) || DOC}`);
     } else {
-      log(`${path.relative(ROOT, DOC)} not written: only with all six rows and without --cpu-prof`);
+      log(`${path.relative(ROOT, DOC)} not written: only with all the rows and without --cpu-prof`);
     }
     if (opts.cpuProf) log(`CPU profiles of the gateways go to ${opts.cpuProf} when they exit`);
     failed = false;

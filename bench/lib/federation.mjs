@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { findTool } from './load-tools.mjs';
-import { GATEWAY_NODE_OPTIONS } from '../../dist/config/index.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 /** An `allow` pattern that admits every gateway of the bench federation. */
@@ -64,13 +63,18 @@ export function gatewayConfig({ federation = 'bench', cluster, clusters = ['a', 
   });
 }
 
+/** The Node options a gateway starts with, from the build (read when needed: the benches build first). */
+export async function gatewayNodeOptions() {
+  return (await import('../../dist/config/index.js')).GATEWAY_NODE_OPTIONS;
+}
+
 /**
  * Starts `meshgate run --config configFile` as `meshgate` starts itself (its Node options, from
  * dist) and resolves once it is ready, with its local and admin addresses. `node` are extra
  * Node.js flags (e.g. --cpu-prof).
  */
 export async function startGateway(procs, { name, configFile, logFile, node = [], timeoutMs = START_TIMEOUT_MS }) {
-  const proc = procs.start(name, process.execPath, [...GATEWAY_NODE_OPTIONS, ...node, CLI, 'run', '--config', configFile], { logFile });
+  const proc = procs.start(name, process.execPath, [...(await gatewayNodeOptions()), ...node, CLI, 'run', '--config', configFile], { logFile });
   proc.isGateway = true;
   const local = jsonLine(await procs.waitForLine(proc, listening('local'), 'the local listener', timeoutMs)).address;
   const admin = jsonLine(await procs.waitForLine(proc, listening('admin'), 'the admin listener', timeoutMs)).address;
