@@ -48,7 +48,7 @@ export interface DetectorConfig {
  * which for gossip is the same).
  */
 export interface NatsAbsence {
-  /** Distinct NATS clusters whose servers answered "no responders" (ours included). */
+  /** Distinct NATS clusters whose servers answered "no responders" (ours included); none when our ping timed out instead. */
   readonly natsClusters: readonly string[];
   /**
    * The target's last known NATS server when it answered our survey just now
@@ -56,7 +56,7 @@ export interface NatsAbsence {
    * every server we know of answered).
    */
   readonly serverAnswered?: string;
-  /** The target's last known NATS server, when it did NOT answer the survey. */
+  /** The target's last known NATS server when it did NOT answer the survey (or, when we never learnt it, the known servers that did not). */
   readonly serverSilent?: string;
 }
 

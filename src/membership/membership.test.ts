@@ -123,6 +123,22 @@ describe('Membership on an in-memory network', { timeout: 30_000 }, () => {
     expect(['a.r1', 'b.r1', 'd.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['alive', 'alive', 'alive']);
   });
 
+  it('in a federation of three, a member whose server restarts while its interest lingers (probes time out) is held, not declared dead', async () => {
+    // With three members no one can confirm a suspicion independently, so an ordinary one runs the shortest time (4 s here).
+    const { run, runUntil, network, statusOf, members } = await federation(['a', 'b', 'c']);
+    await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);
+    await run(3_000);
+    network.setServerSilent('c', true);
+    network.partition('c', 'a');
+    network.partition('c', 'b');
+    await run(8_000);
+    expect(['a.r1', 'b.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['suspect', 'suspect']);
+    network.setServerSilent('c', false);
+    network.healAll();
+    await run(5_000);
+    expect(['a.r1', 'b.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['alive', 'alive']);
+  });
+
   it('a member whose NATS connection just came back accuses no one while its links may still be down', async () => {
     const { run, runUntil, network, statusOf, members } = await federation(['a', 'b', 'c', 'd']);
     await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);

@@ -469,7 +469,7 @@ export class Membership {
         ? `our NATS connection came back ${sinceReconnect} ms ago and our server's links to other clusters may not be`
         : undefined;
     const acks = answers.filter((a) => a?.acked === true).length;
-    const absence = noResponders && acks === 0 ? await this.absenceOf(target, helpers, answers) : undefined;
+    const absence = acks === 0 ? await this.absenceOf(target, noResponders, helpers, answers) : undefined;
     return {
       acked: false,
       indirectAcks: acks,
@@ -481,30 +481,43 @@ export class Membership {
   }
 
   /**
-   * Our ping got "no responders": which NATS clusters' servers said the same
-   * (ours, and each helper's that did), and whether the server the target
-   * was last attached to answers us (see NatsAbsence).
+   * What NATS says about a probe nobody answered: which NATS clusters'
+   * servers said "no responders" (ours and each helper's that did, when our
+   * ping got that answer), and whether the server the target was last
+   * attached to answers us (see NatsAbsence). The survey runs for any such
+   * probe: a silent server that is, or may be, the target's holds the
+   * suspicion (a NATS restart is no member's death), while hastening still
+   * needs the word of two NATS clusters.
    */
-  private async absenceOf(target: string, helpers: readonly MemberState[], answers: readonly (PingReqAnswer | undefined)[]): Promise<NatsAbsence | undefined> {
+  private async absenceOf(
+    target: string,
+    noResponders: boolean,
+    helpers: readonly MemberState[],
+    answers: readonly (PingReqAnswer | undefined)[],
+  ): Promise<NatsAbsence | undefined> {
     const ours = this.options.transport.location();
     if (!ours) return undefined;
-    const natsClusters = new Set([ours.cluster]);
-    answers.forEach((answer, i) => {
-      const helper = helpers[i];
-      if (!answer || answer.absent !== true || !helper) return;
-      this.noteLocation(helper.id, answer.at);
-      const at = this.natsLocations.get(helper.id);
-      if (at) natsClusters.add(at.cluster);
-    });
+    const natsClusters = new Set<string>();
+    if (noResponders) {
+      natsClusters.add(ours.cluster);
+      answers.forEach((answer, i) => {
+        const helper = helpers[i];
+        if (!answer || answer.absent !== true || !helper) return;
+        this.noteLocation(helper.id, answer.at);
+        const at = this.natsLocations.get(helper.id);
+        if (at) natsClusters.add(at.cluster);
+      });
+    }
     const clusters = [...natsClusters];
-    const answering = natsClusters.size >= 2 ? await this.surveyServers() : undefined;
-    if (!answering) return { natsClusters: clusters };
+    const answering = await this.surveyServers();
+    if (!answering) return clusters.length > 0 ? { natsClusters: clusters } : undefined;
     const at = this.natsLocations.get(target);
     if (at) return answering.has(at.server) ? { natsClusters: clusters, serverAnswered: at.server } : { natsClusters: clusters, serverSilent: at.server };
-    // It never told us its server, but it was on one of those we know.
+    // It never told us its server (it may have joined a moment ago), but it was on one of those we know.
     const known = [...this.knownServers.keys()];
-    const all = known.length > 0 && known.every((server) => answering.has(server));
-    return all ? { natsClusters: clusters, serverAnswered: `each of the ${known.length} NATS servers we know` } : { natsClusters: clusters };
+    const silent = known.filter((server) => !answering.has(server));
+    if (silent.length > 0) return { natsClusters: clusters, serverSilent: `${silent.join(' or ')} (it never told us which is its own)` };
+    return known.length > 0 ? { natsClusters: clusters, serverAnswered: `each of the ${known.length} NATS servers we know` } : { natsClusters: clusters };
   }
 
   /** Asks which NATS servers answer now, and remembers them. */
