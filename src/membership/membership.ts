@@ -419,15 +419,19 @@ export class Membership {
     if (this.options.eventLoopLag) this.detector.onEventLoopLag(this.options.eventLoopLag());
     const plan = this.detector.nextProbe();
     if (!plan) return undefined;
-    const result = await this.ping(plan.target.id, plan.piggyback, plan.timeoutMs, plan.interval);
+    const result = await this.ping(plan.target.id, plan.piggyback, plan.timeoutMs, plan.interval, { askNats: true });
     // Losing NATS mid-probe says nothing about the target.
     if (!this.connected || this.stopped) return plan.interval;
     this.afterProbe(plan.target.id, result);
     return plan.interval;
   }
 
-  /** A direct ping, then ping-req through helpers if it went unanswered. */
-  private async ping(target: string, buddy: MembershipUpdate | undefined, timeoutMs: number, intervalMs: number): Promise<ProbeResult> {
+  /**
+   * A direct ping, then ping-req through helpers if it went unanswered; then,
+   * with `askNats`, what NATS says of a target nobody reached (a re-probe of
+   * the dead has no use for it).
+   */
+  private async ping(target: string, buddy: MembershipUpdate | undefined, timeoutMs: number, intervalMs: number, { askNats }: { askNats: boolean }): Promise<ProbeResult> {
     const clock = this.options.clock;
     const started = clock.now();
     const updates = [...(buddy ? [buddy] : []), ...this.piggyback()];
@@ -469,7 +473,7 @@ export class Membership {
         ? `our NATS connection came back ${sinceReconnect} ms ago and our server's links to other clusters may not be`
         : undefined;
     const acks = answers.filter((a) => a?.acked === true).length;
-    const absence = acks === 0 ? await this.absenceOf(target, noResponders, helpers, answers) : undefined;
+    const absence = askNats && acks === 0 ? await this.absenceOf(target, noResponders, helpers, answers) : undefined;
     return {
       acked: false,
       indirectAcks: acks,
@@ -548,7 +552,7 @@ export class Membership {
       // Noted before sending, so a slow re-probe is not sent again every tick.
       this.table.noteReprobe(dead.id, now);
       const timeout = this.options.config.probeTimeoutMs;
-      void this.ping(dead.id, this.detector.piggybackFor(dead.id), timeout, timeout).then((result) => {
+      void this.ping(dead.id, this.detector.piggybackFor(dead.id), timeout, timeout, { askNats: false }).then((result) => {
         if (this.connected && !this.stopped) this.afterProbe(dead.id, result);
       });
     }

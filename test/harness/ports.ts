@@ -3,7 +3,7 @@
  * file before they start (nats-server). Servers we run in-process bind port 0
  * instead and never need this.
  */
-import net from 'node:net';
+import { freePort as bindEphemeral } from '../../src/demo/free-port.js';
 
 /**
  * Ports handed out by this process. The kernel may give the same ephemeral port
@@ -31,17 +31,4 @@ export async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
   return ports;
-}
-
-function bindEphemeral(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('freePort: listen gave no port'))));
-    });
-  });
 }
