@@ -127,20 +127,65 @@ describe('FailureDetector.onProbeResult', () => {
 });
 
 describe('FailureDetector.onSuspicionExpired', () => {
-  it('declares a suspect dead at its deadline and gossips it', () => {
+  it('a suspicion that runs out asks the suspect once; NATS saying no one subscribes lets the verdict come and be gossiped', () => {
     const { detector, table, clock } = setup(['us.b', 'eu.a']);
     detector.onProbeResult('eu.a', NO_ANSWER);
     const deadline = table.suspicionOf('eu.a')?.deadline as number;
     expect(deadline - clock.t).toBe(4000); // N=3 → k=0 → min 4 s from the start
-    expect(detector.onSuspicionExpired(deadline - 1)).toEqual([]);
+    expect(detector.lastWordsDue(deadline - 1)).toEqual([]);
     clock.t = deadline;
-    expect(detector.onSuspicionExpired()).toEqual([{ kind: 'dead', id: 'eu.a', incarnation: 1, from: SELF }]);
+    expect(detector.lastWordsDue().map((m) => m.id)).toEqual(['eu.a']);
+    // Asked once: neither asked again nor declared while the ping is out.
+    expect(detector.lastWordsDue(deadline + 100)).toEqual([]);
+    expect(detector.onSuspicionExpired(deadline + 100)).toEqual([]);
+    expect(detector.onLastWord('eu.a', 'no-responders', deadline + 100)).toEqual([{ kind: 'dead', id: 'eu.a', incarnation: 1, from: SELF }]);
     const row = table.views().find((v) => v.id === 'eu.a');
     expect(row?.status).toBe('dead');
     expect(row?.why).toBe(
-      'suspicion timed out after 4000 ms with 0 of 0 independent confirmation(s); suspected for: no ack to ping or 3 indirect pings; unreachable from here: no ack to ping or 3 indirect pings',
+      'suspicion timed out after 4100 ms with 0 of 0 independent confirmation(s); suspected for: no ack to ping or 3 indirect pings; its last ping: NATS: no responders on its subject; unreachable from here: no ack to ping or 3 indirect pings',
     );
     expect(detector.onSuspicionExpired(deadline + 1000)).toEqual([]);
+  });
+
+  it.each(['timed-out', 'answered', 'failed'] as const)('a last word "%s" (its connection stands) holds the suspicion to its longest, then the verdict comes unasked', (word) => {
+    const { detector, table, clock } = setup(['us.b', 'eu.a']);
+    detector.onProbeResult('eu.a', NO_ANSWER);
+    const start = clock.t;
+    const { maxMs } = table.suspicionOf('eu.a') as { maxMs: number };
+    expect(maxMs).toBe(24_000);
+    expect(detector.lastWordsDue(start + 4000)).toHaveLength(1);
+    expect(detector.onLastWord('eu.a', word, start + 4200)).toEqual([]);
+    expect(table.suspicionOf('eu.a')?.deadline).toBe(start + maxMs);
+    expect(table.reasonOf('eu.a')).toMatch(/; its last ping: .*: held for the longest suspicion$/);
+    expect(detector.lastWordsDue(start + maxMs)).toEqual([]);
+    expect(detector.onSuspicionExpired(start + maxMs - 1)).toEqual([]);
+    expect(detector.onSuspicionExpired(start + maxMs)).toEqual([{ kind: 'dead', id: 'eu.a', incarnation: 1, from: SELF }]);
+  });
+
+  it('a suspicion NATS already shortened, or one that ran its longest, is declared without a last word', () => {
+    const { detector, table, clock } = setup(['us.b', 'eu.a', 'eu.b']);
+    detector.onProbeResult('eu.a', NO_ANSWER);
+    table.reviseSuspicion('eu.a', undefined, (s) => s.hasten(clock.t + 500));
+    expect(detector.lastWordsDue(clock.t + 500)).toEqual([]);
+    expect(detector.onSuspicionExpired(clock.t + 500)).toHaveLength(1);
+
+    detector.onProbeResult('eu.b', NO_ANSWER);
+    const { maxMs } = table.suspicionOf('eu.b') as { maxMs: number };
+    table.reviseSuspicion('eu.b', undefined, (s) => s.hold(clock.t + maxMs));
+    expect(detector.lastWordsDue(clock.t + maxMs)).toEqual([]);
+    expect(detector.onSuspicionExpired(clock.t + maxMs)).toHaveLength(1);
+  });
+
+  it('a last word that comes back after a refutation and a new suspicion does not count for the new one', () => {
+    const { detector, table, clock } = setup(['us.b', 'eu.a']);
+    detector.onProbeResult('eu.a', NO_ANSWER);
+    expect(detector.lastWordsDue(clock.t + 4000)).toHaveLength(1);
+    detector.applyUpdate({ kind: 'alive', member: info('eu.a'), incarnation: 2 });
+    clock.t += 4100;
+    detector.onProbeResult('eu.a', NO_ANSWER);
+    expect(detector.onLastWord('eu.a', 'no-responders')).toEqual([]);
+    expect(table.get('eu.a')?.status).toBe('suspect');
+    expect(detector.lastWordsDue(clock.t + 4000)).toHaveLength(1);
   });
 
   it('confirmations from others bring the verdict forward (dogpile)', () => {
@@ -152,13 +197,15 @@ describe('FailureDetector.onSuspicionExpired', () => {
     detector.applyUpdate({ kind: 'suspect', id: 'eu.a', incarnation: 1, from: 'ap.a' });
     detector.applyUpdate({ kind: 'suspect', id: 'eu.a', incarnation: 1, from: 'sa.a' });
     expect(table.suspicionOf('eu.a')?.deadline).toBe(start + 4000);
-    expect(detector.onSuspicionExpired(start + 4000)).toHaveLength(1);
+    expect(detector.lastWordsDue(start + 4000)).toHaveLength(1);
+    expect(detector.onLastWord('eu.a', 'no-responders', start + 4000)).toHaveLength(1);
   });
 
   it('a refutation before the deadline cancels the verdict', () => {
     const { detector, table, clock } = setup();
     detector.onProbeResult('eu.a', NO_ANSWER);
     detector.applyUpdate({ kind: 'alive', member: info('eu.a'), incarnation: 2 });
+    expect(detector.lastWordsDue(clock.t + 60_000)).toEqual([]);
     expect(detector.onSuspicionExpired(clock.t + 60_000)).toEqual([]);
     expect(table.get('eu.a')?.status).toBe('alive');
   });

@@ -60,6 +60,16 @@ export interface NatsAbsence {
   readonly serverSilent?: string;
 }
 
+/** What the last ping of a suspect before its verdict found (see FailureDetector.onLastWord). */
+export type LastWord = 'answered' | 'no-responders' | 'timed-out' | 'failed';
+
+const LAST_WORDS: Record<LastWord, string> = {
+  answered: 'it answered',
+  'no-responders': 'NATS: no responders on its subject',
+  'timed-out': 'no answer, but NATS still delivers to its subject (its connection stands)',
+  failed: 'could not be sent',
+};
+
 /** Enough NATS evidence to shorten a suspicion (never to conclude one): see NatsAbsence. */
 export function absenceConfirmed(absence: NatsAbsence | undefined): absence is NatsAbsence & { serverAnswered: string } {
   return absence !== undefined && new Set(absence.natsClusters).size >= 2 && absence.serverAnswered !== undefined;
@@ -298,13 +308,37 @@ export class FailureDetector {
   }
 
   /**
-   * Declares dead every suspect whose suspicion deadline has passed
-   * (memberlist's suspicion timeout callback → `deadNode` with ourselves as
-   * the sender) and returns the dead rumours to gossip.
+   * Suspects whose suspicion ran out and who get one last direct ping before
+   * the verdict (see Suspicion.lastWordDue); each is marked asked, so the
+   * caller pings it once and reports through `onLastWord`.
+   */
+  lastWordsDue(now: number = this.clock.now()): MemberState[] {
+    const due = this.table.suspicionsDue(now, 'last-word');
+    for (const suspect of due) this.table.reviseSuspicion(suspect.id, undefined, (s) => s.askLastWord());
+    return due;
+  }
+
+  /**
+   * What the last ping of a suspect found. "No responders" (NATS holds no
+   * subscription for it) lets the verdict come now; anything else holds the
+   * suspicion to its longest (see Suspicion.hearLastWord). Returns the dead
+   * rumours now due.
+   */
+  onLastWord(targetId: string, word: LastWord, now: number = this.clock.now()): MembershipUpdate[] {
+    const stillThere = word !== 'no-responders';
+    const why = `${this.table.reasonOf(targetId) ?? 'suspected'}; its last ping: ${LAST_WORDS[word]}`;
+    this.table.reviseSuspicion(targetId, stillThere ? `${why}: held for the longest suspicion` : why, (s) => s.hearLastWord(stillThere));
+    return this.onSuspicionExpired(now);
+  }
+
+  /**
+   * Declares dead every suspect whose suspicion ran out with nothing left to
+   * ask (memberlist's suspicion timeout callback → `deadNode` with ourselves
+   * as the sender) and returns the dead rumours to gossip.
    */
   onSuspicionExpired(now: number = this.clock.now()): MembershipUpdate[] {
     const updates: MembershipUpdate[] = [];
-    for (const suspect of this.table.expiredSuspicions(now)) {
+    for (const suspect of this.table.suspicionsDue(now, 'verdict')) {
       const s = this.table.suspicionOf(suspect.id);
       const elapsed = now - suspect.statusSince;
       const timedOut = s

@@ -116,11 +116,16 @@ describe('MemberTable: suspect (memberlist suspectNode)', () => {
     expect(table.suspicionOf('eu.a')).toMatchObject({ k: 0, deadline: clock.t + 4000 });
   });
 
-  it('reports a suspicion as expired at its deadline, not before', () => {
+  it('a suspicion that runs out is due for its last word at its deadline, not before, and only then for a verdict', () => {
     const { table, clock } = setup(['eu.a']);
     table.apply(suspect('eu.a', 1, SELF));
-    expect(table.expiredSuspicions(clock.t + 3999)).toEqual([]);
-    expect(table.expiredSuspicions(clock.t + 4000).map((m) => m.id)).toEqual(['eu.a']);
+    expect(table.suspicionsDue(clock.t + 3999, 'last-word')).toEqual([]);
+    expect(table.suspicionsDue(clock.t + 4000, 'last-word').map((m) => m.id)).toEqual(['eu.a']);
+    expect(table.suspicionsDue(clock.t + 4000, 'verdict')).toEqual([]);
+    table.reviseSuspicion('eu.a', undefined, (s) => s.askLastWord());
+    expect(table.suspicionsDue(clock.t + 4000, 'last-word')).toEqual([]);
+    table.reviseSuspicion('eu.a', undefined, (s) => s.hearLastWord(false));
+    expect(table.suspicionsDue(clock.t + 4000, 'verdict').map((m) => m.id)).toEqual(['eu.a']);
   });
 
   it('an alive at a higher incarnation ends the suspicion (refuted)', () => {

@@ -442,14 +442,14 @@ export class MemberTable {
 
   /**
    * Changes the running suspicion of `id` (Suspicion.hasten or .hold, from
-   * evidence the table cannot see); `why` becomes its reason. False when it
+   * evidence the table cannot see); `why`, when given, becomes its reason. False when it
    * is not suspect.
    */
-  reviseSuspicion(id: string, why: string, revise: (suspicion: Suspicion) => void): boolean {
+  reviseSuspicion(id: string, why: string | undefined, revise: (suspicion: Suspicion) => void): boolean {
     const rec = this.records.get(id);
     if (!rec?.suspicion) return false;
     revise(rec.suspicion);
-    rec.why = why;
+    if (why !== undefined) rec.why = why;
     return true;
   }
 
@@ -458,11 +458,12 @@ export class MemberTable {
     for (const rec of this.records.values()) rec.suspicion?.delay(ms);
   }
 
-  /** Suspects whose suspicion deadline has passed: due to be declared dead. */
-  expiredSuspicions(now: number): MemberState[] {
+  /** Suspects whose suspicion has run out: due for their last word, or for the verdict (see Suspicion). */
+  suspicionsDue(now: number, due: 'last-word' | 'verdict'): MemberState[] {
     const out: MemberState[] = [];
     for (const rec of this.records.values()) {
-      if (rec.suspicion && rec.suspicion.deadline() <= now) out.push(this.snapshot(rec));
+      const s = rec.suspicion;
+      if (s && (due === 'verdict' ? s.verdictDue(now) : s.lastWordDue(now))) out.push(this.snapshot(rec));
     }
     return out;
   }

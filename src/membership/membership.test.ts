@@ -139,6 +139,20 @@ describe('Membership on an in-memory network', { timeout: 30_000 }, () => {
     expect(['a.r1', 'b.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['alive', 'alive']);
   });
 
+  it('a member that stands still longer than a suspicion, its NATS connection up (pings time out), is held to the longest suspicion and refutes when it moves again', async () => {
+    const { run, runUntil, network, statusOf, members } = await federation(['a', 'b', 'c']);
+    await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);
+    await run(3_000);
+    network.partition('c.r1', 'a.r1');
+    network.partition('c.r1', 'b.r1');
+    await run(10_000); // the shortest suspicion here is 4 s, the longest 24 s
+    expect(['a.r1', 'b.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['suspect', 'suspect']);
+    expect(members.get('a.r1')!.members().find((v) => v.id === 'c.r1')?.why).toMatch(/its last ping: no answer, but NATS still delivers to its subject .*held for the longest suspicion/);
+    network.healAll();
+    await run(5_000);
+    expect(['a.r1', 'b.r1'].map((v) => statusOf(v, 'c.r1'))).toEqual(['alive', 'alive']);
+  });
+
   it('a member whose NATS connection just came back accuses no one while its links may still be down', async () => {
     const { run, runUntil, network, statusOf, members } = await federation(['a', 'b', 'c', 'd']);
     await runUntil(() => [...members.keys()].every((v) => [...members.keys()].every((t) => statusOf(v, t) === 'alive')), 5_000);

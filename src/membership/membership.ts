@@ -1,5 +1,5 @@
 import { Awareness } from './awareness.js';
-import { DEFAULT_INDIRECT_CHECKS, DEFAULT_PROBE_TIMEOUT_MS, FailureDetector, type NatsAbsence, type ProbeResult } from './detector.js';
+import { DEFAULT_INDIRECT_CHECKS, DEFAULT_PROBE_TIMEOUT_MS, FailureDetector, type LastWord, type NatsAbsence, type ProbeResult } from './detector.js';
 import { encodeEnvelope, type EnvelopeRejectReason, type EnvelopeSigner, type EnvelopeVerifier } from './envelope.js';
 import { DEFAULT_PUSH_PULL_INTERVAL_MS, HealthState, HealthWriter, chunkBySize, parseHealthRecord, type ServiceView } from './health-state.js';
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_SUSPICION_MULT } from './suspicion.js';
@@ -195,6 +195,8 @@ const PROBE_STALL_MS = 250;
 const RECONNECT_DOUBT_MS = 10_000;
 /** How long the survey of NATS servers may take (see NatsAbsence). */
 const SERVER_SURVEY_MS = 250;
+/** A suspect's "no responders" before its verdict is asked again after this: longer than a NATS reconnect (wait and jitter, 1 s at most) and its subscriptions' trip across gateways. */
+const LAST_WORD_RECHECK_MS = 1_500;
 /** A NATS server neither seen in a location nor answering a survey this long is forgotten. */
 const KNOWN_SERVER_TTL_MS = 10 * 60_000;
 /** When a joining member announces itself again, until its first sync is in (ms after start). */
@@ -439,11 +441,7 @@ export class Membership {
     let stalled = false;
     try {
       const reply = await this.request<AckBody>(target, 'ping', { target, updates, stamp: this.stamp(), ...this.at() } satisfies PingBody, timeoutMs);
-      if (reply) {
-        this.applyUpdates(reply.body.updates, reply.from);
-        this.confirmStamp(reply.from, reply.body.stamp);
-        this.noteLocation(reply.from, reply.body.at);
-      }
+      if (reply) this.takeAck(reply);
       if (reply?.kind === 'ack' && reply.from === target) {
         return { acked: true, indirectAcks: 0, nacks: 0, expectedNacks: 0, rttMs: clock.now() - started };
       }
@@ -482,6 +480,40 @@ export class Membership {
       ...(absence && { absence }),
       ...(ownFault !== undefined && { ownFault }),
     };
+  }
+
+  /**
+   * A direct ping of a suspect whose suspicion ran out, carrying the
+   * suspicion so that a live one refutes it. Unlike a probe it asks no
+   * helpers: it is NATS's answer that counts (see FailureDetector.onLastWord).
+   * "No responders" counts only when said twice, LAST_WORD_RECHECK_MS apart:
+   * a member whose loop stood still longer than its NATS pings allow is
+   * between two connections for up to a reconnect wait.
+   */
+  private async lastWordOf(target: string): Promise<LastWord> {
+    const first = await this.lastPing(target);
+    if (first !== 'no-responders') return first;
+    await new Promise<void>((resolve) => this.after(resolve, LAST_WORD_RECHECK_MS));
+    return this.lastPing(target);
+  }
+
+  private async lastPing(target: string): Promise<LastWord> {
+    const buddy = this.detector.piggybackFor(target);
+    try {
+      const reply = await this.request<AckBody>(target, 'ping', { target, updates: buddy ? [buddy] : [], stamp: this.stamp(), ...this.at() } satisfies PingBody, this.options.config.probeTimeoutMs);
+      if (reply) this.takeAck(reply);
+      return reply?.kind === 'ack' && reply.from === target ? 'answered' : 'failed';
+    } catch (err) {
+      if (isTransportError(err, 'no-responders')) return 'no-responders';
+      return isTransportError(err, 'timeout') ? 'timed-out' : 'failed';
+    }
+  }
+
+  /** What every answer to our ping carries: rumours, our stamp back, where it is attached. */
+  private takeAck(reply: Opened<AckBody>): void {
+    this.applyUpdates(reply.body.updates, reply.from);
+    this.confirmStamp(reply.from, reply.body.stamp);
+    this.noteLocation(reply.from, reply.body.at);
   }
 
   /**
@@ -547,6 +579,11 @@ export class Membership {
     this.lastHousekeeping = now;
     if (late > STALL_NOISE_MS) this.detector.onOwnStall(late);
     if (!this.connected) return undefined;
+    for (const suspect of this.detector.lastWordsDue()) {
+      void this.lastWordOf(suspect.id).then((word) => {
+        if (!this.stopped) this.spread(this.detector.onLastWord(suspect.id, word));
+      });
+    }
     this.spread(this.detector.onSuspicionExpired());
     for (const dead of this.detector.reprobesDue()) {
       // Noted before sending, so a slow re-probe is not sent again every tick.

@@ -133,6 +133,8 @@ export class Suspicion {
   private hastenedTo: number | undefined;
   /** A deadline confirmations may not bring forward (see hold). */
   private heldTo: number | undefined;
+  /** The suspect's last word (see lastWordDue): asked once, when the suspicion first runs out. */
+  private lastWord: 'unasked' | 'asked' | 'heard' = 'unasked';
 
   constructor(options: SuspicionOptions) {
     this.suspecter = options.suspecter;
@@ -212,6 +214,45 @@ export class Suspicion {
    */
   delay(ms: number): void {
     if (ms > 0) this.delayedMs += ms;
+  }
+
+  /**
+   * Ran out, and the suspect gets one last direct ping before the verdict:
+   * unless NATS already shortened this suspicion (its word is in), or it has
+   * run its longest (a last word could not hold it any longer).
+   */
+  lastWordDue(now: number): boolean {
+    return this.lastWord === 'unasked' && this.hastenedTo === undefined && now >= this.deadline() && now - this.#started() < this.maxMs;
+  }
+
+  /** Ran out and nothing is left to ask: the suspect is to be declared dead. */
+  verdictDue(now: number): boolean {
+    return this.lastWord !== 'asked' && now >= this.deadline() && !this.lastWordDue(now);
+  }
+
+  askLastWord(): void {
+    this.lastWord = 'asked';
+  }
+
+  /**
+   * The last word came back. `stillThere`: the suspect answered, or NATS
+   * still delivered to its subject (a timeout, not "no responders"), so its
+   * process still holds its NATS connection: a member standing still (a long
+   * pause, an overloaded host) rather than a crashed one, whose refutation
+   * may yet come. It gets the longest suspicion; a host lost without closing
+   * its connection is then found dead at the longest timeout, unless NATS's
+   * own pings drop the connection sooner.
+   */
+  hearLastWord(stillThere: boolean): void {
+    // A refutation and a new suspicion may have come meanwhile: this word was not asked of that one.
+    if (this.lastWord !== 'asked') return;
+    this.lastWord = 'heard';
+    if (stillThere) this.hold(this.#started() + this.maxMs);
+  }
+
+  #started(): number {
+    if (this.startedAt === undefined) throw new SuspicionNotStartedError();
+    return this.startedAt;
   }
 
   /** The suspecter first, then the confirmers in arrival order. */
