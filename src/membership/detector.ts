@@ -325,6 +325,8 @@ export class FailureDetector {
    * rumours now due.
    */
   onLastWord(targetId: string, word: LastWord, now: number = this.clock.now()): MembershipUpdate[] {
+    // A refutation and a new suspicion may have come meanwhile: this word was not asked of that one.
+    if (!this.table.suspicionOf(targetId)?.awaitingLastWord) return [];
     const stillThere = word !== 'no-responders';
     const why = `${this.table.reasonOf(targetId) ?? 'suspected'}; its last ping: ${LAST_WORDS[word]}`;
     this.table.reviseSuspicion(targetId, stillThere ? `${why}: held for the longest suspicion` : why, (s) => s.hearLastWord(stillThere));

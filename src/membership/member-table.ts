@@ -87,6 +87,8 @@ export interface SuspicionSnapshot {
   readonly minMs: number;
   readonly maxMs: number;
   readonly accusers: readonly string[];
+  /** Its last ping is out (see Suspicion.lastWordDue). */
+  readonly awaitingLastWord: boolean;
 }
 
 export interface MemberTableOptions {
@@ -437,6 +439,7 @@ export class MemberTable {
       minMs: s.minMs,
       maxMs: s.maxMs,
       accusers: s.accusers(),
+      awaitingLastWord: s.awaitingLastWord,
     };
   }
 

@@ -234,6 +234,10 @@ export class Suspicion {
     this.lastWord = 'asked';
   }
 
+  get awaitingLastWord(): boolean {
+    return this.lastWord === 'asked';
+  }
+
   /**
    * The last word came back. `stillThere`: the suspect answered, or NATS
    * still delivered to its subject (a timeout, not "no responders"), so its
@@ -244,8 +248,6 @@ export class Suspicion {
    * own pings drop the connection sooner.
    */
   hearLastWord(stillThere: boolean): void {
-    // A refutation and a new suspicion may have come meanwhile: this word was not asked of that one.
-    if (this.lastWord !== 'asked') return;
     this.lastWord = 'heard';
     if (stillThere) this.hold(this.#started() + this.maxMs);
   }
