@@ -21,7 +21,7 @@ describe('DEFAULTS', () => {
       protocol: 'http',
       export: false,
       allow: [],
-      failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'] },
+      failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
       timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
       healthCheck: { path: '/healthz', intervalMs: 5_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3 },
     });

@@ -64,6 +64,8 @@ const defaults = {
       order: ['local', 'region', 'any'],
       /** A non-idempotent request that reached an upstream is never retried, whatever this says. */
       retryOn: ['connect-failure', 'reset', '503'],
+      /** A drill's tool, not an app's: off unless the service's config turns it on. */
+      allowPinning: false,
     },
     /** Connect / per-try / whole-request budget. */
     timeouts: {

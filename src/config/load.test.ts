@@ -84,7 +84,7 @@ describe('parseConfig: valid files', () => {
           healthCheck: { path: '/healthz', intervalMs: 5_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3 },
           export: true,
           allow: ['spiffe://*.acme.example/meshgate/gateway/*/*'],
-          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'] },
+          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
         },
       },
@@ -126,7 +126,7 @@ describe('parseConfig: valid files', () => {
           endpoints: [],
           export: false,
           allow: [],
-          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'] },
+          failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
         },
       },
@@ -143,7 +143,7 @@ services:
     protocol: grpc
     endpoints: ["ledger-0.ledger:9090"]
     healthCheck: { path: /ready, interval: 2s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 5 }
-    failover: { overprovisioning: 1, order: [local, eu-west], retryOn: [connect-failure, 503] }
+    failover: { overprovisioning: 1, order: [local, eu-west], retryOn: [connect-failure, 503], allowPinning: true }
     timeouts: { connect: 250ms, perTry: 1.5s, request: 1m }
 `),
     );
@@ -160,7 +160,7 @@ services:
       healthCheck: { path: '/ready', intervalMs: 2_000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 5 },
       export: false,
       allow: [],
-      failover: { overprovisioning: 1, order: ['local', 'eu-west'], retryOn: ['connect-failure', '503'] },
+      failover: { overprovisioning: 1, order: ['local', 'eu-west'], retryOn: ['connect-failure', '503'], allowPinning: true },
       timeouts: { connectMs: 250, perTryMs: 1_500, requestMs: 60_000 },
     });
   });

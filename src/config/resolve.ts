@@ -83,6 +83,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
         overprovisioning: s.failover?.overprovisioning ?? d.failover.overprovisioning,
         order: s.failover?.order ?? d.failover.order,
         retryOn: s.failover?.retryOn ?? d.failover.retryOn,
+        allowPinning: s.failover?.allowPinning ?? d.failover.allowPinning,
       },
       timeouts: {
         connectMs: s.timeouts?.connect ?? d.timeouts.connectMs,

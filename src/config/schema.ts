@@ -290,6 +290,7 @@ const failover = section({
   overprovisioning: leaf(v.overprovisioning(BOUNDS.failover.overprovisioning)).optional(),
   order: list(leaf(v.tier), { nonEmpty: 'must list at least one tier (local, region, any or a cluster name)', uniqueBy: str }).optional(),
   retryOn: list(leaf(v.retryCondition), { uniqueBy: str }).optional(),
+  allowPinning: leaf(v.boolean).optional(),
 });
 
 const endpointKey = (x: unknown): string | undefined => {

@@ -129,6 +129,8 @@ export interface FailoverConfig {
   readonly order: readonly string[];
   /** Failed tries that may be retried (within the budget and the idempotency rules). */
   readonly retryOn: readonly RetryCondition[];
+  /** Whether an app may send a request to one named cluster only (the `meshgate-cluster` header). */
+  readonly allowPinning: boolean;
 }
 
 export interface TimeoutsConfig {

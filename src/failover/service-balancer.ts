@@ -198,9 +198,11 @@ export class ServiceBalancer {
    * The next target for a try, never one in `tried`: a tier by its share
    * (the next tier with anything left when that one is exhausted), then the
    * cheaper of two by peak-EWMA, or an ejected target's single half-open
-   * probe. Reads the snapshot only: nothing is rebuilt per request.
+   * probe. `only` keeps the try in one cluster: ours (its endpoints) for a
+   * request that already crossed a cluster, or the one a request is pinned
+   * to. Reads the snapshot only: nothing is rebuilt per request.
    */
-  pick(now: number, tried: ReadonlySet<Target> = EMPTY, localOnly = false): Pick | undefined {
+  pick(now: number, tried: ReadonlySet<Target> = EMPTY, only?: string): Pick | undefined {
     const tiers = this.tiers;
     if (tiers.length === 0) return undefined;
     const start = pickTier(this.shares, this.settings.random());
@@ -210,16 +212,16 @@ export class ServiceBalancer {
     if (this.ejections.size > 0) {
       for (let n = 0; n < tiers.length; n++) {
         const tier = tiers[n === 0 ? Math.max(0, start) : n <= start ? n - 1 : n] as Tier;
-        if (localOnly && !tier.hasLocal) continue;
-        const probe = this.probeIn(now, tier, tried, localOnly);
+        if (!this.tierServes(tier, only)) continue;
+        const probe = this.probeIn(now, tier, tried, only);
         if (probe) return probe;
       }
     }
     for (let n = 0; n < tiers.length; n++) {
       const i = n === 0 ? Math.max(0, start) : n <= start ? n - 1 : n;
       const tier = tiers[i] as Tier;
-      if (localOnly && !tier.hasLocal) continue;
-      const best = this.cheaperOfTwo(now, tier, tried, this.panic && i === start, localOnly);
+      if (!this.tierServes(tier, only)) continue;
+      const best = this.cheaperOfTwo(now, tier, tried, this.panic && i === start, only);
       if (best) {
         // The tier's share stays a number until someone reads the reason: a string per request costs more than the pick.
         const why = this.panic ? 'panic: using every endpoint' : i === start ? (this.shares[i] ?? 0) : `tier ${tiers[start]?.name ?? '?'} exhausted`;
@@ -310,14 +312,30 @@ export class ServiceBalancer {
     };
   }
 
-  private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>, localOnly: boolean): Pick | undefined {
+  /** Whether `cluster` (ours, or another) runs the service as far as the snapshot knows: a pinned request finds nothing elsewhere. */
+  serves(cluster: string): boolean {
+    return this.tiers.some((tier) => this.tierServes(tier, cluster));
+  }
+
+  private tierServes(tier: Tier, only: string | undefined): boolean {
+    if (only === undefined) return true;
+    if (only === this.settings.cluster) return tier.hasLocal;
+    return tier.targets.some((t) => t.key === clusterKey(only));
+  }
+
+  /** Whether a try confined to `only` may go to `t`: a request that already crossed a cluster never goes to another one, not even as a probe. */
+  private inScope(t: TargetState, only: string | undefined): boolean {
+    if (only === undefined) return true;
+    return only === this.settings.cluster ? t.local !== undefined : t.key === clusterKey(only);
+  }
+
+  private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>, only: string | undefined): Pick | undefined {
     for (const t of tier.targets) {
+      if (!this.inScope(t, only)) continue;
       if (t.local) {
         if (!tried.has(t.local) && this.probing(now, t.key)) return this.pickOf(now, t.local, tier, PROBE_WHY);
         continue;
       }
-      // A request that already crossed a cluster never goes to another one, not even as a probe.
-      if (localOnly) continue;
       for (const r of t.replicas) {
         if (!tried.has(r) && this.probing(now, `gateway:${r.replica}`)) return this.pickOf(now, r, tier, PROBE_WHY);
       }
@@ -331,22 +349,22 @@ export class ServiceBalancer {
   }
 
   /** Power of two choices over the tier's open targets, without building a candidate list. */
-  private cheaperOfTwo(now: number, tier: Tier, tried: ReadonlySet<Target>, anyHealth: boolean, localOnly: boolean): Target | undefined {
+  private cheaperOfTwo(now: number, tier: Tier, tried: ReadonlySet<Target>, anyHealth: boolean, only: string | undefined): Target | undefined {
     let count = 0;
-    for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, localOnly)) count++;
+    for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, only)) count++;
     if (count === 0) return undefined;
     const random = this.settings.random;
     let a: TargetState | undefined;
     let b: TargetState | undefined;
     if (count === 1) {
-      for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, localOnly)) a = t;
+      for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, only)) a = t;
     } else {
       const i = Math.min(count - 1, Math.floor(random() * count));
       let j = Math.min(count - 2, Math.floor(random() * (count - 1)));
       if (j >= i) j++;
       let k = 0;
       for (const t of tier.targets) {
-        if (!this.open(now, t, tried, anyHealth, localOnly)) continue;
+        if (!this.open(now, t, tried, anyHealth, only)) continue;
         if (k === i) a = t;
         if (k === j) b = t;
         k++;
@@ -366,10 +384,10 @@ export class ServiceBalancer {
     return undefined;
   }
 
-  private open(now: number, t: TargetState, tried: ReadonlySet<Target>, anyHealth: boolean, localOnly: boolean): boolean {
+  private open(now: number, t: TargetState, tried: ReadonlySet<Target>, anyHealth: boolean, only: string | undefined): boolean {
     if (!anyHealth && !t.usable) return false;
+    if (!this.inScope(t, only)) return false;
     if (t.local) return !tried.has(t.local) && this.inFlight(t.key) < this.settings.maxInFlightPerTarget;
-    if (localOnly) return false;
     if (this.inFlight(t.key) >= this.settings.maxInFlightPerTarget) return false;
     for (const r of t.replicas) if (!tried.has(r)) return true;
     return false;
@@ -506,7 +524,7 @@ export class ServiceBalancer {
    * not be lost because its only replica had a bad moment.
    */
   private remoteState(now: number, r: RemoteCluster): TargetState {
-    const key = `cluster:${r.cluster}`;
+    const key = clusterKey(r.cluster);
     const state = this.stateOf(key, 'remote', undefined);
     const usableIds = r.replicas.filter((id) => (this.ejections.get(`gateway:${id}`)?.state(now) ?? 'active') !== 'ejected');
     const replicaPanic = usableIds.length === 0 && r.replicas.length > 0 && !r.stale && r.healthy > 0;
@@ -534,7 +552,7 @@ export class ServiceBalancer {
     let target = this.replicaTargets.get(id);
     if (!target) {
       this.replicaTargets.set(id, (target = { kind: 'remote', cluster, replica }));
-      this.keys.set(target, `cluster:${cluster}`);
+      this.keys.set(target, clusterKey(cluster));
     }
     return target;
   }
@@ -600,6 +618,8 @@ export interface RouteExplanation {
   readonly retryBudget: RetryBudgetView;
 }
 
+/** A cluster's key among the targets (and in /debug/routes and events). */
+const clusterKey = (cluster: string): string => `cluster:${cluster}`;
 const EMPTY: ReadonlySet<Target> = new Set();
 
 const PROBE_WHY = 'half-open probe after ejection';

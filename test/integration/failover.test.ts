@@ -197,6 +197,41 @@ describe('failover', () => {
     expect(statuses).toEqual(new Set([200, 502]));
   });
 
+  it('a request pinned with meshgate-cluster goes to that cluster only, where the service allows it', async () => {
+    const [a1, b1] = await Promise.all([h.httpBackend({ name: 'a1' }), h.httpBackend({ name: 'b1' })]);
+    const services = (c: string) => {
+      const backend = c === 'a' ? a1 : b1;
+      return { hello: { ...checked(backend), failover: { allowPinning: true } }, plain: checked(backend) };
+    };
+    const { gw } = await startFederation(h, { clusters: ['a', 'b'], services });
+    await Promise.all([waitForService(gw('a'), 'hello', 'b'), waitForService(gw('a'), 'plain', 'b')]);
+    const pinned = (service: string, cluster: string) => gw('a').request(service, '/echo', { headers: { 'meshgate-cluster': cluster } });
+
+    expect(await served(gw('a'), 'hello')).toBe('a1');
+    for (let i = 0; i < 5; i++) {
+      const res = await pinned('hello', 'b');
+      expect(res.status).toBe(200);
+      expect(res.headers['x-backend']).toBe('b1');
+      expect((JSON.parse(res.body.toString()) as { headers: Record<string, string> }).headers).not.toHaveProperty('meshgate-cluster');
+    }
+    expect((await pinned('hello', 'a')).headers['x-backend']).toBe('a1');
+    const refused = async (service: string, cluster: string) => {
+      const res = await pinned(service, cluster);
+      return [res.status, res.headers['meshgate-error']];
+    };
+    expect(await refused('plain', 'b')).toEqual([403, 'forbidden']);
+    expect(await refused('hello', 'nowhere')).toEqual([404, 'unknown-service']);
+
+    // b's endpoint gone: a request pinned to b gets 503, not a's healthy endpoint.
+    await b1.stop();
+    await waitUntil(async () => (await routes(gw('a'), 'hello')).tiers.flatMap((t) => t.targets).some((t) => t.key === 'cluster:b' && !t.usable), {
+      timeoutMs: 30_000,
+      what: "a to see b's endpoint unhealthy",
+    });
+    expect(await refused('hello', 'b')).toEqual([503, 'no-healthy-endpoints']);
+    expect(await served(gw('a'), 'hello')).toBe('a1');
+  });
+
   it('(f) every endpoint failing does not raise upstream load above the retry budget', async () => {
     let upstream = 0;
     const failing = async (name: string) =>

@@ -11,6 +11,8 @@ export const HOP_HEADER = 'meshgate-hop';
 export const SOURCE_HEADER = 'meshgate-source';
 /** Remaining budget in milliseconds, relative so that clock skew between clusters does not matter. */
 export const DEADLINE_HEADER = 'meshgate-deadline';
+/** An app's request to send this one request to the named cluster only, where the service allows it (drills, debugging). */
+export const PIN_HEADER = 'meshgate-cluster';
 const GRPC_TIMEOUT_HEADER = 'grpc-timeout';
 
 const GATEWAY_ONLY = [SERVICE_HEADER, HOP_HEADER, SOURCE_HEADER] as const;

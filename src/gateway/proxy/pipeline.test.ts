@@ -93,7 +93,7 @@ const service = (over: Partial<ServiceConfig> = {}): ServiceConfig => ({
   ],
   export: true,
   allow: ['spiffe://b.test/meshgate/gateway/b/*'],
-  failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'] },
+  failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
   timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
   ...over,
 });
@@ -394,7 +394,7 @@ describe('RequestPipeline', () => {
   it('never sends a federated request to another cluster, even when a tier mixes clusters or a remote replica is due a probe', async () => {
     let localUp = false;
     const g = setup({
-      services: [service({ failover: { overprovisioning: 1.4, order: ['any'], retryOn: ['connect-failure', 'reset', '503'] } })],
+      services: [service({ failover: { overprovisioning: 1.4, order: ['any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false } })],
       remotes: [remoteB({ healthy: 10, total: 10 })],
       healthy: () => localUp,
     });
@@ -420,5 +420,44 @@ describe('RequestPipeline', () => {
     await g.local({ headers: { 'meshgate-deadline': '300' } });
     const [seen] = [...g.upstreams.values()].flatMap((u) => u.seen);
     expect(seen?.context).toMatchObject({ propagateDeadline: true, budgetMs: 300, timeouts: { perTryMs: 300, requestMs: 300 } });
+  });
+});
+
+describe('RequestPipeline: a request pinned to one cluster (meshgate-cluster)', () => {
+  const pinnable = (over: Partial<ServiceConfig> = {}) =>
+    service({ failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: true }, ...over });
+
+  it('goes to the named cluster while ours is healthy, without the header', async () => {
+    const g = setup({ services: [pinnable()], remotes: [remoteB({ healthy: 3, total: 3 })] });
+    const { result } = await g.local({ headers: { 'meshgate-cluster': 'b' } });
+    expect(result).toEqual({ status: 200, body: 'ok' });
+    expect(g.remote.seen).toHaveLength(1);
+    expect(g.remote.seen[0]?.context.target).toMatchObject({ kind: 'remote', cluster: 'b' });
+    expect(g.remote.seen[0]?.request.headers).not.toHaveProperty('meshgate-cluster');
+    expect([...g.upstreams.values()].every((u) => u.seen.length === 0)).toBe(true);
+  });
+
+  it('to our own cluster, stays on our endpoints: 503 when none is healthy, though b is', async () => {
+    let up = true;
+    const g = setup({ services: [pinnable()], remotes: [remoteB({ healthy: 3, total: 3 })], healthy: () => up });
+    expect((await g.local({ headers: { 'meshgate-cluster': 'a' } })).result).toEqual({ status: 200, body: 'ok' });
+    up = false;
+    g.routes.refresh(g.clock.ms, true);
+    expect((await g.local({ headers: { 'meshgate-cluster': 'a' } })).result).toMatchObject({ status: 503, error: 'no-healthy-endpoints' });
+    expect(g.remote.seen).toHaveLength(0);
+  });
+
+  it('answers 503 when the named cluster has no healthy endpoint, and never fails over elsewhere', async () => {
+    const g = setup({ services: [pinnable()], remotes: [remoteB({ healthy: 0, total: 3 })] });
+    expect((await g.local({ headers: { 'meshgate-cluster': 'b' } })).result).toMatchObject({ status: 503, error: 'no-healthy-endpoints' });
+    expect([...g.upstreams.values()].every((u) => u.seen.length === 0)).toBe(true);
+  });
+
+  it('answers 404 for a cluster that does not run the service, and 403 where the service does not allow pinning', async () => {
+    const g = setup({ services: [pinnable()], remotes: [remoteB()] });
+    expect((await g.local({ headers: { 'meshgate-cluster': 'c' } })).result).toMatchObject({ status: 404, error: 'unknown-service' });
+    const h = setup({ services: [service()], remotes: [remoteB()] });
+    expect((await h.local({ headers: { 'meshgate-cluster': 'b' } })).result).toMatchObject({ status: 403, error: 'forbidden' });
+    expect(h.remote.seen).toHaveLength(0);
   });
 });

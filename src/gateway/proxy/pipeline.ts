@@ -5,10 +5,10 @@ import { asGatewayError, GatewayError } from '../errors.js';
 import type { Exchange, InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
 import type { FederationPeer } from '../protocol/federation-peer.js';
 import type { TryContext } from '../protocol/forwarder.js';
-import { dropGatewayHeaders, headerValue, HOP_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../protocol/propagation.js';
+import { dropGatewayHeaders, headerValue, HOP_HEADER, PIN_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../protocol/propagation.js';
 import type { Admission } from './admission.js';
 import { budgetFor, remainingMs, type Budget } from './deadline.js';
-import { RetryingSender, type RetrySettings, type TrySender } from './retry.js';
+import { RetryingSender, type Confinement, type RetrySettings, type TrySender } from './retry.js';
 import type { RouteTable, ServiceRoute } from './route-table.js';
 
 /**
@@ -74,9 +74,12 @@ class Call implements TrySender {
  */
 export class RequestPipeline {
   private readonly sender: RetryingSender;
+  /** Where a federated request may go: here. */
+  private readonly hereOnly: Confinement;
 
   constructor(private readonly opts: PipelineOptions) {
     this.sender = new RetryingSender(opts.retry, opts.now);
+    this.hereOnly = { cluster: opts.routes.cluster, why: 'no healthy endpoint here (a federated request is never forwarded again)' };
   }
 
   /** A request from an app on the local listener. */
@@ -99,8 +102,23 @@ export class RequestPipeline {
     if (!route || (!route.config && !route.exportedElsewhere)) {
       throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
     }
-    return this.admitted(request, route, false);
+    const pin = headerValue(request.headers, PIN_HEADER);
+    if (pin === undefined) return this.admitted(request, route, undefined);
+    delete request.headers[PIN_HEADER];
+    return this.admitted(request, route, this.pinnedTo(route, pin));
   };
+
+  /** A request an app sent to one cluster only: allowed where the service's config says so, and only to a cluster that runs it. */
+  private pinnedTo(route: ServiceRoute, cluster: string): Confinement {
+    const context = { service: route.name, cluster: cluster.slice(0, 64) };
+    if (!route.config?.failover.allowPinning) {
+      throw new GatewayError('forbidden', `requests for ${route.name} may not choose their cluster (services.${route.name}.failover.allowPinning is not set here)`, context);
+    }
+    if (!route.balancer.serves(cluster)) {
+      throw new GatewayError('unknown-service', `cluster "${context.cluster}" does not run ${route.name}, or does not export it to us`, context);
+    }
+    return { cluster, why: `no healthy endpoint in cluster ${cluster}, which the request is pinned to` };
+  }
 
   private readonly respondFederated = (exchange: Exchange, peer: FederationPeer | undefined): Promise<UpstreamResponse> => {
     const { request } = exchange;
@@ -117,7 +135,7 @@ export class RequestPipeline {
     delete request.headers[HOP_HEADER];
     // The endpoint learns who called from what we verified, not from what was claimed.
     request.headers[SOURCE_HEADER] = sourceValue(peer.cluster, peer.spiffeId);
-    return this.admitted(request, route, true);
+    return this.admitted(request, route, this.hereOnly);
   };
 
   /** /debug/routes?service=x (undefined for a name nobody serves), or every route in use. */
@@ -126,11 +144,11 @@ export class RequestPipeline {
     return service ? this.opts.routes.explain(service, now) : this.opts.routes.explainAll(now);
   }
 
-  private async admitted(request: InboundRequest, route: ServiceRoute, localOnly: boolean): Promise<UpstreamResponse> {
+  private async admitted(request: InboundRequest, route: ServiceRoute, only: Confinement | undefined): Promise<UpstreamResponse> {
     const { admission } = this.opts;
     admission.admit(route);
     try {
-      return await this.sender.send(route, request, localOnly, new Call(route, budgetFor(request.headers, route.timeouts, this.opts.now()), this.opts.now));
+      return await this.sender.send(route, request, only, new Call(route, budgetFor(request.headers, route.timeouts, this.opts.now()), this.opts.now));
     } finally {
       admission.release(route);
     }

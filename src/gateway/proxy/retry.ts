@@ -16,6 +16,12 @@ export interface RetrySettings {
   readonly maxRetriesPerRequest: number;
 }
 
+/** A request kept to one cluster, and what to say when that cluster has no healthy target. */
+export interface Confinement {
+  readonly cluster: string;
+  readonly why: string;
+}
+
 /** Sends one try to the picked target; resolves with the response head or rejects with a GatewayError. */
 export type SendTry = (pick: Pick, request: InboundRequest) => Promise<UpstreamResponse>;
 
@@ -44,7 +50,8 @@ export class RetryingSender {
     private readonly now: () => number,
   ) {}
 
-  async send(route: ServiceRoute, inbound: InboundRequest, localOnly: boolean, tries: TrySender): Promise<UpstreamResponse> {
+  /** `only`: the one cluster the request may go to (see ServiceBalancer.pick), or undefined for anywhere. */
+  async send(route: ServiceRoute, inbound: InboundRequest, only: Confinement | undefined, tries: TrySender): Promise<UpstreamResponse> {
     const { balancer } = route;
     balancer.recordRequest(this.now());
     // Most requests have no body: no await for them.
@@ -56,11 +63,11 @@ export class RetryingSender {
     let unavailable: UpstreamResponse | undefined;
     let retries = 0;
     for (;;) {
-      const pick = balancer.pick(this.now(), tried, localOnly);
+      const pick = balancer.pick(this.now(), tried, only?.cluster);
       if (!pick) {
         if (unavailable) return unavailable;
         if (lastError) throw lastError;
-        const why = localOnly ? 'no healthy endpoint here (a federated request is never forwarded again)' : 'no healthy endpoint here or in any exporting cluster';
+        const why = only ? only.why : 'no healthy endpoint here or in any exporting cluster';
         throw new GatewayError(balancer.saturated() ? 'overloaded' : 'no-healthy-endpoints', `${route.name}: ${why}`, { service: route.name });
       }
       unavailable?.cancel();

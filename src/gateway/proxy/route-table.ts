@@ -69,6 +69,11 @@ export class RouteTable {
   private readonly endpointForwarders = new Map<string, Map<string, Forwarder>>();
   private readonly endpointAddresses = new Map<string, HostPort>();
 
+  /** The cluster this gateway serves. */
+  get cluster(): string {
+    return this.opts.cluster;
+  }
+
   constructor(private readonly opts: RouteTableOptions) {
     this.configs = new Map(opts.services.map((s) => [s.name, s]));
     for (const service of opts.services) {
