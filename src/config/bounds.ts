@@ -80,5 +80,7 @@ export const BOUNDS = {
   failover: {
     /** 100 spills only below 1 % healthy; Envoy's default is 1.4. */
     overprovisioning: { min: 1, max: 100 },
+    /** A cluster's share of its tier in parts of the weights' sum: percentages fit, and finer (a cluster left out gets none). */
+    weights: { min: 1, max: 10_000 },
   },
 } as const satisfies Record<string, Record<string, Range>>;

@@ -176,7 +176,7 @@ describe('docs/configuration.md', () => {
     for (const [group, bounds] of Object.entries(BOUNDS)) {
       for (const name of Object.keys(bounds)) {
         const stem = `${group}.${name.replace(/Ms$/, '')}`;
-        const matching = keys.filter((k) => k === stem || k.endsWith(`.${stem}`) || k.startsWith(stem));
+        const matching = keys.filter((k) => k === stem || k.endsWith(`.${stem}`) || k.includes(`.${stem}.`) || k.startsWith(stem));
         expect(matching.length, stem).toBeGreaterThan(0);
         for (const k of matching) expect(ranged, k).toContain(k);
       }

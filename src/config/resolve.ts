@@ -84,6 +84,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
         order: s.failover?.order ?? d.failover.order,
         retryOn: s.failover?.retryOn ?? d.failover.retryOn,
         allowPinning: s.failover?.allowPinning ?? d.failover.allowPinning,
+        ...(s.failover?.weights && { weights: s.failover.weights }),
       },
       timeouts: {
         connectMs: s.timeouts?.connect ?? d.timeouts.connectMs,

@@ -291,6 +291,15 @@ const failover = section({
   order: list(leaf(v.tier), { nonEmpty: 'must list at least one tier (local, region, any or a cluster name)', uniqueBy: str }).optional(),
   retryOn: list(leaf(v.retryCondition), { uniqueBy: str }).optional(),
   allowPinning: leaf(v.boolean).optional(),
+  weights: z
+    .record(z.string(), leaf(v.wholeNumber(BOUNDS.failover.weights)))
+    .superRefine((all, ctx) => {
+      for (const name of Object.keys(all)) {
+        const r = v.token(name);
+        if (!r.ok) ctx.addIssue({ code: 'custom', path: [name], message: r.error, input: name });
+      }
+    }, onMapping)
+    .optional(),
 });
 
 const endpointKey = (x: unknown): string | undefined => {

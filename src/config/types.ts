@@ -131,6 +131,8 @@ export interface FailoverConfig {
   readonly retryOn: readonly RetryCondition[];
   /** Whether an app may send a request to one named cluster only (the `meshgate-cluster` header). */
   readonly allowPinning: boolean;
+  /** Each cluster's weight within its tier while all are healthy (Envoy's locality weights); undefined: by latency alone. */
+  readonly weights?: Readonly<Record<string, number>>;
 }
 
 export interface TimeoutsConfig {

@@ -275,3 +275,61 @@ describe('ServiceBalancer', () => {
     expect(events.map((e) => e.kind)).toContain('panic');
   });
 });
+
+describe('ServiceBalancer with failover.weights (Envoy locality weights)', () => {
+  /** Where `n` requests go, as fractions by cluster. */
+  function byCluster(b: ServiceBalancer, now: number, n = 2_000): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const p = b.pick(now);
+      const name = p === undefined ? 'none' : p.target.kind === 'local' ? 'a' : p.target.cluster;
+      p?.done(now, ok);
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 100)]));
+  }
+  const down = new Set<string>();
+  const seen = (remotes: RemoteCluster[]) => ({ endpoints: (e: string) => ({ healthy: !down.has(e), reason: down.has(e) ? 'refused' : '200' }), remotes });
+
+  it('splits a tier 90/10, then 50/50, between clusters while all are healthy, and shows it in /debug/routes', () => {
+    down.clear();
+    const b = new ServiceBalancer(settings({ order: ['any'], weights: { a: 90, b: 10 } }));
+    b.update(0, seen([remote('b')]));
+    const split1 = byCluster(b, 0);
+    expect(split1['a']).toBeGreaterThanOrEqual(87);
+    expect(split1['a']).toBeLessThanOrEqual(93);
+    expect(b.explain(0).tiers[0]?.weights).toEqual([
+      { cluster: 'a', configured: 90, share: 0.9 },
+      { cluster: 'b', configured: 10, share: 0.1 },
+    ]);
+    const even = new ServiceBalancer(settings({ order: ['any'], weights: { a: 50, b: 50 } }));
+    even.update(0, seen([remote('b')]));
+    const split2 = byCluster(even, 0);
+    expect(split2['b']).toBeGreaterThanOrEqual(47);
+    expect(split2['b']).toBeLessThanOrEqual(53);
+  });
+
+  it('scales a weight by its cluster’s health (overprovisioned), and a cluster left out serves only when no weighted one can', () => {
+    down.clear();
+    const b = new ServiceBalancer(settings({ order: ['any'], weights: { a: 50, b: 50 } }));
+    // b at 1/4 healthy: 50 × min(1, 0.25 × 1.4) = 17.5 against a's 50.
+    b.update(0, seen([remote('b', { healthy: 1, total: 4 }), remote('c')]));
+    const split = byCluster(b, 0);
+    expect(split['b']).toBeGreaterThanOrEqual(23);
+    expect(split['b']).toBeLessThanOrEqual(29);
+    expect(split['c']).toBeUndefined();
+    expect(b.explain(0).tiers[0]?.weights?.find((w) => w.cluster === 'c')).toEqual({ cluster: 'c', configured: 0, share: 0 });
+    for (const e of ENDPOINTS) down.add(e);
+    b.update(1, seen([remote('b', { healthy: 0, total: 4 }), remote('c')]));
+    expect(byCluster(b, 1, 200)).toEqual({ c: 100 });
+  });
+
+  it('leaves a tier without a weighted cluster, and a pinned request, to latency and scope alone', () => {
+    down.clear();
+    const b = new ServiceBalancer(settings({ order: ['local', 'any'], weights: { b: 90, c: 10 } }));
+    b.update(0, seen([remote('b'), remote('c')]));
+    expect(b.explain(0).tiers.map((t) => t.weights === undefined)).toEqual([true, false]);
+    expect(byCluster(b, 0, 200)).toEqual({ a: 100 });
+    expect(label(b.pick(0, undefined, 'c')?.target)).toMatch(/^c\//);
+  });
+});

@@ -23,6 +23,13 @@ export interface BalancerSettings {
   /** Tier keywords (`local`, `region`, `any`) or cluster names, most preferred first. */
   readonly order: readonly string[];
   readonly overprovisioning: number;
+  /**
+   * Each cluster's weight inside its tier (Envoy's locality weights): a
+   * cluster gets weight × min(1, healthy fraction × overprovisioning) of the
+   * tier's traffic, over the sum of those; clusters left out get none while
+   * a weighted one can serve. Undefined: inside a tier, latency alone decides.
+   */
+  readonly weights?: Readonly<Record<string, number>>;
   /** This cluster's endpoints (host:port); empty when the service runs elsewhere only. */
   readonly endpoints: readonly string[];
   /** Requests one target may have in flight before it is passed over (circuit breaking). */
@@ -125,9 +132,19 @@ interface TargetState {
   allReplicas: readonly string[];
 }
 
+/** One cluster's targets inside a weighted tier, with its configured and health-scaled weight. */
+interface WeightedCluster {
+  readonly cluster: string;
+  readonly targets: TargetState[];
+  readonly configured: number;
+  readonly effective: number;
+}
+
 interface Tier {
   readonly name: string;
   readonly targets: TargetState[];
+  /** Set when `weights` names a cluster of this tier: picks choose a cluster by weight first. */
+  readonly weighted: WeightedCluster[] | undefined;
   /** Whether any target is a local endpoint: only those serve a request that already crossed a cluster. */
   readonly hasLocal: boolean;
   healthyFraction: number;
@@ -221,7 +238,7 @@ export class ServiceBalancer {
       const i = n === 0 ? Math.max(0, start) : n <= start ? n - 1 : n;
       const tier = tiers[i] as Tier;
       if (!this.tierServes(tier, only)) continue;
-      const best = this.cheaperOfTwo(now, tier, tried, this.panic && i === start, only);
+      const best = this.cheaperOfTwo(now, this.weightedChoice(now, tier, tried, only) ?? tier.targets, tried, this.panic && i === start, only);
       if (best) {
         // The tier's share stays a number until someone reads the reason: a string per request costs more than the pick.
         const why = this.panic ? 'panic: using every endpoint' : i === start ? (this.shares[i] ?? 0) : `tier ${tiers[start]?.name ?? '?'} exhausted`;
@@ -289,6 +306,7 @@ export class ServiceBalancer {
         name: tier.name,
         share: round(this.shares[i] ?? 0),
         healthyFraction: round(tier.healthyFraction),
+        ...(tier.weighted && { weights: weightShares(tier.weighted, this.shares[i] ?? 0) }),
         targets: tier.targets.map((t) => ({
           key: t.key,
           usable: t.usable,
@@ -348,22 +366,49 @@ export class ServiceBalancer {
     return e !== undefined && e.state(now) === 'probing' && e.tryProbe(now);
   }
 
-  /** Power of two choices over the tier's open targets, without building a candidate list. */
-  private cheaperOfTwo(now: number, tier: Tier, tried: ReadonlySet<Target>, anyHealth: boolean, only: string | undefined): Target | undefined {
+  /**
+   * In a weighted tier, the targets of one cluster drawn by effective weight
+   * among those with a target open to this try; undefined (the whole tier,
+   * by latency) when the tier is not weighted or no weighted cluster can take it.
+   */
+  private weightedChoice(now: number, tier: Tier, tried: ReadonlySet<Target>, only: string | undefined): TargetState[] | undefined {
+    const groups = tier.weighted;
+    if (!groups || only !== undefined) return undefined;
+    let sum = 0;
+    for (const g of groups) if (g.effective > 0 && this.anyOpen(now, g.targets, tried)) sum += g.effective;
+    if (sum === 0) return undefined;
+    let r = this.settings.random() * sum;
+    let last: WeightedCluster | undefined;
+    for (const g of groups) {
+      if (g.effective <= 0 || !this.anyOpen(now, g.targets, tried)) continue;
+      last = g;
+      r -= g.effective;
+      if (r < 0) return g.targets;
+    }
+    return last?.targets;
+  }
+
+  private anyOpen(now: number, targets: readonly TargetState[], tried: ReadonlySet<Target>): boolean {
+    for (const t of targets) if (this.open(now, t, tried, false, undefined)) return true;
+    return false;
+  }
+
+  /** Power of two choices over the open targets, without building a candidate list. */
+  private cheaperOfTwo(now: number, targets: readonly TargetState[], tried: ReadonlySet<Target>, anyHealth: boolean, only: string | undefined): Target | undefined {
     let count = 0;
-    for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, only)) count++;
+    for (const t of targets) if (this.open(now, t, tried, anyHealth, only)) count++;
     if (count === 0) return undefined;
     const random = this.settings.random;
     let a: TargetState | undefined;
     let b: TargetState | undefined;
     if (count === 1) {
-      for (const t of tier.targets) if (this.open(now, t, tried, anyHealth, only)) a = t;
+      for (const t of targets) if (this.open(now, t, tried, anyHealth, only)) a = t;
     } else {
       const i = Math.min(count - 1, Math.floor(random() * count));
       let j = Math.min(count - 2, Math.floor(random() * (count - 1)));
       if (j >= i) j++;
       let k = 0;
-      for (const t of tier.targets) {
+      for (const t of targets) {
         if (!this.open(now, t, tried, anyHealth, only)) continue;
         if (k === i) a = t;
         if (k === j) b = t;
@@ -469,9 +514,36 @@ export class ServiceBalancer {
       if (targets.length === 0) continue;
       const total = targets.reduce((n, t) => n + t.total, 0);
       const healthy = targets.reduce((n, t) => n + t.healthy, 0);
-      tiers.push({ name: entry, targets, hasLocal: targets.some((t) => t.kind === 'local'), healthyFraction: total === 0 ? 0 : Math.min(1, healthy / total) });
+      tiers.push({
+        name: entry,
+        targets,
+        weighted: this.weighClusters(targets),
+        hasLocal: targets.some((t) => t.kind === 'local'),
+        healthyFraction: total === 0 ? 0 : Math.min(1, healthy / total),
+      });
     }
     return tiers;
+  }
+
+  /** A tier's targets by cluster, each with its weight scaled by its health, when `weights` names any of them. */
+  private weighClusters(targets: readonly TargetState[]): WeightedCluster[] | undefined {
+    const { weights, cluster: here, overprovisioning } = this.settings;
+    if (!weights) return undefined;
+    const byCluster = new Map<string, TargetState[]>();
+    for (const t of targets) {
+      const name = t.kind === 'local' ? here : t.key.slice(clusterKey('').length);
+      const list = byCluster.get(name);
+      if (list) list.push(t);
+      else byCluster.set(name, [t]);
+    }
+    if (![...byCluster.keys()].some((name) => weights[name] !== undefined)) return undefined;
+    return [...byCluster].map(([name, group]) => {
+      const configured = weights[name] ?? 0;
+      const total = group.reduce((n, t) => n + t.total, 0);
+      const healthy = group.reduce((n, t) => n + t.healthy, 0);
+      const health = total === 0 ? 0 : Math.min(1, (healthy / total) * overprovisioning);
+      return { cluster: name, targets: group, configured, effective: configured * health };
+    });
   }
 
   private stateOf(key: string, kind: 'local' | 'remote', local: LocalTarget | undefined): TargetState {
@@ -601,6 +673,8 @@ export interface RouteExplanation {
     readonly name: string;
     readonly share: number;
     readonly healthyFraction: number;
+    /** In a weighted tier, each cluster's configured weight and the share of all traffic it gets now (health and spill-over applied). */
+    readonly weights?: readonly { readonly cluster: string; readonly configured: number; readonly share: number }[];
     readonly targets: readonly {
       readonly key: string;
       readonly usable: boolean;
@@ -616,6 +690,11 @@ export interface RouteExplanation {
   }[];
   readonly failback: FailbackView;
   readonly retryBudget: RetryBudgetView;
+}
+
+function weightShares(groups: readonly WeightedCluster[], tierShare: number): { cluster: string; configured: number; share: number }[] {
+  const sum = groups.reduce((n, g) => n + g.effective, 0);
+  return groups.map((g) => ({ cluster: g.cluster, configured: g.configured, share: round(sum === 0 ? 0 : (tierShare * g.effective) / sum) }));
 }
 
 /** A cluster's key among the targets (and in /debug/routes and events). */

@@ -232,6 +232,36 @@ describe('failover', () => {
     expect(await served(gw('a'), 'hello')).toBe('a1');
   });
 
+  it('failover.weights splits a tier 90/10 between clusters while both are healthy, as /debug/routes says', async () => {
+    const [a1, b1] = await Promise.all([h.httpBackend({ name: 'a1' }), h.httpBackend({ name: 'b1' })]);
+    const services = (c: string) => ({ hello: { ...checked(c === 'a' ? a1 : b1), failover: { order: ['any'], weights: { a: 90, b: 10 } } } });
+    const { gw } = await startFederation(h, { clusters: ['a', 'b'], services });
+    await waitForService(gw('a'), 'hello', 'b');
+    await waitUntil(async () => (await routes(gw('a'), 'hello')).tiers[0]?.targets.every((t) => t.usable) === true, { timeoutMs: 30_000, what: 'both clusters usable' });
+    const shown = (await getJson<{ tiers: { weights?: { cluster: string; configured: number; share: number }[] }[] }>(`${gw('a').adminUrl}/debug/routes?service=hello`)).tiers[0]?.weights;
+    expect(shown).toEqual([
+      { cluster: 'a', configured: 90, share: 0.9 },
+      { cluster: 'b', configured: 10, share: 0.1 },
+    ]);
+
+    const counts = new Map<string, number>();
+    const total = 2_000;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < total) {
+          next++;
+          const res = await gw('a').request('hello', '/echo');
+          const key = res.status === 200 ? String(res.headers['x-backend']) : `status ${res.status}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+      }),
+    );
+    const share = (k: string) => (counts.get(k) ?? 0) / total;
+    expect([...counts.keys()].sort(), JSON.stringify([...counts])).toEqual(['a1', 'b1']);
+    expect(Math.abs(share('b1') - 0.1), JSON.stringify([...counts])).toBeLessThan(0.03);
+  });
+
   it('(f) every endpoint failing does not raise upstream load above the retry budget', async () => {
     let upstream = 0;
     const failing = async (name: string) =>

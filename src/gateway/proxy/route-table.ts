@@ -14,7 +14,7 @@ export interface FederationView {
 }
 
 /** Failover settings that are the same for every service (from the config's defaults). */
-export type SharedBalancerSettings = Omit<BalancerSettings, 'service' | 'cluster' | 'region' | 'order' | 'overprovisioning' | 'endpoints' | 'random' | 'now'>;
+export type SharedBalancerSettings = Omit<BalancerSettings, 'service' | 'cluster' | 'region' | 'order' | 'overprovisioning' | 'weights' | 'endpoints' | 'random' | 'now'>;
 
 export interface RouteTableOptions {
   readonly cluster: string;
@@ -203,6 +203,7 @@ export class RouteTable {
         region: opts.region,
         order: failover.order,
         overprovisioning: failover.overprovisioning,
+        ...(failover.weights && { weights: failover.weights }),
         endpoints: forwarders ? [...forwarders.keys()] : [],
         random: opts.random,
         now,
