@@ -18,6 +18,7 @@ Usage:
 ${DEMO_USAGE}
   meshgate run --config FILE     run a gateway replica with this config
   meshgate check --config FILE   validate a config and print what it sets up
+  meshgate reload --admin URL    make a running gateway re-read its config (as SIGHUP does)
 ${CA_USAGE}
   meshgate version               print the version
   meshgate help                  print this help
@@ -45,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
       return run(configFlag(rest));
     case 'check':
       return check(configFlag(rest));
+    case 'reload':
+      return reload(adminFlag(rest));
     case 'demo': {
       const opts = parseDemoArgs(rest);
       if (opts === 'help') {
@@ -85,6 +88,26 @@ function configFlag(args: string[]): string {
   return values.config;
 }
 
+function adminFlag(args: string[]): string {
+  const { values } = parseArgs({ args, options: { admin: { type: 'string' } }, strict: true });
+  if (!values.admin) throw new UsageError('--admin URL is required (the gateway\'s admin listener, e.g. http://127.0.0.1:9901)');
+  return values.admin;
+}
+
+/** Asks a running gateway to reload; exits 1 when it refused the config (its reason is printed). */
+async function reload(admin: string): Promise<number> {
+  let url: URL;
+  try {
+    url = new URL('/reload', admin);
+  } catch {
+    throw new UsageError(`--admin ${JSON.stringify(admin)} is not a URL`);
+  }
+  const res = await fetch(url, { method: 'POST' });
+  const text = await res.text();
+  await write(res.ok ? process.stdout : process.stderr, `${res.ok ? 'reloaded' : `reload failed (${res.status})`}: ${text}\n`);
+  return res.ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
 function noArgs(command: string, args: string[]): void {
   if (args.length > 0) throw new UsageError(`"${command}" takes no arguments, got "${args[0]}"`);
 }
@@ -106,7 +129,7 @@ async function run(file: string): Promise<number> {
   boundHeapGrowth();
   const config = await loadCheckedConfig(file);
   const log = createLogger({ base: { federation: config.federation, cluster: config.cluster } });
-  const gateway = new Gateway(config, log);
+  const gateway = new Gateway(config, log, () => loadCheckedConfig(file));
   try {
     await gateway.start();
   } catch (err) {
@@ -142,6 +165,8 @@ async function run(file: string): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // The report is logged by the gateway itself.
+    process.on('SIGHUP', () => void gateway.reload());
   });
 }
 

@@ -21,6 +21,14 @@ const PUBLISH_INTERVAL_MS = 1_000;
 /** Routing snapshots follow membership's own snapshot, which is at most this old. */
 const ROUTE_REFRESH_MS = 100;
 
+/** What a reload did: refused (the running config stays), or applied, with what only a restart can change. */
+export type ReloadReport =
+  | { readonly applied: false; readonly error: string }
+  | { readonly applied: true; readonly servicesChanged: readonly string[]; readonly restartNeeded: readonly string[] };
+
+/** Keys a running gateway cannot change: its listeners are bound, its identity and membership built from them. */
+const RESTART_KEYS = ['federation', 'cluster', 'replica', 'region', 'zone', 'nats', 'identity', 'listeners', 'limits'] as const;
+
 export interface BoundAddresses {
   readonly local: HostPort;
   readonly admin: HostPort;
@@ -45,15 +53,19 @@ export class Gateway {
   private pool: RemoteGatewayPool | undefined;
   private readonly admin: AdminServer;
   private identity: IdentityRuntime | undefined;
-  private readonly health: HealthProber;
+  private health: HealthProber;
+  /** Reloads run one at a time, in the order asked. */
+  private reloading: Promise<unknown> = Promise.resolve();
   private membership: MembershipRuntime | undefined;
   private join: FederationJoin<MembershipRuntime> | undefined;
   private bound = false;
   private draining = false;
 
+  /** `source` re-reads the config file for a reload (SIGHUP, POST /reload); without it, reload is refused. */
   constructor(
-    private readonly config: GatewayConfig,
+    private config: GatewayConfig,
     private readonly log: Logger,
+    private readonly source?: () => Promise<GatewayConfig>,
   ) {
     this.health = new HealthProber(Object.values(config.services), log, () => this.healthChanged());
     const failover = { ...DEFAULT_FAILOVER_SETTINGS, maxInFlightPerTarget: config.limits.maxInFlightPerTarget };
@@ -64,7 +76,8 @@ export class Gateway {
       services: Object.values(config.services),
       defaults: DEFAULTS.service,
       balancer: failover,
-      health: this.health,
+      // Through `this`: a reload replaces the prober.
+      health: { check: (service, endpoint) => this.health.check(service, endpoint) },
       endpointForwarder: (service, endpoint) => this.endpointForwarder(service, endpoint),
       onEvent: (event) => this.failoverEvent(event),
       random: Math.random,
@@ -95,6 +108,7 @@ export class Gateway {
         routes: (query) => this.pipeline.routes(query.get('service')),
         events: (query) => ({ events: this.events.list(query.get('service')) }),
       },
+      reload: () => this.reload(),
     });
   }
 
@@ -180,13 +194,15 @@ export class Gateway {
       services[service.name] = health;
       changed ||= !sameFields(this.lastPublished[service.name], health);
     }
+    // A reload may have removed a service: that is a change too.
+    changed ||= Object.keys(this.lastPublished).length !== Object.keys(services).length;
     if (!changed) return;
     this.lastPublished = services;
     this.membership.publish(services);
   }
 
   private endpointForwarder(service: ServiceConfig, address: HostPort): Http1Endpoint | H2cEndpoint {
-    const key = `${service.protocol} ${formatHostPort(address)} ${service.timeouts.connectMs}`;
+    const key = endpointKey(service, address);
     let forwarder = this.endpoints.get(key);
     if (!forwarder) {
       forwarder = service.protocol === 'grpc' ? new H2cEndpoint(address, service.timeouts.connectMs) : new Http1Endpoint(address, service.timeouts.connectMs);
@@ -208,6 +224,59 @@ export class Gateway {
     const fields = { event: event.kind, service: event.service, target: event.target, reason: event.reason };
     if (event.kind === 'failback' || event.kind === 'return') this.log.info(fields, 'failover event');
     else this.log.warn(fields, 'failover event');
+  }
+
+  /**
+   * Re-reads the config and applies what changed in services (endpoints,
+   * health checks, allow lists, failover, timeouts, export) without dropping
+   * a connection or a request; other keys are reported as needing a restart
+   * and keep their running values. A config that does not load is refused,
+   * logged and counted, and the running one stays.
+   */
+  reload(): Promise<ReloadReport> {
+    const next = this.reloading.then(() => this.reloadNow());
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadNow(): Promise<ReloadReport> {
+    let next: GatewayConfig;
+    try {
+      if (!this.source) throw new Error('this gateway was not started from a config file');
+      next = await this.source();
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      this.counters.add('meshgate_config_reloads_total', 'refused');
+      this.log.error({ error: { message: error } }, 'reload refused: the running config stays');
+      return { applied: false, error };
+    }
+    const restartNeeded = RESTART_KEYS.filter((key) => JSON.stringify(this.config[key]) !== JSON.stringify(next[key]));
+    const names = new Set([...Object.keys(this.config.services), ...Object.keys(next.services)]);
+    const servicesChanged = [...names].filter((name) => JSON.stringify(this.config.services[name]) !== JSON.stringify(next.services[name]));
+    const services = Object.values(next.services);
+    // The new checks run once before they count, as at start; the old ones serve until then.
+    const prober = new HealthProber(services, this.log, () => this.healthChanged());
+    await prober.start();
+    const old = this.health;
+    this.health = prober;
+    old.stop();
+    this.config = { ...this.config, services: next.services };
+    this.routes.setServices(services, Date.now());
+    this.healthChanged();
+    this.closeUnusedEndpoints(services);
+    this.counters.add('meshgate_config_reloads_total', 'applied');
+    this.log.info({ servicesChanged, restartNeeded }, restartNeeded.length > 0 ? 'reloaded; these keys need a restart and keep their running values' : 'reloaded');
+    return { applied: true, servicesChanged, restartNeeded };
+  }
+
+  /** Connection pools no service uses any more close once their requests finish (undici's close waits for them). */
+  private closeUnusedEndpoints(services: readonly ServiceConfig[]): void {
+    const used = new Set(services.flatMap((service) => service.endpoints.map((e) => endpointKey(service, e))));
+    for (const [key, endpoint] of this.endpoints) {
+      if (used.has(key)) continue;
+      this.endpoints.delete(key);
+      void endpoint.close().catch(() => undefined);
+    }
   }
 
   /**
@@ -240,6 +309,8 @@ export class Gateway {
     return finished;
   }
 }
+
+const endpointKey = (service: ServiceConfig, address: HostPort): string => `${service.protocol} ${formatHostPort(address)} ${service.timeouts.connectMs}`;
 
 /** Flat records of numbers and booleans: equal when they have the same fields with the same values. */
 function sameFields(a: object | undefined, b: object): boolean {

@@ -1,4 +1,4 @@
-export { Gateway, type BoundAddresses } from './gateway.js';
+export { Gateway, type BoundAddresses, type ReloadReport } from './gateway.js';
 export { GatewayError, type GatewayErrorCode } from './errors.js';
 export { checkAllowPatterns } from './proxy/authorization.js';
 export { boundHeapGrowth } from './heap.js';

@@ -8,6 +8,8 @@ export interface AdminSources {
   metrics(): string;
   /** `/debug/<name>` pages: JSON documents with stable field names; some take query parameters. */
   debug: Readonly<Record<string, (query: URLSearchParams) => unknown>>;
+  /** POST /reload: re-reads the config (see Gateway.reload); answered with its report. */
+  reload?: () => Promise<{ readonly applied: boolean }>;
 }
 
 /** The operator's HTTP API: liveness, readiness and metrics. */
@@ -24,6 +26,7 @@ export class AdminServer {
     };
     this.server = http.createServer(options, (req, res) => {
       const [path, search] = (req.url ?? '/').split('?');
+      if (path === '/reload' && sources.reload) return reload(req, res, sources.reload);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return send(res, 405, { error: 'method-not-allowed' });
       }
@@ -65,6 +68,26 @@ export class AdminServer {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * A reload changes what the gateway routes, so only a process on this host
+ * may ask for it: the admin listener may be bound beyond loopback for
+ * /metrics and /ready.
+ */
+function reload(req: http.IncomingMessage, res: http.ServerResponse, run: () => Promise<{ readonly applied: boolean }>): void {
+  if (req.method !== 'POST') return send(res, 405, { error: 'method-not-allowed', allowed: 'POST' });
+  if (!isLoopback(req.socket.remoteAddress)) return send(res, 403, { error: 'forbidden', reason: 'POST /reload is accepted from loopback only' });
+  run().then(
+    (report) => send(res, report.applied ? 200 : 422, report),
+    (err: unknown) => send(res, 500, { error: 'internal', message: (err as Error).message }),
+  );
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  return v4.startsWith('127.') || address === '::1';
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -36,5 +36,6 @@ export const GATEWAY_COUNTERS = {
   meshgate_federation_requests_total: { help: 'Requests from other gateways answered on the federation listener, by outcome.', label: 'outcome' },
   meshgate_federation_refused_total: { help: 'Connections and streams refused on the federation listener, by reason.', label: 'reason' },
   meshgate_failover_events_total: { help: 'Failover, failback, ejection, return, panic and budget-exhausted events, by kind.', label: 'kind' },
+  meshgate_config_reloads_total: { help: 'Config reloads (SIGHUP, POST /reload), by result: applied or refused.', label: 'result' },
   meshgate_federation_denied_total: { help: 'Federated requests denied by a service\'s allow list, by caller SPIFFE ID.', label: 'caller' },
 } as const;

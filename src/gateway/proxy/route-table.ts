@@ -33,8 +33,8 @@ export interface RouteTableOptions {
 /** Everything a request for one service needs, resolved once per service, not per request. */
 export interface ServiceRoute {
   readonly name: string;
-  /** Undefined when this cluster does not run the service. */
-  readonly config: ServiceConfig | undefined;
+  /** Undefined when this cluster does not run the service. A reload that leaves the service as it was hands over the new, equal object. */
+  config: ServiceConfig | undefined;
   readonly policy: ServicePolicy | undefined;
   readonly timeouts: TimeoutsConfig;
   readonly retryOn: readonly RetryCondition[];
@@ -63,7 +63,7 @@ const STALE_AFTER_MS = 100;
  */
 export class RouteTable {
   private readonly routes = new Map<string, ServiceRoute>();
-  private readonly configs: ReadonlyMap<string, ServiceConfig>;
+  private configs: ReadonlyMap<string, ServiceConfig>;
   private federation: FederationView | undefined;
   private remote: Forwarder | undefined;
   private readonly endpointForwarders = new Map<string, Map<string, Forwarder>>();
@@ -75,11 +75,35 @@ export class RouteTable {
   }
 
   constructor(private readonly opts: RouteTableOptions) {
-    this.configs = new Map(opts.services.map((s) => [s.name, s]));
-    for (const service of opts.services) {
-      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), opts.endpointForwarder(service, e)]));
+    this.configs = new Map();
+    this.setServices(opts.services, 0);
+  }
+
+  /**
+   * The services this cluster runs, at start and on each reload. A service
+   * whose config is unchanged keeps its route (its latency estimates,
+   * ejections and failback state); a changed or removed one loses it, and the
+   * next request builds a new one. Requests in flight finish on the route
+   * they started on.
+   */
+  setServices(services: readonly ServiceConfig[], now: number): void {
+    const before = this.configs;
+    this.configs = new Map(services.map((s) => [s.name, s]));
+    this.endpointForwarders.clear();
+    this.endpointAddresses.clear();
+    for (const service of services) {
+      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), this.opts.endpointForwarder(service, e)]));
       this.endpointForwarders.set(service.name, forwarders);
       for (const e of service.endpoints) this.endpointAddresses.set(formatHostPort(e), e);
+    }
+    for (const [name, route] of this.routes) {
+      const next = this.configs.get(name);
+      if (next && route.config && sameService(before.get(name), next)) {
+        route.config = next;
+        this.refreshRoute(route, now);
+      } else if (next || route.config) {
+        this.routes.delete(name);
+      }
     }
   }
 
@@ -227,3 +251,7 @@ export class RouteTable {
   }
 }
 
+/** Service configs are plain data, resolved with every key in a fixed order. */
+function sameService(a: ServiceConfig | undefined, b: ServiceConfig): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
