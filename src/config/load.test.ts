@@ -47,6 +47,7 @@ describe('parseConfig: valid files', () => {
       replica: expect.any(String) as string,
       region: 'us',
       zone: 'us-east-1a',
+      drain: false,
       nats: { servers: ['nats://127.0.0.1:4222'] },
       identity: {
         trustDomain: 'us-east.acme.example',
@@ -86,6 +87,7 @@ describe('parseConfig: valid files', () => {
           allow: ['spiffe://*.acme.example/meshgate/gateway/*/*'],
           failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
+          drain: false,
         },
       },
     } satisfies GatewayConfig);
@@ -113,6 +115,7 @@ describe('parseConfig: valid files', () => {
       federation: 'acme',
       cluster: 'us-east',
       replica: expect.any(String) as string,
+      drain: false,
       listeners: {
         local: { host: '127.0.0.1', port: 4140 },
         federation: { host: '0.0.0.0', port: 4143 },
@@ -128,6 +131,7 @@ describe('parseConfig: valid files', () => {
           allow: [],
           failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
           timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
+          drain: false,
         },
       },
     });
@@ -145,6 +149,7 @@ services:
     healthCheck: { path: /ready, interval: 2s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 5 }
     failover: { overprovisioning: 1, order: [local, eu-west], retryOn: [connect-failure, 503], allowPinning: true }
     timeouts: { connect: 250ms, perTry: 1.5s, request: 1m }
+    drain: true
 `),
     );
     expect(cfg.listeners).toEqual({
@@ -162,6 +167,7 @@ services:
       allow: [],
       failover: { overprovisioning: 1, order: ['local', 'eu-west'], retryOn: ['connect-failure', '503'], allowPinning: true },
       timeouts: { connectMs: 250, perTryMs: 1_500, requestMs: 60_000 },
+      drain: true,
     });
   });
 

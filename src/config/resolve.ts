@@ -91,6 +91,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
         perTryMs: s.timeouts?.perTry ?? d.timeouts.perTryMs,
         requestMs: s.timeouts?.request ?? d.timeouts.requestMs,
       },
+      drain: s.drain ?? raw.drain ?? false,
     };
   }
 
@@ -100,6 +101,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
     replica: raw.replica ?? defaultReplica(),
     ...(raw.region !== undefined && { region: raw.region }),
     ...(raw.zone !== undefined && { zone: raw.zone }),
+    drain: raw.drain ?? false,
     ...(raw.nats && { nats: { servers: raw.nats.servers } }),
     ...(identity && { identity }),
     listeners: {

@@ -315,6 +315,7 @@ const service = section({
   allow: list(leaf(v.allowPattern)).optional(),
   failover: failover.optional(),
   timeouts: timeouts.optional(),
+  drain: leaf(v.boolean).optional(),
 });
 
 const services = z.record(z.string(), service).superRefine((all, ctx) => {
@@ -332,6 +333,7 @@ export const configSchema = section({
   replica: leaf(v.token).optional(),
   region: leaf(v.locality).optional(),
   zone: leaf(v.locality).optional(),
+  drain: leaf(v.boolean).optional(),
   nats: nats.optional(),
   identity: identity.optional(),
   listeners: listeners.optional(),

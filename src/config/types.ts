@@ -19,6 +19,8 @@ export interface GatewayConfig {
   readonly replica: string;
   readonly region?: string;
   readonly zone?: string;
+  /** Every service of this cluster drained unless its own `drain` says otherwise (see ServiceConfig.drain). */
+  readonly drain: boolean;
   /** Absent: the gateway runs alone, without membership. */
   readonly nats?: NatsConfig;
   /** Absent: no federation listener, no Workload API. */
@@ -110,6 +112,8 @@ export interface ServiceConfig {
   readonly allow: readonly string[];
   readonly failover: FailoverConfig;
   readonly timeouts: TimeoutsConfig;
+  /** Taken out of service for maintenance (its own `drain`, else the file's): other clusters take its traffic over the failback ramp. */
+  readonly drain: boolean;
 }
 
 export interface HealthCheckConfig {

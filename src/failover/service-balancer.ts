@@ -10,6 +10,7 @@
  *
  * Pure: the caller passes the time, the randomness and every outcome.
  */
+import { DrainRamp } from './drain-ramp.js';
 import { FailbackGate, type FailbackView } from './failback.js';
 import { OutlierEjection, type OutlierView } from './outlier-ejection.js';
 import { PeakEwma, type PeakEwmaView, type RequestOutcome } from './peak-ewma.js';
@@ -55,6 +56,8 @@ export interface RemoteCluster {
   readonly cluster: string;
   readonly region?: string;
   readonly exported: boolean;
+  /** The cluster announced itself drained for the service: its share moves away over the failback ramp. */
+  readonly drained?: boolean;
   readonly healthy: number;
   readonly total: number;
   /** True when no live replica vouches for the numbers any more. */
@@ -67,6 +70,8 @@ export interface RemoteCluster {
 
 export interface Observation {
   readonly endpoints: (endpoint: string) => EndpointCheck;
+  /** This cluster is drained for the service (config `drain`): its endpoints' share moves away over the ramp. */
+  readonly drained?: boolean;
   readonly remotes: readonly RemoteCluster[];
 }
 
@@ -161,6 +166,8 @@ export class ServiceBalancer {
   private readonly replicaTargets = new Map<string, ReplicaTarget>();
   /** The key of each target's estimate: the endpoint's own, or for a replica its cluster's. */
   private readonly keys = new Map<Target, string>();
+  /** Per cluster (ours as `local`), how much of its health a drain leaves. */
+  private readonly drains = new Map<string, DrainRamp>();
   private readonly gate: FailbackGate;
   private readonly budget: RetryBudget;
   private tiers: Tier[] = [];
@@ -208,7 +215,8 @@ export class ServiceBalancer {
       this.event(now, full ? 'failback' : 'failover', this.tiers[0]?.name, full ? `all traffic back on ${this.tiers[0]?.name}` : `traffic now ${split}`);
     }
     this.preferredFull = full;
-    this.movingWithTime = this.gate.allowedShare(now) < 1 || [...this.ejections.values()].some((e) => e.state(now) !== 'active');
+    this.movingWithTime =
+      this.gate.allowedShare(now) < 1 || [...this.ejections.values()].some((e) => e.state(now) !== 'active') || [...this.drains.values()].some((d) => d.moving(now));
   }
 
   /**
@@ -497,7 +505,8 @@ export class ServiceBalancer {
     const localUnclaimed = (): TargetState[] => {
       if (claimed.has(cluster)) return [];
       claimed.add(cluster);
-      return this.settings.endpoints.map((e) => this.localState(now, e, seen.endpoints(e)));
+      const drain = this.drainFactor(now, LOCAL_DRAIN_KEY, seen.drained === true);
+      return this.settings.endpoints.map((e) => this.localState(now, e, seen.endpoints(e), drain));
     };
     for (const entry of order) {
       let targets: TargetState[];
@@ -555,7 +564,16 @@ export class ServiceBalancer {
     return state;
   }
 
-  private localState(now: number, endpoint: string, check: EndpointCheck): TargetState {
+  private drainFactor(now: number, key: string, drained: boolean): number {
+    let ramp = this.drains.get(key);
+    if (!ramp) {
+      if (!drained) return 1;
+      this.drains.set(key, (ramp = new DrainRamp(this.settings.failback.rampMs)));
+    }
+    return ramp.update(now, drained);
+  }
+
+  private localState(now: number, endpoint: string, check: EndpointCheck, drain: number): TargetState {
     const key = `local:${endpoint}`;
     // Like Envoy's successful_active_health_check_uneject_host: an endpoint
     // the active checks saw go down and come back is back, without waiting
@@ -572,17 +590,17 @@ export class ServiceBalancer {
     this.ewmaOf(key, now);
     const ejection = this.ejections.get(key)?.view(now);
     const ejected = ejection !== undefined && ejection.state !== 'active';
-    const usable = check.healthy && !ejected;
+    const usable = check.healthy && !ejected && drain > 0;
     let state = this.states.get(key);
     if (!state) {
       const target: LocalTarget = { kind: 'local', endpoint };
       this.keys.set(target, key);
       state = this.stateOf(key, 'local', target);
     }
-    state.healthy = usable ? 1 : 0;
+    state.healthy = usable ? drain : 0;
     state.total = 1;
     state.usable = usable;
-    state.reason = !check.healthy ? `active check: ${check.reason}` : ejected ? `ejected: ${ejection.reason}` : `healthy: ${check.reason}`;
+    state.reason = !check.healthy ? `active check: ${check.reason}` : ejected ? `ejected: ${ejection.reason}` : drainReason(drain, `healthy: ${check.reason}`);
     state.since = ejected ? ejection.since : check.since;
     return state;
   }
@@ -602,9 +620,10 @@ export class ServiceBalancer {
     const replicaPanic = usableIds.length === 0 && r.replicas.length > 0 && !r.stale && r.healthy > 0;
     const ids = replicaPanic ? r.replicas : usableIds;
     const replicaShare = r.replicas.length === 0 ? 0 : replicaPanic ? 1 : usableIds.length / r.replicas.length;
+    const drain = this.drainFactor(now, key, r.drained === true);
     state.replicas = ids.map((id) => this.replicaTarget(r.cluster, id));
     state.allReplicas = r.replicas;
-    state.healthy = r.stale ? 0 : r.healthy * replicaShare;
+    state.healthy = r.stale ? 0 : r.healthy * replicaShare * drain;
     state.total = r.total;
     state.usable = state.healthy > 0 && state.replicas.length > 0;
     state.reason = r.stale
@@ -613,7 +632,7 @@ export class ServiceBalancer {
         ? 'no live gateway replica'
         : replicaPanic
           ? `${r.healthy}/${r.total} endpoints healthy, every replica ejected: using all ${r.replicas.length} anyway`
-          : `${r.healthy}/${r.total} endpoints healthy, ${usableIds.length}/${r.replicas.length} replicas usable`;
+          : drainReason(drain, `${r.healthy}/${r.total} endpoints healthy, ${usableIds.length}/${r.replicas.length} replicas usable`);
     state.since = r.ageMs === undefined ? undefined : now - r.ageMs;
     this.ewmaOf(key, now);
     return state;
@@ -690,6 +709,15 @@ export interface RouteExplanation {
   }[];
   readonly failback: FailbackView;
   readonly retryBudget: RetryBudgetView;
+}
+
+/** Ours is `local` among the drain ramps: a cluster's key cannot be it. */
+const LOCAL_DRAIN_KEY = 'local';
+
+/** A target's reason while a drain holds or ramps: `drained` once its share is gone. */
+function drainReason(drain: number, healthy: string): string {
+  if (drain >= 1) return healthy;
+  return drain <= 0 ? 'drained' : `drain ramp: ${Math.round(drain * 100)} % of its health counts (${healthy})`;
 }
 
 function weightShares(groups: readonly WeightedCluster[], tierShare: number): { cluster: string; configured: number; share: number }[] {

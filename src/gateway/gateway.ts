@@ -27,7 +27,7 @@ export type ReloadReport =
   | { readonly applied: true; readonly servicesChanged: readonly string[]; readonly restartNeeded: readonly string[] };
 
 /** Keys a running gateway cannot change: its listeners are bound, its identity and membership built from them. */
-const RESTART_KEYS = ['federation', 'cluster', 'replica', 'region', 'zone', 'nats', 'identity', 'listeners', 'limits'] as const;
+const RESTART_KEYS = ['federation', 'cluster', 'replica', 'region', 'zone', 'nats', 'identity', 'listeners', 'limits'] as const satisfies readonly (keyof GatewayConfig)[];
 
 export interface BoundAddresses {
   readonly local: HostPort;
@@ -190,7 +190,7 @@ export class Gateway {
     const now = Date.now();
     const services: Record<string, ReturnType<RouteTable['localHealth']> & { exported: boolean }> = {};
     for (const service of Object.values(this.config.services)) {
-      const health = { ...this.routes.localHealth(service, now), exported: service.export };
+      const health = { ...this.routes.localHealth(service, now), exported: service.export, ...(service.drain && { drained: true as const }) };
       services[service.name] = health;
       changed ||= !sameFields(this.lastPublished[service.name], health);
     }

@@ -43,7 +43,7 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 /** Checks one ServiceHealth and returns a clean copy holding only its known fields. */
 export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
   if (!isObject(value)) return { ok: false, error: 'is not an object' };
-  const { healthy, total, inFlight, latencyMs, exported } = value;
+  const { healthy, total, inFlight, latencyMs, exported, drained } = value;
   if (!isCount(healthy)) return { ok: false, error: 'healthy is not a count' };
   if (!isCount(total)) return { ok: false, error: 'total is not a count' };
   if (healthy > total) return { ok: false, error: `healthy (${healthy}) exceeds total (${total})` };
@@ -52,7 +52,8 @@ export function parseServiceHealth(value: unknown): ParseResult<ServiceHealth> {
     return { ok: false, error: 'latencyMs is not a non-negative number' };
   }
   if (typeof exported !== 'boolean') return { ok: false, error: 'exported is not a boolean' };
-  return { ok: true, value: latencyMs === undefined ? { healthy, total, inFlight, exported } : { healthy, total, inFlight, latencyMs, exported } };
+  if (drained !== undefined && drained !== true) return { ok: false, error: 'drained is neither absent nor true' };
+  return { ok: true, value: { healthy, total, inFlight, ...(latencyMs !== undefined && { latencyMs }), exported, ...(drained && { drained }) } };
 }
 
 /**
@@ -113,7 +114,7 @@ function contentKey(record: HealthRecord): string {
     .sort()
     .map((name) => {
       const s = record.services[name] as ServiceHealth;
-      return [name, s.healthy, s.total, s.inFlight, s.latencyMs ?? null, s.exported];
+      return [name, s.healthy, s.total, s.inFlight, s.latencyMs ?? null, s.exported, s.drained ?? false];
     });
   return JSON.stringify([record.writtenAt, record.cluster, record.part ?? 0, record.parts ?? 1, services]);
 }
@@ -516,6 +517,7 @@ export interface ClusterServiceHealth {
   readonly inFlight: number;
   readonly latencyMs?: number;
   readonly exported: boolean;
+  readonly drained: boolean;
   readonly liveReplicas: number;
   /** Replicas that report this service, live or not. */
   readonly replicas: number;
@@ -565,6 +567,7 @@ function combineReplicas(service: string, cluster: string, replicas: ReplicaStat
     inFlight,
     ...(health.latencyMs === undefined ? {} : { latencyMs: health.latencyMs }),
     exported: health.exported,
+    drained: health.drained === true,
     liveReplicas: live.length,
     replicas: replicas.length,
     ageMs: source.ageMs,
@@ -581,7 +584,7 @@ function combineReplicas(service: string, cluster: string, replicas: ReplicaStat
 const encoder = new TextEncoder();
 
 const sameHealth = (a: ServiceHealth, b: ServiceHealth): boolean =>
-  a.healthy === b.healthy && a.total === b.total && a.inFlight === b.inFlight && a.latencyMs === b.latencyMs && a.exported === b.exported;
+  a.healthy === b.healthy && a.total === b.total && a.inFlight === b.inFlight && a.latencyMs === b.latencyMs && a.exported === b.exported && a.drained === b.drained;
 
 /** JSON bytes of `"name":{…}` inside a record's services. */
 const entryBytes = (name: string, health: ServiceHealth): number => encoder.encode(JSON.stringify(name)).byteLength + 1 + encoder.encode(JSON.stringify(health)).byteLength;

@@ -44,6 +44,8 @@ export interface ServiceHealth {
   /** Peak-EWMA latency in ms, when measured. */
   readonly latencyMs?: number;
   readonly exported: boolean;
+  /** Present (true) while the cluster is drained for this service: others move their traffic away (see `drain` in the config). */
+  readonly drained?: true;
 }
 
 /**

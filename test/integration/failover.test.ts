@@ -1,4 +1,6 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import {
   ALL_GATEWAYS,
   gatewayConfig,
@@ -260,6 +262,39 @@ describe('failover', () => {
     const share = (k: string) => (counts.get(k) ?? 0) / total;
     expect([...counts.keys()].sort(), JSON.stringify([...counts])).toEqual(['a1', 'b1']);
     expect(Math.abs(share('b1') - 0.1), JSON.stringify([...counts])).toBeLessThan(0.03);
+  });
+
+  it('a cluster drained by a reload under load: its apps are served by b, b sees it drained, no request fails; undrained, traffic comes back', async () => {
+    const [a1, b1] = await Promise.all([h.httpBackend({ name: 'a1' }), h.httpBackend({ name: 'b1' })]);
+    const { gw } = await startFederation(h, { clusters: ['a', 'b'], services: (c) => ({ hello: checked(c === 'a' ? a1 : b1) }) });
+    await Promise.all([waitForService(gw('a'), 'hello', 'b'), waitForService(gw('b'), 'hello', 'a')]);
+    const setDrain = async (drain: boolean) => {
+      const file = gw('a').configPath;
+      await writeFile(file, stringify({ ...(parse(await readFile(file, 'utf8')) as object), drain }));
+      gw('a').process.kill('SIGHUP');
+    };
+    const reasons = async (on: GatewayProcess, key: (k: string) => boolean) =>
+      (await routes(on, 'hello')).tiers.flatMap((t) => t.targets).filter((t) => key(t.key)).map((t) => t.reason);
+
+    const load = steadyLoad(gw('a'), 'hello');
+    await sleep(1_000);
+    await setDrain(true);
+    await waitUntil(async () => (await reasons(gw('a'), (k) => k.startsWith('local:'))).every((r) => r === 'drained'), { timeoutMs: 30_000, intervalMs: 250, what: "a's endpoints drained" });
+    await waitUntil(async () => (await reasons(gw('b'), (k) => k === 'cluster:a')).every((r) => r === 'drained'), { timeoutMs: 30_000, intervalMs: 250, what: 'b to see a drained' });
+    const drainedAt = Date.now();
+    await sleep(2_000);
+    expect(load.outcomes.filter((o) => o.at > drainedAt).every((o) => o.backend === 'b1')).toBe(true);
+
+    await setDrain(false);
+    await waitUntil(async () => (await routes(gw('a'), 'hello')).failback.phase === 'steady' && load.outcomes.slice(-10).every((o) => o.backend === 'a1'), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'traffic back on a',
+    });
+    await load.stop();
+    const failed = load.outcomes.filter((o) => o.status !== 200);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+    expect(load.outcomes.length).toBeGreaterThan(500);
   });
 
   it('(f) every endpoint failing does not raise upstream load above the retry budget', async () => {

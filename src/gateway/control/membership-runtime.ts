@@ -148,6 +148,7 @@ export class MembershipRuntime {
         cluster,
         ...(region !== undefined && { region }),
         exported: health.exported,
+        drained: health.drained,
         healthy: health.healthy,
         total: health.total,
         stale: health.stale,

@@ -95,6 +95,7 @@ const service = (over: Partial<ServiceConfig> = {}): ServiceConfig => ({
   allow: ['spiffe://b.test/meshgate/gateway/b/*'],
   failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
   timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
+  drain: false,
   ...over,
 });
 

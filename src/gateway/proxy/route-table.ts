@@ -210,6 +210,7 @@ export class RouteTable {
     route.exportedElsewhere = remotes.some((r) => r.exported);
     const config = route.config;
     route.balancer.update(now, {
+      drained: config?.drain === true,
       endpoints: (endpoint) => (config ? this.opts.health.check(config, this.endpointAddresses.get(endpoint) as HostPort) : { healthy: false, reason: 'not run here' }),
       remotes,
     });
@@ -251,7 +252,11 @@ export class RouteTable {
   }
 }
 
-/** Service configs are plain data, resolved with every key in a fixed order. */
+/**
+ * Service configs are plain data, resolved with every key in a fixed order.
+ * `drain` is left out: the balancer ramps a drain from the refresh, and must
+ * keep its state to ramp back.
+ */
 function sameService(a: ServiceConfig | undefined, b: ServiceConfig): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+  return a !== undefined && JSON.stringify({ ...a, drain: false }) === JSON.stringify({ ...b, drain: false });
 }
