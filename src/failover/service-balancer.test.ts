@@ -276,18 +276,19 @@ describe('ServiceBalancer', () => {
   });
 });
 
-describe('ServiceBalancer with failover.weights (Envoy locality weights)', () => {
-  /** Where `n` requests go, as fractions by cluster. */
-  function byCluster(b: ServiceBalancer, now: number, n = 2_000): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const p = b.pick(now);
-      const name = p === undefined ? 'none' : p.target.kind === 'local' ? 'a' : p.target.cluster;
-      p?.done(now, ok);
-      counts[name] = (counts[name] ?? 0) + 1;
-    }
-    return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 100)]));
+/** Where `n` requests go, in percent by cluster (ours is `a`). */
+function byCluster(b: ServiceBalancer, now: number, n = 2_000): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const p = b.pick(now);
+    const name = p === undefined ? 'none' : p.target.kind === 'local' ? 'a' : p.target.cluster;
+    p?.done(now, ok);
+    counts[name] = (counts[name] ?? 0) + 1;
   }
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 100)]));
+}
+
+describe('ServiceBalancer with failover.weights (Envoy locality weights)', () => {
   const down = new Set<string>();
   const seen = (remotes: RemoteCluster[]) => ({ endpoints: (e: string) => ({ healthy: !down.has(e), reason: down.has(e) ? 'refused' : '200' }), remotes });
 
@@ -336,44 +337,36 @@ describe('ServiceBalancer with failover.weights (Envoy locality weights)', () =>
 
 describe('ServiceBalancer: drained clusters', () => {
   const checks = { endpoints: () => ({ healthy: true, reason: '200' }) };
-  const clusterOf = (b: ServiceBalancer, now: number, n = 1_000): Record<string, number> => {
-    const counts: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const p = b.pick(now);
-      const name = p === undefined ? 'none' : p.target.kind === 'local' ? 'a' : p.target.cluster;
-      p?.done(now, ok);
-      counts[name] = (counts[name] ?? 0) + 1;
-    }
-    return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 100)]));
-  };
 
   it('our own drain moves local traffic to other clusters over the failback ramp, and falls back on us when nobody else can serve', () => {
     const b = new ServiceBalancer(settings());
     b.update(0, { ...checks, remotes: [remote('b')] });
-    expect(clusterOf(b, 0)).toEqual({ a: 100 });
+    expect(byCluster(b, 0)).toEqual({ a: 100 });
     b.update(1_000, { ...checks, drained: true, remotes: [remote('b')] });
     expect(b.timeDependent()).toBe(true);
     // Half-way down the 10 s ramp: local health counts half (0.5 × 1.4 = 0.7 of the traffic).
     b.update(6_000, { ...checks, drained: true, remotes: [remote('b')] });
-    const half = clusterOf(b, 6_000);
+    const half = byCluster(b, 6_000);
     expect(half['a']).toBeGreaterThanOrEqual(65);
     expect(half['a']).toBeLessThanOrEqual(75);
     b.update(11_000, { ...checks, drained: true, remotes: [remote('b')] });
-    expect(clusterOf(b, 11_000)).toEqual({ b: 100 });
+    expect(byCluster(b, 11_000)).toEqual({ b: 100 });
     expect(b.explain(11_000).tiers[0]?.targets.every((t) => t.reason === 'drained')).toBe(true);
+    // What another cluster already sent here (held to our cluster) is still served.
+    expect(b.pick(11_000, undefined, 'a')?.target.kind).toBe('local');
     // b gone too: the drained endpoints still serve rather than nothing.
     b.update(12_000, { ...checks, drained: true, remotes: [remote('b', { healthy: 0 })] });
-    expect(clusterOf(b, 12_000)).toEqual({ a: 100 });
+    expect(byCluster(b, 12_000)).toEqual({ a: 100 });
   });
 
   it('another cluster drained loses its share over the ramp, shown as drained, and gets it back over the ramp when undrained', () => {
     const b = new ServiceBalancer(settings({ order: ['any'], endpoints: [] }));
     b.update(0, { ...checks, remotes: [remote('b'), remote('c')] });
-    const even = clusterOf(b, 0);
+    const even = byCluster(b, 0);
     expect(even['b']).toBeGreaterThan(30);
     b.update(1_000, { ...checks, remotes: [remote('b', { drained: true }), remote('c')] });
     b.update(11_000, { ...checks, remotes: [remote('b', { drained: true }), remote('c')] });
-    expect(clusterOf(b, 11_000)).toEqual({ c: 100 });
+    expect(byCluster(b, 11_000)).toEqual({ c: 100 });
     expect(b.explain(11_000).tiers[0]?.targets.find((t) => t.key === 'cluster:b')?.reason).toBe('drained');
     b.update(12_000, { ...checks, remotes: [remote('b'), remote('c')] });
     b.update(13_000, { ...checks, remotes: [remote('b'), remote('c')] });

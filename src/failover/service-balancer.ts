@@ -130,6 +130,8 @@ interface TargetState {
   healthy: number;
   total: number;
   usable: boolean;
+  /** Usable but for a drain: a request held to our own cluster (from another cluster, or pinned here) may still use it. */
+  serving: boolean;
   reason: string;
   /** When the health this state rests on was observed (check change, or membership record). */
   since: number | undefined;
@@ -438,8 +440,9 @@ export class ServiceBalancer {
   }
 
   private open(now: number, t: TargetState, tried: ReadonlySet<Target>, anyHealth: boolean, only: string | undefined): boolean {
-    if (!anyHealth && !t.usable) return false;
     if (!this.inScope(t, only)) return false;
+    // A drain moves other clusters' traffic away; what they already sent here is still served.
+    if (!anyHealth && !(only === this.settings.cluster ? t.serving : t.usable)) return false;
     if (t.local) return !tried.has(t.local) && this.inFlight(t.key) < this.settings.maxInFlightPerTarget;
     if (this.inFlight(t.key) >= this.settings.maxInFlightPerTarget) return false;
     for (const r of t.replicas) if (!tried.has(r)) return true;
@@ -558,7 +561,7 @@ export class ServiceBalancer {
   private stateOf(key: string, kind: 'local' | 'remote', local: LocalTarget | undefined): TargetState {
     let state = this.states.get(key);
     if (!state) {
-      state = { key, kind, local, replicas: [], turn: 0, healthy: 0, total: 0, usable: false, reason: '', since: undefined, allReplicas: [] };
+      state = { key, kind, local, replicas: [], turn: 0, healthy: 0, total: 0, usable: false, serving: false, reason: '', since: undefined, allReplicas: [] };
       this.states.set(key, state);
     }
     return state;
@@ -590,7 +593,8 @@ export class ServiceBalancer {
     this.ewmaOf(key, now);
     const ejection = this.ejections.get(key)?.view(now);
     const ejected = ejection !== undefined && ejection.state !== 'active';
-    const usable = check.healthy && !ejected && drain > 0;
+    const serving = check.healthy && !ejected;
+    const usable = serving && drain > 0;
     let state = this.states.get(key);
     if (!state) {
       const target: LocalTarget = { kind: 'local', endpoint };
@@ -600,6 +604,7 @@ export class ServiceBalancer {
     state.healthy = usable ? drain : 0;
     state.total = 1;
     state.usable = usable;
+    state.serving = serving;
     state.reason = !check.healthy ? `active check: ${check.reason}` : ejected ? `ejected: ${ejection.reason}` : drainReason(drain, `healthy: ${check.reason}`);
     state.since = ejected ? ejection.since : check.since;
     return state;
@@ -626,6 +631,7 @@ export class ServiceBalancer {
     state.healthy = r.stale ? 0 : r.healthy * replicaShare * drain;
     state.total = r.total;
     state.usable = state.healthy > 0 && state.replicas.length > 0;
+    state.serving = state.usable;
     state.reason = r.stale
       ? 'stale health record'
       : r.replicas.length === 0
