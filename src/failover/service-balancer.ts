@@ -120,6 +120,8 @@ interface TargetState {
   /** Names the target in /debug/routes and events: `local:<endpoint>` or `cluster:<name>`. */
   readonly key: string;
   readonly kind: 'local' | 'remote';
+  /** The cluster the target belongs to: ours for a local endpoint. */
+  readonly cluster: string;
   /** For a local endpoint, its target; for a cluster, none (its replicas are the targets). */
   readonly local: LocalTarget | undefined;
   /** For a cluster: the replicas usable now, in a stable order. */
@@ -348,13 +350,12 @@ export class ServiceBalancer {
   private tierServes(tier: Tier, only: string | undefined): boolean {
     if (only === undefined) return true;
     if (only === this.settings.cluster) return tier.hasLocal;
-    return tier.targets.some((t) => t.key === clusterKey(only));
+    return tier.targets.some((t) => t.cluster === only);
   }
 
   /** Whether a try confined to `only` may go to `t`: a request that already crossed a cluster never goes to another one, not even as a probe. */
   private inScope(t: TargetState, only: string | undefined): boolean {
-    if (only === undefined) return true;
-    return only === this.settings.cluster ? t.local !== undefined : t.key === clusterKey(only);
+    return only === undefined || t.cluster === only;
   }
 
   private probeIn(now: number, tier: Tier, tried: ReadonlySet<Target>, only: string | undefined): Pick | undefined {
@@ -522,7 +523,7 @@ export class ServiceBalancer {
       } else {
         targets = remotesFor((r) => r.cluster === entry);
       }
-      for (const t of targets) if (t.kind === 'remote') claimed.add(t.key.slice('cluster:'.length));
+      for (const t of targets) claimed.add(t.cluster);
       if (targets.length === 0) continue;
       const total = targets.reduce((n, t) => n + t.total, 0);
       const healthy = targets.reduce((n, t) => n + t.healthy, 0);
@@ -539,14 +540,13 @@ export class ServiceBalancer {
 
   /** A tier's targets by cluster, each with its weight scaled by its health, when `weights` names any of them. */
   private weighClusters(targets: readonly TargetState[]): WeightedCluster[] | undefined {
-    const { weights, cluster: here, overprovisioning } = this.settings;
+    const { weights, overprovisioning } = this.settings;
     if (!weights) return undefined;
     const byCluster = new Map<string, TargetState[]>();
     for (const t of targets) {
-      const name = t.kind === 'local' ? here : t.key.slice(clusterKey('').length);
-      const list = byCluster.get(name);
+      const list = byCluster.get(t.cluster);
       if (list) list.push(t);
-      else byCluster.set(name, [t]);
+      else byCluster.set(t.cluster, [t]);
     }
     if (![...byCluster.keys()].some((name) => weights[name] !== undefined)) return undefined;
     return [...byCluster].map(([name, group]) => {
@@ -558,10 +558,10 @@ export class ServiceBalancer {
     });
   }
 
-  private stateOf(key: string, kind: 'local' | 'remote', local: LocalTarget | undefined): TargetState {
+  private stateOf(key: string, kind: 'local' | 'remote', cluster: string, local: LocalTarget | undefined): TargetState {
     let state = this.states.get(key);
     if (!state) {
-      state = { key, kind, local, replicas: [], turn: 0, healthy: 0, total: 0, usable: false, serving: false, reason: '', since: undefined, allReplicas: [] };
+      state = { key, kind, cluster, local, replicas: [], turn: 0, healthy: 0, total: 0, usable: false, serving: false, reason: '', since: undefined, allReplicas: [] };
       this.states.set(key, state);
     }
     return state;
@@ -599,7 +599,7 @@ export class ServiceBalancer {
     if (!state) {
       const target: LocalTarget = { kind: 'local', endpoint };
       this.keys.set(target, key);
-      state = this.stateOf(key, 'local', target);
+      state = this.stateOf(key, 'local', this.settings.cluster, target);
     }
     state.healthy = usable ? drain : 0;
     state.total = 1;
@@ -620,7 +620,7 @@ export class ServiceBalancer {
    */
   private remoteState(now: number, r: RemoteCluster): TargetState {
     const key = clusterKey(r.cluster);
-    const state = this.stateOf(key, 'remote', undefined);
+    const state = this.stateOf(key, 'remote', r.cluster, undefined);
     const usableIds = r.replicas.filter((id) => (this.ejections.get(`gateway:${id}`)?.state(now) ?? 'active') !== 'ejected');
     const replicaPanic = usableIds.length === 0 && r.replicas.length > 0 && !r.stale && r.healthy > 0;
     const ids = replicaPanic ? r.replicas : usableIds;
