@@ -387,6 +387,35 @@ describe('membership under faults', () => {
     );
   }, 130_000);
 
+  it('a gateway that stands still 6 s, three times the shortest suspicion, is suspected but held (NATS still delivers to it), never declared dead, and refutes when it moves again', async () => {
+    const sc = await h.natsSuperCluster([...CLUSTERS]);
+    const { gateways } = await startGateways((cluster) => sc.server(cluster).url);
+    await waitAllAlive(gateways, 'all three gateways to see each other alive');
+    const c = gw(gateways, 'c');
+
+    const recorder = record(gateways);
+    c.process.pause();
+    try {
+      await sleep(6_000);
+    } finally {
+      c.process.resume();
+    }
+    await waitAllAlive(gateways, 'all alive after the stop (the suspicion refuted)', { recorder });
+    await recorder.stop();
+
+    const evidence = `\n${recorder.summary()}\n${membershipLogs(gateways)}`;
+    // Suspected: the shortest suspicion (2 s with three members) ran out while it stood still.
+    expect(recorder.statuses('a', 'c.r1'), `a's view of c${evidence}`).toContain('suspect');
+    expectNeverDead(
+      recorder,
+      [
+        ['a', 'c.r1', "a's view of the stopped c"],
+        ['b', 'c.r1', "b's view of the stopped c"],
+      ],
+      evidence,
+    );
+  }, 90_000);
+
   it('over leaf nodes of one hub: converges, and a SIGKILLed gateway is marked dead by the others', async () => {
     const topo = await h.natsHubWithLeaves([...CLUSTERS]);
     const { gateways } = await startGateways((cluster) => topo.leaf(cluster).url);
