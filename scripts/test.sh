@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_node
 ensure_tools python3 make g++ openssl # the addon's build; openssl checks issued certificates
 ensure_nats_server
+ensure_tools redis-server # a real database behind the TCP service tests (its package brings redis-cli)
 ensure_npm_packages
 mkdir -p .tmp
 rm -f .tmp/vitest.json

@@ -69,6 +69,8 @@ export const BOUNDS = {
     perTryMs: { min: 1, max: 24 * HOUR },
     /** Long enough for streaming calls; Envoy's route timeout can be disabled, ours cannot. */
     requestMs: { min: 1, max: 24 * HOUR },
+    /** A TCP connection's idle limit; a day stays far below the 2^31-1 ms a Node.js timer can wait. */
+    idleMs: { min: 1, max: 24 * HOUR },
   },
   healthCheck: {
     /** Checks are jittered by ±10 %: an hour stays far below the timer limit; 100 ms spares endpoints. */

@@ -80,6 +80,15 @@ const base = (): Record<string, unknown> => ({
   services: { payments: { endpoints: ['127.0.0.1:8080'], healthCheck: {} } },
 });
 
+/** Keys only a TCP service has: checked on `payments` made a TCP service. */
+const TCP_ONLY = new Set(['services.<name>.listen', 'services.<name>.timeouts.idle']);
+const REQUIRED_FOR_TCP = 'required for `tcp`';
+function baseFor(key: string): Record<string, unknown> {
+  const file = base();
+  if (TCP_ONLY.has(key)) (file.services as Record<string, unknown>).payments = { protocol: 'tcp', listen: '127.0.0.1:6380', endpoints: ['127.0.0.1:6379'], healthCheck: {} };
+  return file;
+}
+
 /** The path of a documented key in `base()`, and in messages: `<name>` is payments, `[]` the first item. */
 const pathOf = (key: string): (string | number)[] =>
   key.split('.').flatMap((seg) => (seg === '<name>' ? ['payments'] : seg.endsWith('[]') ? [seg.slice(0, -2), 0] : [seg]));
@@ -140,22 +149,22 @@ describe('docs/configuration.md', () => {
   it('gives every key a default and a meaning', () => {
     for (const row of rows) {
       expect(row.meaning, row.key).not.toBe('');
-      expect(['required', 'none', 'the host name'].includes(row.default) || backticked(row.default) !== undefined, `${row.key}: ${row.default}`).toBe(true);
+      expect(['required', REQUIRED_FOR_TCP, 'none', 'the host name'].includes(row.default) || backticked(row.default) !== undefined, `${row.key}: ${row.default}`).toBe(true);
     }
   });
 
   it.each(rows.filter((r) => backticked(r.default) !== undefined).map((r) => [r.key, r.default] as const))(
     'the default of %s is %s: writing it changes nothing',
     (key, cell) => {
-      expect(load(withKey(base(), key, backticked(cell)))).toEqual(load(withKey(base(), key, undefined)));
+      expect(load(withKey(baseFor(key), key, backticked(cell)))).toEqual(load(withKey(baseFor(key), key, undefined)));
     },
   );
 
-  it.each(rows.filter((r) => r.default === 'required').map((r) => [r.key] as const))('%s is required', (key) => {
+  it.each(rows.filter((r) => r.default === 'required' || r.default === REQUIRED_FOR_TCP).map((r) => [r.key] as const))('%s is required', (key) => {
     const path = messagePathOf(key);
     const parent = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : undefined;
     const last = path.slice(path.lastIndexOf('.') + 1);
-    const message = errorOf(withKey(base(), key, undefined));
+    const message = errorOf(withKey(baseFor(key), key, undefined));
     // Reported at the key, or (for a list) at the mapping that lacks it.
     expect(message.includes(`${path}:`) || (parent !== undefined && message.includes(`${parent}: `) && message.includes(last))).toBe(true);
   });
@@ -164,10 +173,10 @@ describe('docs/configuration.md', () => {
     const m = /^`([^`]+)`–`([^`]+)`$/.exec(cell);
     expect(m, `range ${cell}`).not.toBeNull();
     const [min, max] = [parseYaml((m as RegExpExecArray)[1] as string), parseYaml((m as RegExpExecArray)[2] as string)];
-    for (const value of [min, max]) expect(() => load(withPartners(withKey(base(), key, value), key)), `${key}: ${String(value)}`).not.toThrow();
+    for (const value of [min, max]) expect(() => load(withPartners(withKey(baseFor(key), key, value), key)), `${key}: ${String(value)}`).not.toThrow();
     for (const value of [beyond(min, -1), beyond(max, 1)]) {
       if (value === undefined) continue;
-      expect(errorOf(withPartners(withKey(base(), key, value), key)), `${key}: ${String(value)}`).toContain(`${messagePathOf(key)}:`);
+      expect(errorOf(withPartners(withKey(baseFor(key), key, value), key)), `${key}: ${String(value)}`).toContain(`${messagePathOf(key)}:`);
     }
   });
 

@@ -23,6 +23,7 @@ describe('DEFAULTS', () => {
       allow: [],
       failover: { overprovisioning: 1.4, order: ['local', 'region', 'any'], retryOn: ['connect-failure', 'reset', '503'], allowPinning: false },
       timeouts: { connectMs: 1_000, perTryMs: 2_000, requestMs: 10_000 },
+      tcpIdleMs: 3_600_000,
       healthCheck: { path: '/healthz', intervalMs: 5_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3 },
     });
   });

@@ -73,6 +73,8 @@ const defaults = {
       perTryMs: 2 * SECOND,
       requestMs: 10 * SECOND,
     },
+    /** A TCP connection that carries nothing this long is closed: Envoy tcp_proxy's idle_timeout default. */
+    tcpIdleMs: 1 * HOUR,
     /** Used for any key a service's healthCheck leaves out. */
     healthCheck: {
       path: '/healthz',

@@ -171,6 +171,32 @@ services:
     });
   });
 
+  it('gives a TCP service its listen address and idle timeout (an hour unless set), checked by a connect', () => {
+    const cfg = parse(
+      minimal(`services:
+  cache:
+    protocol: tcp
+    listen: 127.0.0.1:6379
+    endpoints: ["10.0.0.5:6379"]
+    healthCheck: { interval: 2s }
+  queue:
+    protocol: tcp
+    listen: 127.0.0.1:5672
+    timeouts: { connect: 3s, idle: 10m }
+`),
+    );
+    expect(cfg.services['cache']).toMatchObject({ protocol: 'tcp', tcp: { listen: { host: '127.0.0.1', port: 6379 }, idleMs: 3_600_000 }, healthCheck: { intervalMs: 2_000 } });
+    // A connect timeout longer than HTTP's default perTry is fine: a TCP service has no tries.
+    expect(cfg.services['queue']).toMatchObject({ endpoints: [], timeouts: { connectMs: 3_000 }, tcp: { listen: { host: '127.0.0.1', port: 5672 }, idleMs: 600_000 } });
+    expect(parse(minimal('services:\n  web: {}\n')).services['web']?.tcp).toBeUndefined();
+  });
+
+  it('refuses two TCP services on one port, and lets any number take port 0', () => {
+    const two = (a: string, b: string) => minimal(`services:\n  one: { protocol: tcp, listen: "${a}" }\n  two: { protocol: tcp, listen: "${b}" }\n`);
+    expect(errorsOf(two('0.0.0.0:6379', '127.0.0.1:6379'))).toEqual(['config error: services.two.listen: 127.0.0.1:6379 clashes with services.one.listen (0.0.0.0:6379)']);
+    expect(() => parse(two('127.0.0.1:0', '127.0.0.1:0'))).not.toThrow();
+  });
+
   it('keeps services in file order', () => {
     const cfg = parse(minimal('services:\n  zeta: {}\n  alpha: {}\n  mid: {}\n'));
     expect(Object.keys(cfg.services)).toEqual(['zeta', 'alpha', 'mid']);
@@ -240,7 +266,15 @@ describe('parseConfig: each rule, with its message', () => {
     [payments('endpoints: ["127.0.0.1:0"]'), 'config error: services.payments.endpoints[0]: "127.0.0.1:0" has port 0, outside 1-65535'],
     [payments('endpoints: ["127.0.0.1:8080", "127.0.0.1:8080"]'), 'config error: services.payments.endpoints[1]: "127.0.0.1:8080" is listed twice (also at [0])'],
     [payments('endpoints: "127.0.0.1:8080"'), 'config error: services.payments.endpoints: must be a list, not a string ("127.0.0.1:8080")'],
-    [payments('protocol: https'), 'config error: services.payments.protocol: "https" is not a protocol (use http or grpc)'],
+    [payments('protocol: https'), 'config error: services.payments.protocol: "https" is not a protocol (use http, grpc or tcp)'],
+    // TCP services
+    [payments('protocol: tcp'), 'config error: services.payments.listen: is required for a TCP service: the local address its apps connect to, e.g. 127.0.0.1:6379'],
+    [payments('listen: 127.0.0.1:6379'), 'config error: services.payments.listen: only a TCP service (protocol: tcp) has a listen address of its own; HTTP and gRPC services are served on listeners.local'],
+    [payments('protocol: tcp', 'listen: 127.0.0.1:6379', 'timeouts: { perTry: 5s }'), 'config error: services.payments.timeouts.perTry: applies to HTTP and gRPC requests; a TCP service has timeouts.connect and timeouts.idle'],
+    [payments('timeouts: { idle: 5m }'), 'config error: services.payments.timeouts.idle: applies to TCP services (protocol: tcp) only; idle HTTP connections are closed by limits.idleTimeout'],
+    [payments('protocol: tcp', 'listen: 127.0.0.1:6379', 'healthCheck: { path: /healthz }'), 'config error: services.payments.healthCheck.path: a TCP service is checked by opening a connection; it has no path'],
+    [payments('protocol: tcp', 'listen: 127.0.0.1:9901'), 'config error: services.payments.listen: 127.0.0.1:9901 clashes with listeners.admin, the default (127.0.0.1:9901)'],
+    [payments('protocol: tcp', 'listen: 127.0.0.1:6379', 'timeouts: { idle: 25h }'), 'config error: services.payments.timeouts.idle: "25h" is out of range (allowed 1ms to 24h)'],
     [payments('export: yes'), 'config error: services.payments.export: must be true or false, not a string ("yes")'],
     [payments('allow: ["*.acme.example"]'), 'config error: services.payments.allow[0]: "*.acme.example" is not a SPIFFE ID pattern (it must start with "spiffe://")'],
     [payments('failover: { overprovisioning: 0.9 }'), 'config error: services.payments.failover.overprovisioning: 0.9 is out of range (allowed 1 to 100; 1.4 spills at 71.4 % healthy)'],
@@ -417,7 +451,7 @@ services:
   it('throws a ConfigError with a stable code, the issues and the source', () => {
     let caught: unknown;
     try {
-      parse(payments('endpoints: ["127.0.0.1:abc"]', 'protocol: tcp'));
+      parse(payments('endpoints: ["127.0.0.1:abc"]', 'protocol: udp'));
     } catch (err) {
       caught = err;
     }
@@ -428,11 +462,11 @@ services:
     expect(err.source).toBe('gw.yaml');
     expect(err.issues).toEqual([
       { path: 'services.payments.endpoints[0]', message: '"127.0.0.1:abc" is not host:port' },
-      { path: 'services.payments.protocol', message: '"tcp" is not a protocol (use http or grpc)' },
+      { path: 'services.payments.protocol', message: '"udp" is not a protocol (use http, grpc or tcp)' },
     ]);
     expect(err.message).toBe(
       'config error: services.payments.endpoints[0]: "127.0.0.1:abc" is not host:port\n' +
-        'config error: services.payments.protocol: "tcp" is not a protocol (use http or grpc)',
+        'config error: services.payments.protocol: "udp" is not a protocol (use http, grpc or tcp)',
     );
   });
 });

@@ -92,6 +92,7 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
         requestMs: s.timeouts?.request ?? d.timeouts.requestMs,
       },
       drain: s.drain ?? raw.drain ?? false,
+      ...(s.protocol === 'tcp' && s.listen && { tcp: { listen: s.listen, idleMs: s.timeouts?.idle ?? d.tcpIdleMs } }),
     };
   }
 

@@ -260,8 +260,11 @@ const timeouts = section({
   connect: duration(BOUNDS.timeouts.connectMs).optional(),
   perTry: duration(BOUNDS.timeouts.perTryMs).optional(),
   request: duration(BOUNDS.timeouts.requestMs).optional(),
-}).superRefine((t, ctx) => {
-  // Checked with defaults filled in: `connect: 5s` alone breaks the default perTry.
+  idle: duration(BOUNDS.timeouts.idleMs).optional(),
+});
+
+/** connect ≤ perTry ≤ request, checked with defaults filled in: `connect: 5s` alone breaks the default perTry. */
+function checkTimeoutOrder(t: Record<string, unknown>, ctx: Ctx): void {
   const resolved = timeoutKeys.map(([key, msKey]) => {
     const explicit = t[key] !== undefined;
     return { key, explicit, ms: explicit ? num(t[key]) : DEFAULTS.service.timeouts[msKey] };
@@ -274,9 +277,9 @@ const timeouts = section({
     const message = a.explicit
       ? `${formatDuration(a.ms)} is longer than ${b.key} (${formatDuration(b.ms)}${b.explicit ? '' : ', the default'}); ${rule}`
       : `${formatDuration(b.ms)} is shorter than ${a.key} (${formatDuration(a.ms)}, the default); ${rule}`;
-    ctx.addIssue({ code: 'custom', path: [a.explicit ? a.key : b.key], message, input: t });
+    ctx.addIssue({ code: 'custom', path: ['timeouts', a.explicit ? a.key : b.key], message, input: t });
   }
-}, onMapping);
+}
 
 const healthCheck = section({
   path: leaf(v.httpPath).optional(),
@@ -309,6 +312,7 @@ const endpointKey = (x: unknown): string | undefined => {
 
 const service = section({
   protocol: leaf(v.protocol).optional(),
+  listen: listenerAddress.optional(),
   endpoints: list(endpoint, { uniqueBy: endpointKey }).optional(),
   healthCheck: healthCheck.optional(),
   export: leaf(v.boolean).optional(),
@@ -316,7 +320,21 @@ const service = section({
   failover: failover.optional(),
   timeouts: timeouts.optional(),
   drain: leaf(v.boolean).optional(),
-});
+}).superRefine((s, ctx) => {
+  const t = isRecord(s.timeouts) ? s.timeouts : {};
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: s });
+  if (s.protocol !== 'tcp') {
+    if (s.listen !== undefined) issue(['listen'], 'only a TCP service (protocol: tcp) has a listen address of its own; HTTP and gRPC services are served on listeners.local');
+    if (t.idle !== undefined) issue(['timeouts', 'idle'], 'applies to TCP services (protocol: tcp) only; idle HTTP connections are closed by limits.idleTimeout');
+    checkTimeoutOrder(t, ctx);
+    return;
+  }
+  if (s.listen === undefined) issue(['listen'], 'is required for a TCP service: the local address its apps connect to, e.g. 127.0.0.1:6379');
+  for (const key of ['perTry', 'request']) {
+    if (t[key] !== undefined) issue(['timeouts', key], 'applies to HTTP and gRPC requests; a TCP service has timeouts.connect and timeouts.idle');
+  }
+  if (isRecord(s.healthCheck) && s.healthCheck.path !== undefined) issue(['healthCheck', 'path'], 'a TCP service is checked by opening a connection; it has no path');
+}, onMapping);
 
 const services = z.record(z.string(), service).superRefine((all, ctx) => {
   for (const name of Object.keys(all)) {
@@ -340,11 +358,32 @@ export const configSchema = section({
   limits: limits.optional(),
   services: services.optional(),
 }).superRefine((cfg, ctx) => {
+  checkTcpListeners(cfg, ctx);
   // Gossip is signed with the gateway's SVID: no identity, no membership.
   if (cfg.nats !== undefined && cfg.identity === undefined) {
     ctx.addIssue({ code: 'custom', path: ['nats'], message: 'needs an identity section: gossip is signed with the gateway\'s SVID', input: cfg });
   }
 }, onMapping);
+
+/** A TCP service's listen address may not take a port a listener or another TCP service has (port 0 never clashes). */
+function checkTcpListeners(cfg: Record<string, unknown>, ctx: Ctx): void {
+  const given = isRecord(cfg.listeners) ? cfg.listeners : {};
+  const taken: { what: string; addr: HostPort }[] = [];
+  for (const name of LISTENERS) {
+    const addr = given[name] !== undefined ? hostPortOf(given[name]) : DEFAULTS.listeners[name];
+    if (addr) taken.push({ what: `listeners.${name}${given[name] === undefined ? ', the default' : ''}`, addr });
+  }
+  for (const [name, s] of Object.entries(isRecord(cfg.services) ? cfg.services : {})) {
+    const addr = isRecord(s) ? hostPortOf(s.listen) : undefined;
+    if (!addr || addr.port === 0) continue;
+    const clash = taken.find((o) => o.addr.port === addr.port && overlaps(o.addr.host, addr.host));
+    if (clash) {
+      const message = `${formatHostPort(addr)} clashes with ${clash.what} (${formatHostPort(clash.addr)})`;
+      ctx.addIssue({ code: 'custom', path: ['services', name, 'listen'], message, input: s });
+    }
+    taken.push({ what: `services.${name}.listen`, addr });
+  }
+}
 
 /** What the file says, checked and converted, before defaults. */
 export type RawConfig = z.output<typeof configSchema>;

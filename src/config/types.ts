@@ -97,7 +97,7 @@ export interface LimitsConfig {
   readonly maxInFlightPerTarget: number;
 }
 
-export type ServiceProtocol = 'http' | 'grpc';
+export type ServiceProtocol = 'http' | 'grpc' | 'tcp';
 
 export type FailoverTier = 'local' | 'region' | 'any';
 
@@ -114,10 +114,19 @@ export interface ServiceConfig {
   readonly timeouts: TimeoutsConfig;
   /** Taken out of service for maintenance (its own `drain`, else the file's): other clusters take its traffic over the failback ramp. */
   readonly drain: boolean;
+  /** Present exactly when `protocol` is `tcp`: where apps connect, and how long a connection may carry nothing. */
+  readonly tcp?: TcpConfig;
+}
+
+export interface TcpConfig {
+  /** The local port apps connect to for this service (port 0 picks a free one). */
+  readonly listen: HostPort;
+  /** A connection with no byte either way for this long is closed (Envoy tcp_proxy's idle_timeout). */
+  readonly idleMs: number;
 }
 
 export interface HealthCheckConfig {
-  /** HTTP path; for gRPC services `grpc.health.v1` is used and path is ignored. */
+  /** HTTP path; gRPC services use `grpc.health.v1` and TCP services a connect, without a path. */
   readonly path: string;
   readonly intervalMs: number;
   readonly timeoutMs: number;

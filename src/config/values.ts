@@ -174,8 +174,8 @@ export function overprovisioning(range: Range): Checker<number> {
 }
 
 export const protocol: Checker<ServiceProtocol> = (v) => {
-  if (v === 'http' || v === 'grpc') return ok(v);
-  return typeof v === 'string' ? fail(`${quote(v)} is not a protocol (use http or grpc)`) : typeError('http or grpc', v);
+  if (v === 'http' || v === 'grpc' || v === 'tcp') return ok(v);
+  return typeof v === 'string' ? fail(`${quote(v)} is not a protocol (use http, grpc or tcp)`) : typeError('http, grpc or tcp', v);
 };
 
 export const RETRY_CONDITIONS = ['connect-failure', 'reset', '503'] as const;

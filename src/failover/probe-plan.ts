@@ -5,9 +5,9 @@
  * 10,000. Pure: names in, a plan out.
  */
 
-/** A check as the prober runs it; `path` means nothing for gRPC (grpc.health.v1 Check). */
+/** A check as the prober runs it; `path` means nothing for gRPC (grpc.health.v1 Check) or TCP (a connect). */
 export interface ProbeCheck {
-  readonly protocol: 'http' | 'grpc';
+  readonly protocol: 'http' | 'grpc' | 'tcp';
   readonly path: string;
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -44,7 +44,7 @@ export interface ProbePlan {
  * verdict one of them did not ask for.
  */
 export function probeKey(endpoint: string, check: ProbeCheck): string {
-  const what = check.protocol === 'grpc' ? 'grpc' : `http ${check.path}`;
+  const what = check.protocol === 'http' ? `http ${check.path}` : check.protocol;
   return `${what} ${endpoint} every ${check.intervalMs} ms, timeout ${check.timeoutMs} ms, ${check.healthyThreshold}/${check.unhealthyThreshold}`;
 }
 

@@ -15,6 +15,7 @@ import { RemoteForwarder } from './outbound/remote-forwarder.js';
 import { Admission, RequestPipeline, RouteTable } from './proxy/index.js';
 import { Http1Endpoint } from './outbound/upstream-http1.js';
 import { H2cEndpoint } from './outbound/upstream-h2c.js';
+import { TcpListeners, TcpProxy } from './tcp/index.js';
 import { DEFAULTS, formatHostPort, isWildcardHost, type GatewayConfig, type HostPort, type ServiceConfig } from '../config/index.js';
 
 const PUBLISH_INTERVAL_MS = 1_000;
@@ -34,6 +35,8 @@ export interface BoundAddresses {
   readonly admin: HostPort;
   /** Absent without `identity:`: no mTLS, no federation. */
   readonly federation?: HostPort;
+  /** Each TCP service's port, by service name. */
+  readonly tcp: ReadonlyMap<string, HostPort>;
 }
 
 /** One gateway replica: its listeners, its proxy, and their orderly shutdown. */
@@ -49,6 +52,8 @@ export class Gateway {
   private readonly endpoints = new Map<string, Http1Endpoint | H2cEndpoint>();
   private routeTimer: NodeJS.Timeout | undefined;
   private readonly local: LocalListener;
+  private readonly tcp: TcpProxy;
+  private readonly tcpListeners: TcpListeners;
   private federation: FederationListener | undefined;
   private pool: RemoteGatewayPool | undefined;
   private readonly admin: AdminServer;
@@ -91,6 +96,19 @@ export class Gateway {
       now: Date.now,
     });
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.pipeline.handleLocal(exchange));
+    this.tcp = new TcpProxy({
+      cluster: config.cluster,
+      routes: this.routes,
+      retry: failover,
+      remote: () => {
+        const { pool, membership } = this;
+        return pool && membership ? { pool, gateway: (id) => membership.gateway(id) } : undefined;
+      },
+      counters: this.counters,
+      log,
+      now: Date.now,
+    });
+    this.tcpListeners = new TcpListeners((service, socket) => void this.tcp.acceptApp(service, socket));
     this.admin = new AdminServer({
       notReadyReasons: () => [
         ...(this.bound ? [] : ['starting']),
@@ -116,6 +134,8 @@ export class Gateway {
   async start(): Promise<BoundAddresses> {
     const local = await this.local.listen(this.config.listeners.local);
     this.log.info({ listener: 'local', address: formatHostPort(local) }, 'listening');
+    const tcp = await this.tcpListeners.apply(Object.values(this.config.services));
+    this.logTcpListeners(tcp);
     const admin = await this.admin.listen(this.config.listeners.admin);
     this.log.info({ listener: 'admin', address: formatHostPort(admin) }, 'listening');
     let federation: HostPort | undefined;
@@ -142,7 +162,11 @@ export class Gateway {
     } else {
       this.log.info({ services: Object.keys(this.config.services) }, 'ready');
     }
-    return { local, admin, ...(federation && { federation }) };
+    return { local, admin, ...(federation && { federation }), tcp };
+  }
+
+  private logTcpListeners(bound: ReadonlyMap<string, HostPort>): void {
+    for (const [service, address] of bound) this.log.info({ listener: 'tcp', service, address: formatHostPort(address) }, 'listening');
   }
 
   private joined(membership: MembershipRuntime): void {
@@ -170,6 +194,7 @@ export class Gateway {
       svid,
       bundleFor,
       onExchange: (exchange, peer) => void this.pipeline.handleFederated(exchange, peer),
+      onTunnel: (stream, headers, peer) => void this.tcp.acceptTunnel(stream, headers, peer),
     }));
     identity.onGatewaySvid(() => listener.reloadSvid());
     this.pool = new RemoteGatewayPool({ svid, bundleFor });
@@ -244,6 +269,8 @@ export class Gateway {
     try {
       if (!this.source) throw new Error('this gateway was not started from a config file');
       next = await this.source();
+      // Ports first: one that cannot be bound refuses the reload before anything changed.
+      this.logTcpListeners(await this.tcpListeners.apply(Object.values(next.services)));
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       this.counters.add('meshgate_config_reloads_total', 'refused');
@@ -285,20 +312,22 @@ export class Gateway {
    */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    this.log.info({ inFlight: this.admission.inFlight, timeoutMs }, 'draining');
+    this.log.info({ inFlight: this.admission.inFlight, tcpConnections: this.tcp.connections, timeoutMs }, 'draining');
     this.join?.stop();
     // Leave first, so peers stop choosing this replica while it finishes its requests.
     await this.membership?.leave().catch((err: Error) => this.log.warn({ error: { message: err.message } }, 'leave failed'));
     this.local.startDrain();
+    this.tcpListeners.close();
     this.federation?.startDrain();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      this.admission.idle().then(() => true),
+      Promise.all([this.admission.idle(), this.tcp.idle()]).then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
     ]);
     clearTimeout(timer);
-    if (!finished) this.log.warn({ inFlight: this.admission.inFlight }, 'drain timeout: closing remaining requests');
+    if (!finished) this.log.warn({ inFlight: this.admission.inFlight, tcpConnections: this.tcp.connections }, 'drain timeout: closing remaining requests and connections');
     this.local.destroyAll();
+    this.tcp.destroyAll();
     this.federation?.destroyAll();
     this.health.stop();
     clearInterval(this.publishTimer);

@@ -64,3 +64,11 @@ export async function metricValue(gw: GatewayProcess, name: string, label: strin
   const line = text.find((l) => l.startsWith(`${name}{`) && l.includes(`="${label}"}`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
+
+/** One series of a counter with several labels (every given label must match); 0 when absent. */
+export async function metricWith(gw: GatewayProcess, name: string, labels: Readonly<Record<string, string>>): Promise<number> {
+  const text = (await (await fetch(`${gw.adminUrl}/metrics`)).text()).split('\n');
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
+  return line ? Number(line.split(' ').pop()) : 0;
+}

@@ -124,4 +124,5 @@ export {
   type RawH2Connection,
   type SendHeadersOptions,
 } from './h2-raw.js';
-export { ALL_GATEWAYS, metricValue, startFederation, waitForService, type FederationOptions } from './clusters.js';
+export { ALL_GATEWAYS, metricValue, metricWith, startFederation, waitForService, type FederationOptions } from './clusters.js';
+export { redisCli, startRedis, REDIS_NOT_FOUND_MESSAGE, type RedisServer } from './redis.js';

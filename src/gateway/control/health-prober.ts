@@ -1,9 +1,10 @@
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Agent, request } from 'undici';
-import { formatHostPort, type HostPort, type ServiceConfig } from '../../config/index.js';
+import { formatHostPort, parseHostPort, type HostPort, type ServiceConfig } from '../../config/index.js';
 import {
   EndpointHealth,
   MAX_PROBE_STRETCH,
@@ -44,8 +45,9 @@ class ProbeFailure extends Error {}
 
 /**
  * Active health checks of this cluster's endpoints: HTTP GET of the
- * service's health path (2xx passes), or grpc.health.v1 Check for gRPC
- * services (SERVING passes). One probe per distinct (endpoint, check): the
+ * service's health path (2xx passes), grpc.health.v1 Check for gRPC
+ * services (SERVING passes), or a TCP connect for TCP services (an accepted
+ * connection passes, as Envoy's and Consul's TCP checks). One probe per distinct (endpoint, check): the
  * services that share both share its verdict. Probes are spread over their
  * interval, at most MAX_PROBES_IN_FLIGHT at a time, over one kept-alive
  * connection per endpoint. Services without `healthCheck` are not probed
@@ -220,7 +222,8 @@ export class HealthProber {
         );
       };
       timer = setTimeout(onTimer, check.timeoutMs);
-      const attempt = check.protocol === 'grpc' ? this.checkGrpc(probe.plan, abort.signal) : this.checkHttp(probe.plan, abort.signal);
+      const attempt =
+        check.protocol === 'grpc' ? this.checkGrpc(probe.plan, abort.signal) : check.protocol === 'tcp' ? checkTcp(probe.plan, abort.signal) : this.checkHttp(probe.plan, abort.signal);
       attempt.then(
         (reason) => settle({ kind: 'pass', reason: `${reason} in ${Math.round(performance.now() - started)} ms` }),
         (err: Error) => settle({ kind: 'fail', reason: err.message }),
@@ -299,6 +302,22 @@ export class HealthProber {
   }
 }
 
+/** Opens a connection and closes it at once: what a TCP service's check can say without speaking its protocol. */
+function checkTcp(plan: PlannedProbe, signal: AbortSignal): Promise<string> {
+  const { host, port } = parseHostPort(plan.endpoint);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const abort = () => socket.destroy();
+    signal.addEventListener('abort', abort, { once: true });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => reject(new ProbeFailure(`${err.code ?? 'error'}: ${err.message}`)));
+    socket.once('close', () => signal.removeEventListener('abort', abort));
+  });
+}
+
 function checkRequests(services: readonly ServiceConfig[]): CheckRequest[] {
   const out: CheckRequest[] = [];
   for (const service of services) {
@@ -326,5 +345,6 @@ function verdictOf(health: EndpointHealth): EndpointCheck {
 }
 
 function checkName(plan: PlannedProbe): string {
-  return plan.check.protocol === 'grpc' ? 'grpc.health.v1' : `GET ${plan.check.path}`;
+  const { protocol, path } = plan.check;
+  return protocol === 'grpc' ? 'grpc.health.v1' : protocol === 'tcp' ? 'tcp connect' : `GET ${path}`;
 }

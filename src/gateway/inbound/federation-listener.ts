@@ -29,6 +29,8 @@ export interface FederationListenerOptions {
   readonly svid: () => X509Svid;
   readonly bundleFor: BundleLookup;
   readonly onExchange: (exchange: Exchange, peer: FederationPeer) => void;
+  /** A CONNECT stream: another gateway carrying one TCP connection to a service of ours. */
+  readonly onTunnel: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, peer: FederationPeer) => void;
 }
 
 /**
@@ -157,6 +159,7 @@ export class FederationListener {
       this.refused('header-too-large');
       return void stream.respond({ ':status': 431, 'meshgate-error': 'header-too-large' }, { endStream: true });
     }
+    if (headers[':method'] === 'CONNECT') return this.opts.onTunnel(stream, headers, peer);
     this.opts.onExchange(http2Exchange(stream, headers, flags), peer);
   }
 

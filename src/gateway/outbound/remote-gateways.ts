@@ -1,8 +1,8 @@
-import http2, { type ClientHttp2Session } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
 import { parseHostPort, type HostPort, type TimeoutsConfig } from '../../config/index.js';
 import { tlsMaterial, type BundleLookup, type X509Svid } from '../../identity/index.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { InboundRequest, UpstreamResponse } from '../protocol/exchange.js';
 import { verifyGatewayPeer } from '../protocol/federation-peer.js';
 import { forwardOnSession, watchGoaway } from './h2-forward.js';
@@ -24,6 +24,11 @@ export interface RemoteGatewayPoolOptions {
   /** Sessions per remote replica; a second opens only when the first is full. */
   readonly maxSessions?: number;
   readonly random?: () => number;
+}
+
+/** A remote gateway's refusal of a tunnel, as our own code for it (the connection is not tried elsewhere). */
+function refusalCode(status: number): GatewayErrorCode {
+  return status === 403 ? 'forbidden' : status === 404 ? 'unknown-service' : 'bad-request';
 }
 
 /** Half of nghttp2's default allowance (1,000 resets, 33 a second): a session retires well before its peer would end it. */
@@ -68,6 +73,44 @@ export class RemoteGatewayPool {
       if (cancelled && !this.resets.get(session)?.spend(Date.now())) this.retire(session);
     };
     return forwardOnSession(session, target.memberId, headers, request, timeouts, done);
+  }
+
+  /**
+   * Opens a CONNECT stream (RFC 9113 §8.5) to a remote replica for one TCP
+   * connection, and resolves once the replica answers 200, i.e. it has
+   * connected to an endpoint of its own. A replica that cannot be reached is
+   * `upstream-connect` marked unprocessed (the next replica may be tried at
+   * no cost); the replica's refusal carries its status and code.
+   */
+  async tunnel(target: RemoteGateway, headers: http2.OutgoingHttpHeaders, connectMs: number, waitMs: number): Promise<ClientHttp2Stream> {
+    let session: ClientHttp2Session;
+    try {
+      session = await this.session(target, connectMs);
+    } catch (err) {
+      throw new GatewayError('upstream-connect', (err as Error).message, { gateway: target.memberId }, { cause: err, unprocessed: true });
+    }
+    const stream = session.request(headers, { endStream: false });
+    this.streams.set(session, this.activeStreams(session) + 1);
+    stream.once('close', () => this.streams.set(session, this.activeStreams(session) - 1));
+    stream.on('error', () => {});
+    const context = { gateway: target.memberId };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(new GatewayError('upstream-timeout', `gateway ${target.memberId} did not connect the tunnel in ${waitMs} ms`, context));
+      }, waitMs);
+      stream.once('response', (head) => {
+        clearTimeout(timer);
+        const status = Number(head[':status']);
+        if (status === 200) return resolve(stream);
+        const code = String(head['meshgate-error'] ?? 'none');
+        reject(new GatewayError(status < 500 ? refusalCode(status) : 'upstream-connect', `gateway ${target.memberId} answered ${status} (${code})`, { ...context, status }));
+      });
+      stream.once('close', () => {
+        clearTimeout(timer);
+        reject(new GatewayError('upstream-reset', `gateway ${target.memberId} reset the tunnel (code ${stream.rstCode ?? '?'})`, context));
+      });
+    });
   }
 
   /** Per replica, for /debug pages: open sessions, streams in flight, and the backoff after failures. */

@@ -102,6 +102,7 @@ export class RequestPipeline {
     if (!route || (!route.config && !route.exportedElsewhere)) {
       throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
     }
+    if (route.config?.tcp) throw notHttp(route.name);
     const pin = headerValue(request.headers, PIN_HEADER);
     if (pin === undefined) return this.admitted(request, route, undefined);
     delete request.headers[PIN_HEADER];
@@ -125,6 +126,7 @@ export class RequestPipeline {
     const name = serviceName(request, headerValue(request.headers, SERVICE_HEADER) ?? request.authority);
     const route = this.opts.routes.route(name, this.opts.now());
     if (!route?.policy || !peer) throw new GatewayError('unknown-service', `no service named "${name}" in this cluster`, { service: name });
+    if (route.config?.tcp) throw notHttp(route.name);
     const verdict = route.policy.authorize(peer.spiffeId);
     if (!verdict.allowed) {
       this.opts.counters.add('meshgate_federation_denied_total', peer.spiffeId);
@@ -192,6 +194,9 @@ export class RequestPipeline {
     }
   }
 }
+
+const notHttp = (service: string): GatewayError =>
+  new GatewayError('bad-request', `${service} is a TCP service: connect to its own port, not with HTTP`, { service });
 
 function serviceName(request: InboundRequest, authority: string | undefined): string {
   if (request.method === 'CONNECT' || !request.path.startsWith('/')) {

@@ -50,6 +50,11 @@ export interface ServiceRoute {
   forwarderFor(target: Target): Forwarder;
 }
 
+/** What a TCP service's endpoints have instead of a forwarder: HTTP requests for it are refused before they get here. */
+const NO_FORWARDER: Forwarder = {
+  forward: () => Promise.reject(new Error('a TCP service has no HTTP forwarder')),
+};
+
 /** How long a route without requests keeps being refreshed on the timer. */
 const IDLE_AFTER_MS = 10_000;
 /** A route that was idle is rebuilt on its next request when its snapshot is older than this. */
@@ -92,7 +97,8 @@ export class RouteTable {
     this.endpointForwarders.clear();
     this.endpointAddresses.clear();
     for (const service of services) {
-      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), this.opts.endpointForwarder(service, e)]));
+      // A TCP service's connections are made by the TCP proxy, not through forwarders.
+      const forwarders = new Map(service.endpoints.map((e) => [formatHostPort(e), service.tcp ? NO_FORWARDER : this.opts.endpointForwarder(service, e)]));
       this.endpointForwarders.set(service.name, forwarders);
       for (const e of service.endpoints) this.endpointAddresses.set(formatHostPort(e), e);
     }
