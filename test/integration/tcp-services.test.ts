@@ -1,7 +1,10 @@
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import {
   ALL_GATEWAYS,
+  gatewayConfig,
   getJson,
   metricValue,
   metricWith,
@@ -220,5 +223,31 @@ describe('TCP services', () => {
     expect(await metricValue(gw('b'), 'meshgate_federation_denied_total', 'spiffe://a.test.example/meshgate/gateway/a/r1')).toBe(1);
     expect(await metricWith(gw('a'), 'meshgate_tcp_connections_total', { service: 'secret', cluster: '', outcome: 'forbidden' })).toBe(1);
     expect(await metricWith(gw('b'), 'meshgate_federation_tcp_tunnels_total', { service: 'secret', outcome: 'forbidden' })).toBe(1);
+  });
+
+  it('a reload opens the port of a TCP service it adds and closes the port of one it removes; open connections stay', async () => {
+    const [redisA, redisB] = await Promise.all([startRedis(h, 'a'), startRedis(h, 'b')]);
+    await redisCli(redisA.port, 'SET', 'where', 'a');
+    await redisCli(redisB.port, 'SET', 'where', 'b');
+    const tcp = (redis: string) => ({ protocol: 'tcp', listen: '127.0.0.1:0', endpoints: [redis] });
+    const gw = await h.gateway(gatewayConfig({ first: tcp(redisA.address) }));
+    const first = tcpPort(gw, 'first');
+    const held = await redisConnection(first);
+    expect(await held.command('GET', 'where')).toBe('a');
+
+    const reload = async (services: Record<string, unknown>, logLine: RegExp) => {
+      await writeFile(gw.configPath, stringify(gatewayConfig(services)));
+      gw.process.kill('SIGHUP');
+      await gw.process.waitForLine(logLine, 10_000);
+    };
+    await reload({ first: tcp(redisA.address), second: tcp(redisB.address) }, /"listener":"tcp","service":"second"/);
+    expect(await redisCli(tcpPort(gw, 'second'), 'GET', 'where')).toBe('b');
+    expect(await held.command('GET', 'where')).toBe('a');
+
+    await reload({ second: tcp(redisB.address) }, /"servicesChanged":\["first"\]/);
+    await expect(redisCli(first, 'PING')).rejects.toThrow(/Connection refused/);
+    // Its port is closed, its open connection is not.
+    expect(await held.command('GET', 'where')).toBe('a');
+    expect(held.closed).toBe(false);
   });
 });
