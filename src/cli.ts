@@ -6,7 +6,7 @@ import { describeListenerFailure, isConfigError, loadConfig, summarizeConfig, ty
 import { DEMO_HELP, DEMO_USAGE, DemoUsageError, parseDemoArgs, runDemo } from './demo/index.js';
 import { boundHeapGrowth, checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
-import { createLogger } from './telemetry/index.js';
+import { createLogger, Telemetry } from './telemetry/index.js';
 
 const EXIT_OK = 0;
 const EXIT_RUNTIME = 1;
@@ -128,8 +128,13 @@ async function check(file: string): Promise<number> {
 async function run(file: string): Promise<number> {
   boundHeapGrowth();
   const config = await loadCheckedConfig(file);
-  const log = createLogger({ base: { federation: config.federation, cluster: config.cluster } });
-  const gateway = new Gateway(config, log, () => loadCheckedConfig(file));
+  const log = createLogger({ base: { federation: config.federation, cluster: config.cluster }, level: process.env['MESHGATE_LOG_LEVEL'] ?? config.telemetry.logLevel });
+  const telemetry = Telemetry.start({
+    resource: { federation: config.federation, cluster: config.cluster, replica: config.replica, version: version() },
+    otlpEndpoint: config.telemetry.otlpEndpoint,
+    traceSampleRatio: config.telemetry.traceSampling,
+  });
+  const gateway = new Gateway(config, log, telemetry, () => loadCheckedConfig(file));
   try {
     await gateway.start();
   } catch (err) {
@@ -156,7 +161,8 @@ async function run(file: string): Promise<number> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       gateway.drain(config.limits.drainTimeoutMs).then(
-        () => resolve(EXIT_OK),
+        // Spans and metrics still waiting go out before the process ends.
+        () => telemetry.shutdown().then(() => resolve(EXIT_OK), () => resolve(EXIT_OK)),
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
           resolve(EXIT_RUNTIME);

@@ -85,4 +85,8 @@ export const BOUNDS = {
     /** A cluster's share of its tier in parts of the weights' sum: percentages fit, and finer (a cluster left out gets none). */
     weights: { min: 1, max: 10_000 },
   },
+  telemetry: {
+    /** A ratio of traces: none to all. */
+    traceSampling: { min: 0, max: 1 },
+  },
 } as const satisfies Record<string, Record<string, Range>>;

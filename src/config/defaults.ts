@@ -48,6 +48,13 @@ const defaults = {
     maxInFlightPerTarget: 5_000,
   },
 
+  /** Traces and logs. */
+  telemetry: {
+    /** One trace in a hundred that start here: cheap enough to leave on (OpenTelemetry's default samples all). */
+    traceSampling: 0.01,
+    logLevel: 'info',
+  },
+
   /** Per service, when the config does not say. */
   service: {
     protocol: 'http',

@@ -74,6 +74,7 @@ describe('parseConfig: valid files', () => {
         admin: { host: '127.0.0.1', port: 9901 },
       },
       limits: { maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000, idleTimeoutMs: 75_000, maxConcurrentStreams: 128, maxInFlightPerService: 20_000, maxInFlightPerTarget: 5_000 },
+      telemetry: { traceSampling: 0.01, logLevel: 'info' },
       services: {
         payments: {
           name: 'payments',
@@ -122,6 +123,7 @@ describe('parseConfig: valid files', () => {
         admin: { host: '127.0.0.1', port: 9901 },
       },
       limits: { maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, drainTimeoutMs: 15_000, idleTimeoutMs: 75_000, maxConcurrentStreams: 128, maxInFlightPerService: 20_000, maxInFlightPerTarget: 5_000 },
+      telemetry: { traceSampling: 0.01, logLevel: 'info' },
       services: {
         web: {
           name: 'web',
@@ -266,6 +268,10 @@ describe('parseConfig: each rule, with its message', () => {
     [payments('endpoints: ["127.0.0.1:0"]'), 'config error: services.payments.endpoints[0]: "127.0.0.1:0" has port 0, outside 1-65535'],
     [payments('endpoints: ["127.0.0.1:8080", "127.0.0.1:8080"]'), 'config error: services.payments.endpoints[1]: "127.0.0.1:8080" is listed twice (also at [0])'],
     [payments('endpoints: "127.0.0.1:8080"'), 'config error: services.payments.endpoints: must be a list, not a string ("127.0.0.1:8080")'],
+    // telemetry
+    [minimal('telemetry: { otlpEndpoint: "grpc://collector:4317" }\n'), 'config error: telemetry.otlpEndpoint: "grpc://collector:4317" is not an http or https URL (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318)'],
+    [minimal('telemetry: { traceSampling: 5 }\n'), 'config error: telemetry.traceSampling: 5 is out of range (allowed 0 to 1; 0.01 samples 1 in 100 traces that start here)'],
+    [minimal('telemetry: { logLevel: trace }\n'), 'config error: telemetry.logLevel: "trace" is not a log level (use debug, info, warn, error)'],
     [payments('protocol: https'), 'config error: services.payments.protocol: "https" is not a protocol (use http, grpc or tcp)'],
     // TCP services
     [payments('protocol: tcp'), 'config error: services.payments.listen: is required for a TCP service: the local address its apps connect to, e.g. 127.0.0.1:6379'],

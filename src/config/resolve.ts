@@ -119,6 +119,11 @@ export function resolveConfig(raw: RawConfig, baseDir: string): Resolved {
       maxInFlightPerService: raw.limits?.maxInFlightPerService ?? DEFAULTS.limits.maxInFlightPerService,
       maxInFlightPerTarget: raw.limits?.maxInFlightPerTarget ?? DEFAULTS.limits.maxInFlightPerTarget,
     },
+    telemetry: {
+      ...(raw.telemetry?.otlpEndpoint !== undefined && { otlpEndpoint: raw.telemetry.otlpEndpoint }),
+      traceSampling: raw.telemetry?.traceSampling ?? DEFAULTS.telemetry.traceSampling,
+      logLevel: raw.telemetry?.logLevel ?? DEFAULTS.telemetry.logLevel,
+    },
     services,
   };
   return { config: deepFreeze(config), issues };

@@ -141,6 +141,12 @@ const limits = section({
   maxInFlightPerTarget: leaf(v.wholeNumber(BOUNDS.limits.maxInFlight)).optional(),
 });
 
+const telemetry = section({
+  otlpEndpoint: leaf(v.otlpUrl).optional(),
+  traceSampling: leaf(v.sampleRatio(BOUNDS.telemetry.traceSampling)).optional(),
+  logLevel: leaf(v.logLevel).optional(),
+});
+
 // ---- nats and identity -----------------------------------------------------
 
 const nats = section({
@@ -356,6 +362,7 @@ export const configSchema = section({
   identity: identity.optional(),
   listeners: listeners.optional(),
   limits: limits.optional(),
+  telemetry: telemetry.optional(),
   services: services.optional(),
 }).superRefine((cfg, ctx) => {
   checkTcpListeners(cfg, ctx);

@@ -27,6 +27,7 @@ export interface GatewayConfig {
   readonly identity?: IdentityConfig;
   readonly listeners: ListenersConfig;
   readonly limits: LimitsConfig;
+  readonly telemetry: TelemetryConfig;
   /** Keyed by service name, in the order the file gives them. */
   readonly services: Readonly<Record<string, ServiceConfig>>;
 }
@@ -78,6 +79,15 @@ export interface ListenersConfig {
   /** Other gateways: mTLS HTTP/2. */
   readonly federation: HostPort;
   readonly admin: HostPort;
+}
+
+export interface TelemetryConfig {
+  /** OTLP/HTTP collector base URL for traces and metrics; absent: the OTEL_EXPORTER_OTLP_* variables decide. */
+  readonly otlpEndpoint?: string;
+  /** Share of traces started here that are sampled (parent-based: a caller's decision is kept). */
+  readonly traceSampling: number;
+  /** MESHGATE_LOG_LEVEL, when set, wins. */
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
 export interface LimitsConfig {

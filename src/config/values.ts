@@ -137,6 +137,23 @@ function url(schemes: readonly string[], what: string): Checker<string> {
 
 export const natsUrl = url(['nats:', 'tls:'], 'a NATS URL (nats://host:port or tls://host:port)');
 export const httpsUrl = url(['https:'], 'an https URL');
+export const otlpUrl = url(['http:', 'https:'], 'an http or https URL (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318)');
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const logLevel: Checker<LogLevel> = (v) => {
+  if (typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)) return ok(v as LogLevel);
+  return typeof v === 'string' ? fail(`${quote(v)} is not a log level (use ${LOG_LEVELS.join(', ')})`) : typeError(LOG_LEVELS.join(', '), v);
+};
+
+/** A share of traces in `range`. */
+export function sampleRatio(range: Range): Checker<number> {
+  return (v) => {
+    if (typeof v !== 'number') return typeError('a number', v);
+    if (Number.isFinite(v) && v >= range.min && v <= range.max) return ok(v);
+    return fail(`${v} is out of range (allowed ${range.min} to ${range.max}; 0.01 samples 1 in 100 traces that start here)`);
+  };
+}
 
 /** A filesystem path; made absolute against the config file's folder later. */
 export const filePath: Checker<string> = (v) => {

@@ -1,11 +1,13 @@
 import os from 'node:os';
-import type { Logger } from '../telemetry/index.js';
+import type { Logger, Telemetry } from '../telemetry/index.js';
 import { AdminServer } from './admin/admin.js';
 import { HealthProber } from './control/health-prober.js';
 import { IdentityRuntime } from './control/identity-runtime.js';
 import { MembershipRuntime } from './control/membership-runtime.js';
 import { FederationJoin } from './control/federation-join.js';
 import { Counters, GATEWAY_COUNTERS } from './admin/counters.js';
+import { observeGateway } from './admin/gateway-gauges.js';
+import { GatewayRequestMetrics, OtelRequestTracing } from './admin/request-telemetry.js';
 import { LocalListener } from './inbound/local-listener.js';
 import { DEFAULT_FAILOVER_SETTINGS, type BalancerEvent } from '../failover/index.js';
 import { EventLog } from './admin/event-log.js';
@@ -28,7 +30,7 @@ export type ReloadReport =
   | { readonly applied: true; readonly servicesChanged: readonly string[]; readonly restartNeeded: readonly string[] };
 
 /** Keys a running gateway cannot change: its listeners are bound, its identity and membership built from them. */
-const RESTART_KEYS = ['federation', 'cluster', 'replica', 'region', 'zone', 'nats', 'identity', 'listeners', 'limits'] as const satisfies readonly (keyof GatewayConfig)[];
+const RESTART_KEYS = ['federation', 'cluster', 'replica', 'region', 'zone', 'nats', 'identity', 'listeners', 'limits', 'telemetry'] as const satisfies readonly (keyof GatewayConfig)[];
 
 export interface BoundAddresses {
   readonly local: HostPort;
@@ -70,9 +72,10 @@ export class Gateway {
   constructor(
     private config: GatewayConfig,
     private readonly log: Logger,
+    telemetry: Telemetry,
     private readonly source?: () => Promise<GatewayConfig>,
   ) {
-    this.health = new HealthProber(Object.values(config.services), log, () => this.healthChanged());
+    this.health = this.prober(Object.values(config.services));
     const failover = { ...DEFAULT_FAILOVER_SETTINGS, maxInFlightPerTarget: config.limits.maxInFlightPerTarget };
     this.admission = new Admission(config.limits.maxInFlightPerService);
     this.routes = new RouteTable({
@@ -92,7 +95,16 @@ export class Gateway {
       admission: this.admission,
       retry: failover,
       counters: this.counters,
+      metrics: new GatewayRequestMetrics(this.counters, telemetry.meter),
+      tracing: telemetry.tracing ? new OtelRequestTracing(telemetry.tracer) : undefined,
       log,
+      now: Date.now,
+    });
+    this.counters.observe(telemetry.meter);
+    observeGateway(telemetry.meter, {
+      membership: () => this.membership?.counts(),
+      identity: () => this.identity?.status(),
+      routes: () => this.routes.explainAll(Date.now()),
       now: Date.now,
     });
     this.local = new LocalListener(config.limits, this.counters, (exchange) => void this.pipeline.handleLocal(exchange));
@@ -116,7 +128,7 @@ export class Gateway {
         ...(this.bound ? (this.membership?.notReadyReasons() ?? []) : []),
         ...(this.draining ? ['draining'] : []),
       ],
-      metrics: () => this.counters.toPrometheus() + (this.membership?.metrics() ?? ''),
+      metrics: () => telemetry.prometheusText(),
       debug: {
         identity: () => this.identity?.status() ?? { configured: false },
         endpoints: () => this.health.views(),
@@ -236,6 +248,15 @@ export class Gateway {
     return forwarder;
   }
 
+  private prober(services: readonly ServiceConfig[]): HealthProber {
+    return new HealthProber(
+      services,
+      this.log,
+      () => this.healthChanged(),
+      (endpoint, result) => this.counters.add('meshgate_health_checks_total', [endpoint, result]),
+    );
+  }
+
   /** An endpoint's active check changed: routes see it at once, and so do the other clusters. */
   private healthChanged(): void {
     this.routes.refresh(Date.now(), true);
@@ -245,7 +266,7 @@ export class Gateway {
   /** A failover decision: kept for /debug/events, logged, and counted. */
   private failoverEvent(event: BalancerEvent): void {
     this.events.add(event);
-    this.counters.add('meshgate_failover_events_total', event.kind);
+    this.counters.add('meshgate_failover_events_total', [event.service, event.kind]);
     const fields = { event: event.kind, service: event.service, target: event.target, reason: event.reason };
     if (event.kind === 'failback' || event.kind === 'return') this.log.info(fields, 'failover event');
     else this.log.warn(fields, 'failover event');
@@ -282,7 +303,7 @@ export class Gateway {
     const servicesChanged = [...names].filter((name) => JSON.stringify(this.config.services[name]) !== JSON.stringify(next.services[name]));
     const services = Object.values(next.services);
     // The new checks run once before they count, as at start; the old ones serve until then.
-    const prober = new HealthProber(services, this.log, () => this.healthChanged());
+    const prober = this.prober(services);
     await prober.start();
     const old = this.health;
     this.health = prober;

@@ -225,6 +225,8 @@ export class Membership {
   private ownSealedAt = 0;
   private readonly drops = new Map<DropReason, number>();
   private readonly unsent = new Map<UnsentReason, number>();
+  /** Suspicions of ourselves we answered with a higher incarnation. */
+  private refutations = 0;
   private readonly clusterDomains: Map<string, string>;
   private readonly cancels = new Set<() => void>();
   private connected = true;
@@ -401,6 +403,13 @@ export class Membership {
   }
 
   /** Every message we could not send, by reason. */
+  /** For metrics: members by status, refutations we sent, and messages the transport received by kind. */
+  counts(): { readonly members: Record<string, number>; readonly refutations: number; readonly received: Record<string, number> } {
+    const members: Record<string, number> = {};
+    for (const m of this.table.members()) members[m.status] = (members[m.status] ?? 0) + 1;
+    return { members, refutations: this.refutations, received: { ...this.options.transport.stats().received } };
+  }
+
   unsentMessages(): Record<string, number> {
     return Object.fromEntries(this.unsent);
   }
@@ -864,7 +873,10 @@ export class Membership {
         continue;
       }
       const result = this.detector.applyUpdate(update);
-      if (result.refute) this.spread([result.refute]);
+      if (result.refute) {
+        this.refutations++;
+        this.spread([result.refute]);
+      }
       if (result.changed) this.options.onEvent?.({ kind: 'member', update });
       if (result.rebroadcast) this.queue.enqueue(keyOf(update), update);
     }

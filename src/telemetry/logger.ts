@@ -12,15 +12,17 @@ export interface LoggerOptions {
 
 /**
  * Structured JSON logs with stable fields: `time` (ISO 8601), `level` (a
- * name, not pino's number), `msg`, `service`, plus the given base fields.
- * Operators grep and ship these; renaming a field is a breaking change.
+ * name, not pino's number), `msg`, `service.name` (the process, as
+ * OpenTelemetry names it, so that `service` is free to mean the routed
+ * service), plus the given base fields. Operators grep and ship these;
+ * renaming a field is a breaking change.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? pinoDestination({ dest: 1, sync: true });
   return pino(
     {
       level: options.level ?? process.env['MESHGATE_LOG_LEVEL'] ?? 'info',
-      base: { service: 'meshgate', ...options.base },
+      base: { 'service.name': 'meshgate', ...options.base },
       timestamp: stdTimeFunctions.isoTime,
       messageKey: 'msg',
       formatters: { level: (label) => ({ level: label }) },

@@ -6,6 +6,7 @@
 import { sharedRootTrust, type ClusterTrust } from './federation.js';
 import { gatewayConfig, type GatewayProcess } from './gateway-process.js';
 import { getJson } from './http-client.js';
+import { scrape, sumOf } from './prometheus.js';
 import type { Harness } from './scope.js';
 import { waitUntil } from './wait.js';
 
@@ -19,6 +20,8 @@ export interface FederationOptions {
   /** Extra top-level config keys for a cluster. */
   readonly config?: (cluster: string) => Record<string, unknown>;
   readonly clusters?: readonly string[];
+  /** Extra environment variables for a cluster's gateway process. */
+  readonly env?: (cluster: string) => Readonly<Record<string, string>>;
 }
 
 export async function startFederation(h: Harness, opts: FederationOptions) {
@@ -35,7 +38,7 @@ export async function startFederation(h: Harness, opts: FederationOptions) {
         identity: (trust.get(cluster) as ClusterTrust).identity(opts.identity?.(cluster) ?? {}),
         ...opts.config?.(cluster),
       });
-      gateways.set(cluster, await h.gateway(config));
+      gateways.set(cluster, await h.gateway(config, opts.env?.(cluster)));
     }),
   );
   const gw = (cluster: string) => gateways.get(cluster) as GatewayProcess;
@@ -58,17 +61,12 @@ export async function waitForService(viewer: GatewayProcess, service: string, cl
   );
 }
 
-/** One series of a counter on a gateway's /metrics; 0 when absent. */
+/** A counter on a gateway's /metrics, summed over the series that have `label` as the value of any label; 0 when none. */
 export async function metricValue(gw: GatewayProcess, name: string, label: string): Promise<number> {
-  const text = (await (await fetch(`${gw.adminUrl}/metrics`)).text()).split('\n');
-  const line = text.find((l) => l.startsWith(`${name}{`) && l.includes(`="${label}"}`));
-  return line ? Number(line.split(' ').pop()) : 0;
+  return (await scrape(gw.adminUrl)).filter((s) => s.name === name && Object.values(s.labels).includes(label)).reduce((sum, s) => sum + s.value, 0);
 }
 
-/** One series of a counter with several labels (every given label must match); 0 when absent. */
+/** A counter summed over the series whose labels include all of `labels`; 0 when none. */
 export async function metricWith(gw: GatewayProcess, name: string, labels: Readonly<Record<string, string>>): Promise<number> {
-  const text = (await (await fetch(`${gw.adminUrl}/metrics`)).text()).split('\n');
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
-  return line ? Number(line.split(' ').pop()) : 0;
+  return sumOf(await scrape(gw.adminUrl), name, labels);
 }

@@ -126,3 +126,5 @@ export {
 } from './h2-raw.js';
 export { ALL_GATEWAYS, metricValue, metricWith, startFederation, waitForService, type FederationOptions } from './clusters.js';
 export { redisCli, startRedis, REDIS_NOT_FOUND_MESSAGE, type RedisServer } from './redis.js';
+export { parsePrometheusText, scrape, sumOf, type Sample } from './prometheus.js';
+export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';

@@ -25,6 +25,7 @@ import {
   type TopologyOptions,
 } from './nats-topologies.js';
 import { startGateway, writeConfig, type GatewayProcess } from './gateway-process.js';
+import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
 import { freePort } from './ports.js';
 import { spawnTracked, type ManagedProcess, type SpawnTrackedOptions } from './processes.js';
 
@@ -47,8 +48,10 @@ export interface Harness {
   /** An Echo client for 'host:port', closed at teardown. */
   grpcClient(target: string, opts?: GrpcClientOptions): EchoClient;
   faultProxy(target: FaultTarget, opts?: FaultProxyOptions): Promise<FaultProxy>;
-  /** A gateway process from the built CLI, with this config (an object is written as YAML). */
-  gateway(config: unknown): Promise<GatewayProcess>;
+  /** An OTLP/HTTP receiver that keeps the spans and metrics it is sent. */
+  otlpReceiver(): Promise<OtlpReceiver>;
+  /** A gateway process from the built CLI, with this config (an object is written as YAML) and these extra environment variables. */
+  gateway(config: unknown, env?: Readonly<Record<string, string>>): Promise<GatewayProcess>;
 }
 
 /** Call once at the top of a test file (outside describe/it). */
@@ -120,10 +123,14 @@ export function useHarness(): Harness {
       return track(`fault proxy to ${target.host}:${target.port}`, () => startFaultProxy(target, opts), (p) => p.close());
     },
 
-    async gateway(config) {
+    otlpReceiver() {
+      return track('OTLP receiver', () => startOtlpReceiver(), (r) => r.close());
+    },
+
+    async gateway(config, env) {
       const dir = await this.tempDir('meshgate-gw-');
       const file = await writeConfig(dir, config);
-      return startGateway(file, (cmd, args, opts) => this.spawn(cmd, args, opts));
+      return startGateway(file, (cmd, args, opts) => this.spawn(cmd, args, env ? { ...opts, env: { ...process.env, ...env } } : opts));
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   getJson,
   issueSvid,
   metricValue,
+  metricWith,
   startFederation,
   useHarness,
   waitForService,
@@ -45,7 +46,7 @@ describe('federation data plane', () => {
     expect(seenByBackend.headers['meshgate-source']).toBe('cluster=a; spiffe-id=spiffe://a.test.example/meshgate/gateway/a/r1');
     expect(seenByBackend.headers['meshgate-service']).toBeUndefined();
     expect(Number(seenByBackend.headers['meshgate-deadline'])).toBeGreaterThan(0);
-    expect(await metric(gw('b'), 'meshgate_federation_requests_total', 'relayed')).toBe(1);
+    expect(await metricWith(gw('b'), 'meshgate_requests_total', { listener: 'federation', source_cluster: 'a', destination_cluster: 'b', outcome: 'relayed' })).toBe(1);
 
     // Nobody runs it: 404; c runs nothing and exports nothing.
     const unknown = await gw('a').request('nope', '/');
@@ -147,7 +148,7 @@ describe('federation data plane', () => {
     expect(budget).toBeGreaterThan(0);
     expect(budget).toBeLessThanOrEqual(400);
     // b, which enforced the budget at its endpoint, is the one that answered.
-    expect(await metric(gw('b'), 'meshgate_federation_requests_total', 'upstream-timeout')).toBe(1);
+    expect(await metricWith(gw('b'), 'meshgate_requests_total', { listener: 'federation', outcome: 'upstream-timeout' })).toBe(1);
 
     const spent = await gw('a').request('slow', '/echo', { headers: { 'meshgate-deadline': '0' } });
     expect([spent.status, spent.headers['meshgate-error']]).toEqual([504, 'deadline-exceeded']);

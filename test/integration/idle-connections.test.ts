@@ -12,6 +12,7 @@ import {
   httpRequest,
   issueSvid,
   metricValue,
+  scrape,
   startGateway,
   useHarness,
   waitUntil,
@@ -213,9 +214,8 @@ describe('idle and never-used connections', () => {
     });
     await withTimeout(closed(idle), CLOSE_BOUND_MS, 'the idle keep-alive connection to be closed');
 
-    const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-    const clientErrors = text.split('\n').filter((l) => l.startsWith('meshgate_client_errors_total{'));
-    expect(clientErrors).toEqual(['meshgate_client_errors_total{reason="headers-timeout"} 1']);
+    const clientErrors = (await scrape(gw.adminUrl)).filter((s) => s.name === 'meshgate_client_errors_total');
+    expect(clientErrors).toEqual([{ name: 'meshgate_client_errors_total', labels: { reason: 'headers-timeout' }, value: 1 }]);
   });
 
   it('with 1,024 descriptors, 1,100 idle h2c sessions lock apps out no longer than the headers timeout', async () => {

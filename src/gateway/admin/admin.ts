@@ -5,7 +5,8 @@ import { listen } from '../inbound/local-listener.js';
 export interface AdminSources {
   /** Empty when ready; otherwise the reasons it is not. */
   notReadyReasons(): string[];
-  metrics(): string;
+  /** Prometheus text exposition format. */
+  metrics(): Promise<string>;
   /** `/debug/<name>` pages: JSON documents with stable field names; some take query parameters. */
   debug: Readonly<Record<string, (query: URLSearchParams) => unknown>>;
   /** POST /reload: re-reads the config (see Gateway.reload); answered with its report. */
@@ -38,8 +39,13 @@ export class AdminServer {
           return send(res, reasons.length === 0 ? 200 : 503, { ready: reasons.length === 0, reasons });
         }
         case '/metrics':
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-          return res.end(sources.metrics());
+          return void sources.metrics().then(
+            (text) => {
+              res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+              res.end(text);
+            },
+            (err: Error) => send(res, 500, { error: 'internal', message: err.message }),
+          );
         default: {
           const name = path?.startsWith('/debug/') ? path.slice('/debug/'.length) : '';
           const page = Object.hasOwn(sources.debug, name) ? sources.debug[name] : undefined;

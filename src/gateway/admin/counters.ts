@@ -1,10 +1,13 @@
+import type { Meter } from '@opentelemetry/api';
+
 /** Joins the values of a series with several labels into one key; no label value holds it. */
 const SEPARATOR = '\u0000';
 
 /**
- * Monotonic counters keyed by name and one or more labels, rendered in the
- * Prometheus text exposition format: all the admin API's /metrics needs,
- * without a metrics library on the request path.
+ * Monotonic counters keyed by name and one or more labels. Counting is a map
+ * increment, cheap on the request path; OpenTelemetry reads the counts as
+ * observable counters when metrics are collected (a /metrics scrape, an
+ * OTLP push), so labels become attributes only then.
  */
 export class Counters {
   private readonly values = new Map<string, Map<string, number>>();
@@ -23,27 +26,30 @@ export class Counters {
     return this.values.get(name)?.get(typeof labelValue === 'string' ? labelValue : labelValue.join(SEPARATOR)) ?? 0;
   }
 
-  toPrometheus(): string {
-    const lines: string[] = [];
+  /** Makes every counter an OpenTelemetry observable counter of `meter`, named as here. */
+  observe(meter: Meter): void {
     for (const [name, { help, label }] of Object.entries(this.help)) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
       const labels = typeof label === 'string' ? [label] : label;
-      for (const [key, count] of this.values.get(name) ?? []) {
-        const values = key.split(SEPARATOR);
-        const pairs = labels.map((l, i) => `${l}="${(values[i] ?? '').replace(/["\\\n]/g, '_')}"`);
-        lines.push(`${name}{${pairs.join(',')}} ${count}`);
-      }
+      meter.createObservableCounter(name, { description: help }).addCallback((result) => {
+        for (const [key, count] of this.values.get(name) ?? []) {
+          const values = key.split(SEPARATOR);
+          result.observe(count, Object.fromEntries(labels.map((l, i) => [l, values[i] ?? ''])));
+        }
+      });
     }
-    return lines.join('\n') + '\n';
   }
 }
 
 export const GATEWAY_COUNTERS = {
-  meshgate_requests_total: { help: 'Requests answered on the local listener, by outcome.', label: 'outcome' },
+  meshgate_requests_total: {
+    help: 'Requests answered, by listener (local: from apps; federation: from other gateways), service, source and destination cluster, and outcome.',
+    label: ['listener', 'service', 'source_cluster', 'destination_cluster', 'outcome'],
+  },
+  meshgate_retries_total: { help: 'Tries sent again, by service and the retryOn condition the failed try met.', label: ['service', 'condition'] },
   meshgate_client_errors_total: { help: 'Client connections or requests refused before routing, by reason.', label: 'reason' },
-  meshgate_federation_requests_total: { help: 'Requests from other gateways answered on the federation listener, by outcome.', label: 'outcome' },
   meshgate_federation_refused_total: { help: 'Connections and streams refused on the federation listener, by reason.', label: 'reason' },
-  meshgate_failover_events_total: { help: 'Failover, failback, ejection, return, panic and budget-exhausted events, by kind.', label: 'kind' },
+  meshgate_failover_events_total: { help: 'Failover, failback, ejection, return, panic and budget-exhausted events, by service and kind.', label: ['service', 'kind'] },
+  meshgate_health_checks_total: { help: 'Active health checks of this cluster\'s endpoints, by endpoint and result (pass, fail, inconclusive).', label: ['endpoint', 'result'] },
   meshgate_config_reloads_total: { help: 'Config reloads (SIGHUP, POST /reload), by result: applied or refused.', label: 'result' },
   meshgate_federation_denied_total: { help: 'Federated requests and TCP tunnels denied by a service\'s allow list, by caller SPIFFE ID.', label: 'caller' },
   meshgate_tcp_connections_total: {

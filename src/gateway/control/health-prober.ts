@@ -72,6 +72,8 @@ export class HealthProber {
     services: readonly ServiceConfig[],
     private readonly log: Logger,
     private readonly onChange: () => void,
+    /** Hears every check's result, by endpoint: pass, fail or inconclusive. */
+    private readonly onResult: (endpoint: string, result: Outcome['kind']) => void = () => {},
     private readonly random: () => number = Math.random,
   ) {
     const checked = services.filter((s) => s.healthCheck);
@@ -163,6 +165,7 @@ export class HealthProber {
 
   private record(probe: Probe, outcome: Outcome): void {
     const now = Date.now();
+    this.onResult(probe.plan.endpoint, outcome.kind);
     if (outcome.kind === 'inconclusive') {
       probe.health.recordInconclusive(outcome.reason, now);
       probe.verdict = verdictOf(probe.health);

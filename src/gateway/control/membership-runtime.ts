@@ -47,6 +47,7 @@ const UNSENT_LOG_EVERY_MS = 10_000;
 export class MembershipRuntime {
   private routingView: { readonly at: number; readonly services: ServiceView; readonly members: readonly MemberState[] } | undefined;
   private readonly unsentLogged = new Map<string, { at: number; suppressed: number }>();
+  private suspicions = 0;
 
   private constructor(
     readonly membership: Membership,
@@ -195,18 +196,9 @@ export class MembershipRuntime {
     };
   }
 
-  /** Gossip counters in the Prometheus text format, for /metrics. */
-  metrics(): string {
-    const series = (name: string, help: string, counts: Record<string, number>) => [
-      `# HELP ${name} ${help}`,
-      `# TYPE ${name} counter`,
-      ...Object.entries(counts).map(([reason, count]) => `${name}{reason="${reason}"} ${count}`),
-    ];
-    return [
-      ...series('meshgate_gossip_unsent_total', 'Gossip messages that could not be sent, by reason.', this.membership.unsentMessages()),
-      ...series('meshgate_gossip_dropped_total', 'Gossip messages received and not used, by reason.', this.membership.droppedMessages()),
-      '',
-    ].join('\n');
+  /** Gossip and membership counts for metrics; suspicions are those this gateway heard of or raised. */
+  counts() {
+    return { ...this.membership.counts(), suspicions: this.suspicions, unsent: this.membership.unsentMessages(), dropped: this.membership.droppedMessages() };
   }
 
   /** /debug/services: per service, per cluster. */
@@ -238,6 +230,7 @@ export class MembershipRuntime {
   }
 
   private logEvent(event: MembershipEvent): void {
+    if (event.kind === 'member' && event.update.kind === 'suspect') this.suspicions++;
     if (event.kind === 'member') this.log.info({ update: event.update }, 'membership change');
     else if (event.kind === 'dropped') this.log.debug({ reason: event.reason, detail: event.detail }, 'gossip message dropped');
     else if (event.kind === 'unsent') this.logUnsent(event);

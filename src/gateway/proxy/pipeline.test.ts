@@ -5,6 +5,7 @@ import type { BalancerEvent, RemoteCluster } from '../../failover/index.js';
 import { mulberry32 as seeded } from '../../../test/harness/seeded-random.js';
 import { createLogger } from '../../telemetry/index.js';
 import { Counters, GATEWAY_COUNTERS } from '../admin/counters.js';
+import type { RequestRecord } from './request-telemetry.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import { ClientLink, type Exchange, type InboundRequest, type UpstreamResponse } from '../protocol/exchange.js';
 import type { Forwarder, TryContext } from '../protocol/forwarder.js';
@@ -111,6 +112,8 @@ interface Setup {
 function setup(opts: Setup = {}) {
   const clock = new Clock();
   const counters = new Counters(GATEWAY_COUNTERS);
+  const records: RequestRecord[] = [];
+  const outcomes = (outcome: string) => records.filter((r) => r.outcome === outcome).length;
   const events: BalancerEvent[] = [];
   const upstreams = new Map<string, FakeUpstream>();
   const remote = new FakeUpstream(() => ({ status: 200 }));
@@ -145,6 +148,8 @@ function setup(opts: Setup = {}) {
     admission,
     retry: { maxRetriesPerRequest: 2 },
     counters,
+    metrics: { finished: (r) => records.push(r), retried: () => {} },
+    tracing: undefined,
     log: createLogger({ level: 'silent' }),
     now: clock.now,
   });
@@ -157,7 +162,7 @@ function setup(opts: Setup = {}) {
     remotes = r;
     routes.refresh(clock.ms, true);
   };
-  return { clock, counters, events, upstreams, remote, routes, admission, pipeline, local, setRemotes };
+  return { clock, counters, records, outcomes, events, upstreams, remote, routes, admission, pipeline, local, setRemotes };
 }
 
 const remoteB = (over: Partial<RemoteCluster> = {}): RemoteCluster => ({
@@ -179,7 +184,17 @@ describe('RequestPipeline', () => {
     const g = setup();
     const { result } = await g.local();
     expect(result).toEqual({ status: 200, body: 'ok' });
-    expect(g.counters.get('meshgate_requests_total', 'relayed')).toBe(1);
+    expect(g.records).toEqual([{ listener: 'local', service: 'pay', sourceCluster: 'a', destinationCluster: 'a', outcome: 'relayed', durationMs: 0 }]);
+  });
+
+  it('records a request by the cluster that answered, and one that named no known service as unknown', async () => {
+    const g = setup({ healthy: () => false, remotes: [remoteB()] });
+    expect((await g.local()).result).toMatchObject({ status: 200 });
+    expect((await g.local({ authority: 'nobody' })).result).toMatchObject({ status: 404 });
+    expect(g.records.map((r) => [r.service, r.destinationCluster, r.outcome])).toEqual([
+      ['pay', 'b', 'relayed'],
+      ['unknown', '', 'unknown-service'],
+    ]);
   });
 
   it('answers bad-request, unknown-service and deadline-exceeded itself', async () => {
@@ -199,7 +214,7 @@ describe('RequestPipeline', () => {
       for (const u of g.upstreams.values()) u.answer = () => new GatewayError(code, code);
       const { result } = await g.local();
       expect(result).toMatchObject({ error: code, status: code === 'upstream-timeout' ? 504 : 502 });
-      expect(g.counters.get('meshgate_requests_total', code)).toBe(1);
+      expect(g.outcomes(code)).toBe(1);
     }
   });
 
@@ -283,7 +298,7 @@ describe('RequestPipeline', () => {
     };
     for (let i = 0; i < 50; i++) await g.local();
     expect(g.events.filter((e) => e.kind === 'ejection')).toEqual([]);
-    expect(g.counters.get('meshgate_requests_total', 'client-gone')).toBe(50);
+    expect(g.outcomes('client-gone')).toBe(50);
     expect(g.remote.seen).toHaveLength(0); // and nothing was retried elsewhere
   });
 

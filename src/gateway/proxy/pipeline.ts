@@ -8,6 +8,7 @@ import type { TryContext } from '../protocol/forwarder.js';
 import { dropGatewayHeaders, headerValue, HOP_HEADER, PIN_HEADER, SERVICE_HEADER, SOURCE_HEADER, sourceValue } from '../protocol/propagation.js';
 import type { Admission } from './admission.js';
 import { budgetFor, remainingMs, type Budget } from './deadline.js';
+import type { Listener, RequestMetrics, RequestSpan, RequestTracing } from './request-telemetry.js';
 import { RetryingSender, type Confinement, type RetrySettings, type TrySender } from './retry.js';
 import type { RouteTable, ServiceRoute } from './route-table.js';
 
@@ -28,8 +29,20 @@ export interface PipelineOptions {
   readonly admission: Admission;
   readonly retry: RetrySettings;
   readonly counters: RequestCounters;
+  readonly metrics: RequestMetrics;
+  /** Undefined while traces are not exported: then no span is made and `traceparent` passes through as it came. */
+  readonly tracing: RequestTracing | undefined;
   readonly log: Logger;
   readonly now: () => number;
+}
+
+/** What one request learns on its way through the layers, for its metrics, span and log lines. */
+class RequestState {
+  /** Named in metrics only once a route says the service exists. */
+  service = 'unknown';
+  destination = '';
+  tries = 0;
+  constructor(readonly span: RequestSpan | undefined) {}
 }
 
 /** The request as it moves through the layers, and how each of its tries is sent. */
@@ -38,6 +51,8 @@ class Call implements TrySender {
     private readonly route: ServiceRoute,
     private readonly budget: Budget,
     private readonly now: () => number,
+    private readonly state: RequestState,
+    private readonly cluster: string,
   ) {}
 
   /** The caller's own deadline, shorter than a try may take: a timeout is then its doing. */
@@ -61,7 +76,22 @@ class Call implements TrySender {
       budgetMs: remaining,
       propagateDeadline: this.budget.propagate,
     };
-    return route.forwarderFor(pick.target).forward(request, context);
+    const { state } = this;
+    const destination = pick.target.kind === 'local' ? this.cluster : pick.target.cluster;
+    state.destination = destination;
+    const resend = state.tries++;
+    if (!state.span) return route.forwarderFor(pick.target).forward(request, context);
+    const span = state.span.startTry(pick.target, destination, request.headers, resend);
+    return route.forwarderFor(pick.target).forward(request, context).then(
+      (response) => {
+        span.end(response.status, 'response');
+        return response;
+      },
+      (err: unknown) => {
+        span.end(undefined, asGatewayError(err).code);
+        throw err;
+      },
+    );
   }
 }
 
@@ -78,22 +108,22 @@ export class RequestPipeline {
   private readonly hereOnly: Confinement;
 
   constructor(private readonly opts: PipelineOptions) {
-    this.sender = new RetryingSender(opts.retry, opts.now);
+    this.sender = new RetryingSender(opts.retry, opts.now, (service, condition) => opts.metrics.retried(service, condition));
     this.hereOnly = { cluster: opts.routes.cluster, why: 'no healthy endpoint here (a federated request is never forwarded again)' };
   }
 
   /** A request from an app on the local listener. */
   handleLocal(exchange: Exchange): Promise<void> {
-    return this.run(exchange, 'meshgate_requests_total', this.respondLocal, undefined);
+    return this.run(exchange, 'local', this.respondLocal, undefined);
   }
 
   /** A request from another cluster's gateway, already authenticated as `peer`. */
   handleFederated(exchange: Exchange, peer: FederationPeer): Promise<void> {
-    return this.run(exchange, 'meshgate_federation_requests_total', this.respondFederated, peer);
+    return this.run(exchange, 'federation', this.respondFederated, peer);
   }
 
   // Bound once, not a closure per request.
-  private readonly respondLocal = (exchange: Exchange): Promise<UpstreamResponse> => {
+  private readonly respondLocal = (exchange: Exchange, _peer: FederationPeer | undefined, state: RequestState): Promise<UpstreamResponse> => {
     const { request } = exchange;
     // Only gateways assert these; an app that sends them is not believed.
     dropGatewayHeaders(request.headers);
@@ -102,11 +132,12 @@ export class RequestPipeline {
     if (!route || (!route.config && !route.exportedElsewhere)) {
       throw new GatewayError('unknown-service', `no cluster runs and exports a service named "${name}"`, { service: name });
     }
+    state.service = route.name;
     if (route.config?.tcp) throw notHttp(route.name);
     const pin = headerValue(request.headers, PIN_HEADER);
-    if (pin === undefined) return this.admitted(request, route, undefined);
+    if (pin === undefined) return this.admitted(request, route, undefined, state);
     delete request.headers[PIN_HEADER];
-    return this.admitted(request, route, this.pinnedTo(route, pin));
+    return this.admitted(request, route, this.pinnedTo(route, pin), state);
   };
 
   /** A request an app sent to one cluster only: allowed where the service's config says so, and only to a cluster that runs it. */
@@ -121,11 +152,12 @@ export class RequestPipeline {
     return { cluster, why: `no healthy endpoint in cluster ${cluster}, which the request is pinned to` };
   }
 
-  private readonly respondFederated = (exchange: Exchange, peer: FederationPeer | undefined): Promise<UpstreamResponse> => {
+  private readonly respondFederated = (exchange: Exchange, peer: FederationPeer | undefined, state: RequestState): Promise<UpstreamResponse> => {
     const { request } = exchange;
     const name = serviceName(request, headerValue(request.headers, SERVICE_HEADER) ?? request.authority);
     const route = this.opts.routes.route(name, this.opts.now());
     if (!route?.policy || !peer) throw new GatewayError('unknown-service', `no service named "${name}" in this cluster`, { service: name });
+    state.service = route.name;
     if (route.config?.tcp) throw notHttp(route.name);
     const verdict = route.policy.authorize(peer.spiffeId);
     if (!verdict.allowed) {
@@ -137,7 +169,7 @@ export class RequestPipeline {
     delete request.headers[HOP_HEADER];
     // The endpoint learns who called from what we verified, not from what was claimed.
     request.headers[SOURCE_HEADER] = sourceValue(peer.cluster, peer.spiffeId);
-    return this.admitted(request, route, this.hereOnly);
+    return this.admitted(request, route, this.hereOnly, state);
   };
 
   /** /debug/routes?service=x (undefined for a name nobody serves), or every route in use. */
@@ -146,11 +178,12 @@ export class RequestPipeline {
     return service ? this.opts.routes.explain(service, now) : this.opts.routes.explainAll(now);
   }
 
-  private async admitted(request: InboundRequest, route: ServiceRoute, only: Confinement | undefined): Promise<UpstreamResponse> {
+  private async admitted(request: InboundRequest, route: ServiceRoute, only: Confinement | undefined, state: RequestState): Promise<UpstreamResponse> {
     const { admission } = this.opts;
     admission.admit(route);
     try {
-      return await this.sender.send(route, request, only, new Call(route, budgetFor(request.headers, route.timeouts, this.opts.now()), this.opts.now));
+      const budget = budgetFor(request.headers, route.timeouts, this.opts.now());
+      return await this.sender.send(route, request, only, new Call(route, budget, this.opts.now, state, this.opts.routes.cluster));
     } finally {
       admission.release(route);
     }
@@ -158,15 +191,21 @@ export class RequestPipeline {
 
   private async run(
     exchange: Exchange,
-    counter: string,
-    respond: (exchange: Exchange, peer: FederationPeer | undefined) => Promise<UpstreamResponse>,
+    listener: Listener,
+    respond: (exchange: Exchange, peer: FederationPeer | undefined, state: RequestState) => Promise<UpstreamResponse>,
     peer: FederationPeer | undefined,
   ): Promise<void> {
-    const { admission, counters, log } = this.opts;
+    const { admission, log, now, tracing } = this.opts;
+    const started = now();
     admission.enter();
     const { request } = exchange;
+    const source = peer ? peer.cluster : this.opts.routes.cluster;
+    const state = new RequestState(tracing?.start(listener, request, source));
+    let outcome = 'relayed';
+    let status = 0;
     try {
-      const response = await respond(exchange, peer);
+      const response = await respond(exchange, peer, state);
+      status = response.status;
       if (request.client.gone) {
         // The client left while the request was on its way: nobody will read this answer.
         response.cancel();
@@ -174,7 +213,6 @@ export class RequestPipeline {
       }
       try {
         await exchange.relay(response);
-        counters.add(counter, 'relayed');
       } catch (err) {
         response.cancel();
         throw new GatewayError(request.client.gone ? 'client-gone' : 'upstream-reset', 'relaying the response broke off', {}, { cause: err });
@@ -182,15 +220,27 @@ export class RequestPipeline {
     } catch (err) {
       const error = asGatewayError(err);
       const gone = request.client.gone || error.code === 'client-gone';
-      counters.add(counter, gone ? 'client-gone' : error.code);
+      outcome = gone ? 'client-gone' : error.code;
+      status = gone ? 499 : error.status;
       if (!gone) {
-        const fields = { error: { code: error.code, message: error.message }, authority: request.authority, path: request.path, ...error.context };
+        const ids = state.span?.ids;
+        const fields = {
+          service: state.service,
+          error: { code: error.code, message: error.message },
+          authority: request.authority,
+          path: request.path,
+          ...error.context,
+          ...(ids && { trace_id: ids.traceId, span_id: ids.spanId }),
+        };
         if (error.status >= 500) log.warn(fields, 'request failed');
         else log.debug(fields, 'request refused');
       }
       exchange.fail(error);
     } finally {
       admission.leave();
+      const { service, destination } = state;
+      this.opts.metrics.finished({ listener, service, sourceCluster: source, destinationCluster: destination, outcome, durationMs: now() - started });
+      state.span?.end(status, outcome, service, destination);
     }
   }
 }

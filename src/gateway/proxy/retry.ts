@@ -48,6 +48,8 @@ export class RetryingSender {
   constructor(
     private readonly settings: RetrySettings,
     private readonly now: () => number,
+    /** Hears of each retry, by service and the condition the failed try met. */
+    private readonly onRetry: (service: string, condition: string) => void = () => {},
   ) {}
 
   /** `only`: the one cluster the request may go to (see ServiceBalancer.pick), or undefined for anywhere. */
@@ -84,6 +86,7 @@ export class RetryingSender {
       }
       if (result.response) unavailable = result.response;
       retries++;
+      this.onRetry(route.name, result.verdict.retryOn ?? 'unknown');
     }
   }
 

@@ -1,0 +1,134 @@
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
+import type { Target } from '../../failover/index.js';
+import type { InboundRequest } from '../protocol/exchange.js';
+import type { HeaderMap } from '../protocol/headers.js';
+import type { Listener, RequestMetrics, RequestRecord, RequestSpan, RequestTracing, TrySpan } from '../proxy/request-telemetry.js';
+import type { Counters } from './counters.js';
+
+/** Seconds, from a millisecond up to the longest request timeout that is common (Prometheus's own defaults stop at 10 s). */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Requests counted and timed by listener, service, source and destination cluster, and outcome. */
+export class GatewayRequestMetrics implements RequestMetrics {
+  private readonly duration: Histogram;
+
+  constructor(
+    private readonly counters: Counters,
+    meter: Meter,
+  ) {
+    this.duration = meter.createHistogram('meshgate_request_duration_seconds', {
+      description: 'Time from a request\'s arrival to the end of its answer, by the labels of meshgate_requests_total.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+  }
+
+  finished(r: RequestRecord): void {
+    this.counters.add('meshgate_requests_total', [r.listener, r.service, r.sourceCluster, r.destinationCluster, r.outcome]);
+    this.duration.record(r.durationMs / 1000, {
+      listener: r.listener,
+      service: r.service,
+      source_cluster: r.sourceCluster,
+      destination_cluster: r.destinationCluster,
+      outcome: r.outcome,
+    });
+  }
+
+  retried(service: string, condition: string): void {
+    this.counters.add('meshgate_retries_total', [service, condition]);
+  }
+}
+
+/**
+ * Spans by OpenTelemetry's HTTP conventions: a server span per inbound
+ * request, child of the caller's `traceparent`, and a client span per try
+ * under it, whose context the try carries on. Contexts are passed by hand
+ * (no context manager): the request path knows where each belongs.
+ */
+export class OtelRequestTracing implements RequestTracing {
+  constructor(private readonly tracer: Tracer) {}
+
+  start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan {
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+    const query = request.path.indexOf('?');
+    const span = this.tracer.startSpan(
+      request.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'url.path': query === -1 ? request.path : request.path.slice(0, query),
+          'meshgate.listener': listener,
+          'meshgate.source_cluster': sourceCluster,
+        },
+      },
+      parent,
+    );
+    return new OtelRequestSpan(this.tracer, span, trace.setSpan(parent, span), request.method);
+  }
+}
+
+class OtelRequestSpan implements RequestSpan {
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly span: Span,
+    private readonly context: Context,
+    private readonly method: string,
+  ) {}
+
+  get ids() {
+    if (!this.span.isRecording()) return undefined;
+    const { traceId, spanId } = this.span.spanContext();
+    return { traceId, spanId };
+  }
+
+  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan {
+    const endpoint = target.kind === 'local' ? target.endpoint : target.replica;
+    const span = this.tracer.startSpan(
+      this.method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': this.method,
+          'meshgate.endpoint': endpoint,
+          'meshgate.destination_cluster': destinationCluster,
+          ...(resend > 0 && { 'http.request.resend_count': resend }),
+        },
+      },
+      this.context,
+    );
+    // Replaces the caller's traceparent: the next hop's parent is this try.
+    propagation.inject(trace.setSpan(this.context, span), headers);
+    return new OtelTrySpan(span);
+  }
+
+  end(status: number, outcome: string, service: string, destinationCluster: string): void {
+    const { span } = this;
+    if (span.isRecording()) {
+      span.setAttributes({
+        'http.response.status_code': status,
+        'meshgate.service': service,
+        'meshgate.destination_cluster': destinationCluster,
+        'meshgate.outcome': outcome,
+      });
+      // HTTP server spans: only a 5xx is the server's error (OpenTelemetry HTTP semantic conventions).
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+    }
+    span.end();
+  }
+}
+
+class OtelTrySpan implements TrySpan {
+  constructor(private readonly span: Span) {}
+
+  end(status: number | undefined, outcome: string): void {
+    const { span } = this;
+    if (span.isRecording()) {
+      span.setAttribute('meshgate.outcome', outcome);
+      if (status !== undefined) span.setAttribute('http.response.status_code', status);
+      // HTTP client spans: a 4xx or 5xx, or no answer at all, is an error.
+      if (status === undefined || status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+    }
+    span.end();
+  }
+}
