@@ -1,4 +1,4 @@
-import type { MemberStatus, RouteStatus, ServiceStatus, StatusReport, TierStatus } from './report.js';
+import type { MemberStatus, RouteStatus, ServiceStatus, StatusReport, TargetStatus, TierStatus } from './report.js';
 import { formatTable, wrap } from './text-table.js';
 
 /** Terminals are at least this wide in practice; a reason longer than its column wraps. */
@@ -11,9 +11,9 @@ export function renderStatusReport(report: StatusReport, width = RENDER_WIDTH): 
 }
 
 function header({ gateway, admin }: StatusReport, width: number): string[] {
-  const who = gateway.memberId ? `${gateway.memberId} (cluster ${gateway.cluster ?? '?'})` : 'gateway without membership (no nats: in its config)';
+  const who = gateway.memberId ? `${gateway.memberId} (cluster ${gateway.cluster ?? '?'}) at ${admin}` : `at ${admin} (no membership: no nats: in its config)`;
   const readiness = gateway.ready ? 'ready' : `NOT READY: ${gateway.notReadyReasons.join('; ') || 'no reason given'}`;
-  return wrap(`meshgate status of ${who} at ${admin}: ${readiness}`, width);
+  return wrap(`GATEWAY ${who}: ${readiness}`, width);
 }
 
 function members(report: StatusReport, width: number): string[] {
@@ -84,7 +84,12 @@ function routes(report: StatusReport, width: number): string[] {
 function tierRows(route: RouteStatus, tier: TierStatus, firstTier: boolean): string[][] {
   const lead = (i: number) => [firstTier && i === 0 ? route.service : '', i === 0 ? tier.name : '', i === 0 ? share(tier.share) : ''];
   if (tier.targets.length === 0) return [[...lead(0), '—', '', '', '', 'no target in this tier']];
-  return tier.targets.map((t, i) => [...lead(i), t.key, `${count(t.healthy)}/${t.total}`, latency(t.latencyEwmaMs), t.usable ? 'yes' : 'NO', t.ejection ? `${t.ejection}: ${t.reason}` : t.reason]);
+  return tier.targets.map((t, i) => [...lead(i), t.key, `${count(t.healthy)}/${t.total}`, latency(t.latencyEwmaMs), t.usable ? 'yes' : 'NO', targetWhy(t)]);
+}
+
+/** The reason, with the ejection when the reason does not already say it (a failing check outranks it there). */
+function targetWhy(t: TargetStatus): string {
+  return t.ejection && !t.reason.startsWith(t.ejection) ? `${t.ejection}: ${t.reason}` : t.reason;
 }
 
 /** What a row cannot hold: panic, a failback under way, weights of a weighted tier. */
