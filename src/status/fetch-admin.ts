@@ -10,7 +10,7 @@ import { buildStatusReport, type StatusReport } from './report.js';
 export const DEFAULT_ADMIN_TIMEOUT_MS = 5_000;
 
 /** The base URL of an admin listener, checked: http or https, nothing else. */
-export function adminBaseUrl(admin: string): URL {
+function adminBaseUrl(admin: string): URL {
   let url: URL;
   try {
     url = new URL(admin);
@@ -31,7 +31,7 @@ export async function fetchStatusReport(admin: string, timeoutMs = DEFAULT_ADMIN
 }
 
 /** Reads every page the report needs, at once; the first page that fails fails the whole look. */
-export async function fetchAdminDocuments(admin: string, timeoutMs = DEFAULT_ADMIN_TIMEOUT_MS): Promise<AdminDocuments> {
+async function fetchAdminDocuments(admin: string, timeoutMs = DEFAULT_ADMIN_TIMEOUT_MS): Promise<AdminDocuments> {
   const base = adminBaseUrl(admin);
   const page = <T>(path: string, accept: readonly number[] = [200]) => fetchJson<T>(new URL(path, base), accept, timeoutMs);
   const [ready, members, services, routes, events] = await Promise.all([
@@ -55,7 +55,7 @@ async function fetchJson<T>(url: URL, accept: readonly number[], timeoutMs: numb
     throw new StatusError('unreachable', `no answer from ${url.href}: ${describeFetchFailure(err, timeoutMs)}`, url.href, { cause: err });
   }
   if (!accept.includes(res.status)) {
-    throw new StatusError('bad-answer', `${url.href} answered ${res.status}: ${text.slice(0, 200)}`, url.href);
+    throw new StatusError('bad-answer', `${url.href} answered ${res.status}: ${text.slice(0, 200).replace(/\s+/g, ' ')}`, url.href);
   }
   try {
     return JSON.parse(text) as T;

@@ -3,7 +3,7 @@ import type { RouteExplanation } from '../failover/index.js';
 import { duration, renderStatusReport } from './render.js';
 import { buildStatusReport } from './report.js';
 import { documents, event, helloRoute, READ_AT } from './testing/admin-documents.js';
-import type { AdminDocuments } from './admin-documents.js';
+import type { AdminDocuments, MembersDocument, ServicesDocument } from './admin-documents.js';
 
 const render = (docs: AdminDocuments = documents()) => renderStatusReport(buildStatusReport(docs, { admin: 'http://127.0.0.1:9901', now: READ_AT }));
 
@@ -74,8 +74,8 @@ LAST EVENTS: none since the gateway started
 
   it('marks stale and drained records, suspect members and unreachable ones', () => {
     const docs = documents();
-    const members = docs.members as Extract<AdminDocuments['members'], { self: string }>;
-    const services = docs.services as Extract<AdminDocuments['services'], { services: unknown }>;
+    const members = docs.members as MembersDocument;
+    const services = docs.services as ServicesDocument;
     const text = render({
       ...docs,
       members: { ...members, members: members.members.map((m) => (m.id === 'b.r1' ? { ...m, status: 'suspect' as const, reachable: false, why: 'suspected by a.r1' } : m)) },
@@ -107,7 +107,7 @@ describe('duration', () => {
       '1.0 s',
       '4.2 s',
       '59.9 s',
-      '0 min 59 s',
+      '1 min 0 s',
       '3 min 20 s',
       '2 h 5 min',
       '2 d 7 h',

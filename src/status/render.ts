@@ -2,7 +2,7 @@ import type { MemberStatus, RouteStatus, ServiceStatus, StatusReport, TargetStat
 import { formatTable, wrap } from './text-table.js';
 
 /** Terminals are at least this wide in practice; a reason longer than its column wraps. */
-export const RENDER_WIDTH = 100;
+const RENDER_WIDTH = 100;
 
 /** The report as text tables for a person: header, MEMBERS, SERVICES, ROUTES, LAST EVENTS. No colors. */
 export function renderStatusReport(report: StatusReport, width = RENDER_WIDTH): string {
@@ -121,7 +121,7 @@ export function duration(ms: number): string {
   const rounded = Math.round(ms);
   if (rounded < 1_000) return `${rounded} ms`;
   if (ms < 59_950) return `${(ms / 1_000).toFixed(1)} s`;
-  const s = Math.floor(ms / 1_000);
+  const s = Math.round(ms / 1_000);
   if (s < 3_600) return `${Math.floor(s / 60)} min ${s % 60} s`;
   if (s < 86_400) return `${Math.floor(s / 3_600)} h ${Math.floor((s % 3_600) / 60)} min`;
   return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3_600)} h`;

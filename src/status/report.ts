@@ -3,10 +3,10 @@
  * without any I/O. This object is also the `--json` output: its field names
  * are a contract, change them only additively.
  */
-import { isConfigured, type AdminDocuments } from './admin-documents.js';
+import { isConfigured, type AdminDocuments, type MembersDocument, type ServicesDocument } from './admin-documents.js';
 
 /** How many of the latest events the report keeps by default: an incident's recent story, not the whole log. */
-export const DEFAULT_EVENT_LIMIT = 10;
+const DEFAULT_EVENT_LIMIT = 10;
 
 export interface StatusReport {
   /** The admin URL asked. */
@@ -141,7 +141,7 @@ export function buildStatusReport(docs: AdminDocuments, { admin, now, eventLimit
   };
 }
 
-function memberRows(members: Extract<AdminDocuments['members'], { self: string }>['members'], self: string): MemberStatus[] {
+function memberRows(members: MembersDocument['members'], self: string): MemberStatus[] {
   return [...members]
     .sort((a, b) => compare(a.id, b.id))
     .map((m) => ({
@@ -157,7 +157,7 @@ function memberRows(members: Extract<AdminDocuments['members'], { self: string }
     }));
 }
 
-function serviceRows(doc: Extract<AdminDocuments['services'], { services: unknown }>): ServiceStatus[] {
+function serviceRows(doc: ServicesDocument): ServiceStatus[] {
   const rows: ServiceStatus[] = [];
   for (const [service, clusters] of Object.entries(doc.services)) {
     for (const [cluster, h] of Object.entries(clusters)) {
