@@ -6,6 +6,7 @@ import { describeListenerFailure, isConfigError, loadConfig, summarizeConfig, ty
 import { DEMO_HELP, DEMO_USAGE, DemoUsageError, parseDemoArgs, runDemo } from './demo/index.js';
 import { boundHeapGrowth, checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
+import { fetchStatusReport, isStatusError, renderStatusReport } from './status/index.js';
 import { createLogger, Telemetry } from './telemetry/index.js';
 
 const EXIT_OK = 0;
@@ -19,6 +20,8 @@ ${DEMO_USAGE}
   meshgate run --config FILE     run a gateway replica with this config
   meshgate check --config FILE   validate a config and print what it sets up
   meshgate reload --admin URL    make a running gateway re-read its config (as SIGHUP does)
+  meshgate status --admin URL [--json]
+                                 what a running gateway sees: members, services, routes, last events
 ${CA_USAGE}
   meshgate version               print the version
   meshgate help                  print this help
@@ -48,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       return check(configFlag(rest));
     case 'reload':
       return reload(adminFlag(rest));
+    case 'status':
+      return status(rest);
     case 'demo': {
       const opts = parseDemoArgs(rest);
       if (opts === 'help') {
@@ -106,6 +111,22 @@ async function reload(admin: string): Promise<number> {
   const text = await res.text();
   await write(res.ok ? process.stdout : process.stderr, `${res.ok ? 'reloaded' : `reload failed (${res.status})`}: ${text}\n`);
   return res.ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
+/** Prints what a running gateway sees and why; exits 1, with one line naming the URL, when it does not answer. */
+async function status(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { admin: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  if (!values.admin) throw new UsageError('--admin URL is required (the gateway\'s admin listener, e.g. http://127.0.0.1:9901)');
+  try {
+    const report = await fetchStatusReport(values.admin);
+    await write(process.stdout, values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatusReport(report));
+    return EXIT_OK;
+  } catch (err) {
+    if (!isStatusError(err)) throw err;
+    if (err.code === 'bad-url') throw new UsageError(err.message);
+    await write(process.stderr, `meshgate status: ${err.message}\n`);
+    return EXIT_RUNTIME;
+  }
 }
 
 function noArgs(command: string, args: string[]): void {
