@@ -68,6 +68,7 @@ function parseOptions() {
       duration: { type: 'string', default: '10s' },
       'cpu-prof': { type: 'string' },
       'skip-build': { type: 'boolean', default: false },
+      telemetry: { type: 'boolean', default: false },
     },
   });
   const runs = Number(values.runs);
@@ -80,7 +81,7 @@ function parseOptions() {
   if (unknown.length || ids.length === 0) throw new UsageError(`--rows: unknown ${unknown.join(', ') || '(none given)'}; choose from ${ROWS.map((r) => r.id).join(', ')}`);
   const rows = ROWS.filter((r) => ids.includes(r.id));
   const cpuProf = values['cpu-prof'] ? path.resolve(values['cpu-prof']) : null;
-  return { runs, seconds, rows, cpuProf, skipBuild: values['skip-build'], argv: process.argv.slice(2) };
+  return { runs, seconds, rows, cpuProf, skipBuild: values['skip-build'], telemetry: values.telemetry, argv: process.argv.slice(2) };
 }
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -254,7 +255,8 @@ class Bench {
   }
 
   async setUpGateways(backend) {
-    log('starting nats-server and gateways a and b…');
+    if (this.opts.telemetry) this.telemetry = { otlpEndpoint: await this.otlpSink(), traceSampling: 0.01 };
+    log(`starting nats-server and gateways a and b${this.telemetry ? `, exporting traces (1 %) and metrics to ${this.telemetry.otlpEndpoint}` : ''}…`);
     const { url: natsUrl } = await startNats(this.procs, { logFile: this.logFile('nats-server'), bin: this.tools['nats-server'], timeoutMs: START_TIMEOUT_MS });
     const svc = { protocol: 'http', endpoints: [backend] };
     // a has only `hello-local`, so a 200 for `hello` through a has come from b.
@@ -275,8 +277,25 @@ class Bench {
     }
   }
 
+  /** A collector's OTLP/HTTP receiver that takes everything and keeps nothing but counts, for --telemetry. */
+  async otlpSink() {
+    this.otlpPosts = { traces: 0, metrics: 0 };
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/v1/traces') this.otlpPosts.traces++;
+        if (req.url === '/v1/metrics') this.otlpPosts.metrics++;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.closeSink = () => new Promise((resolve) => server.close(resolve));
+    return `http://127.0.0.1:${server.address().port}`;
+  }
+
   async gateway(cluster, natsUrl, services) {
-    const configFile = this.file(`gateway-${cluster}.yaml`, gatewayConfig({ cluster, natsUrl, caDir: path.join(this.dir, `ca-${cluster}`), services }));
+    const config = gatewayConfig({ cluster, natsUrl, caDir: path.join(this.dir, `ca-${cluster}`), services, telemetry: this.telemetry });
+    const configFile = this.file(`gateway-${cluster}.yaml`, config);
     const node = this.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', this.opts.cpuProf, '--cpu-prof-name', `gateway-${cluster}-${Date.now()}.cpuprofile`] : [];
     const { proc, local, admin } = await startGateway(this.procs, { name: `gateway ${cluster}`, configFile, logFile: this.logFile(`gateway-${cluster}`), node, timeoutMs: START_TIMEOUT_MS });
     log(`  gateway ${cluster}: local ${local}, admin ${admin}, log ${proc.logFile}`);
@@ -346,6 +365,7 @@ class Bench {
     this.stopped ??= (async () => {
       // A gateway profiling its CPU writes the profile on exit: give it time to drain and write.
       await this.procs.stopAll((p) => (p.isGateway ? 15_000 : 5_000));
+      await this.closeSink?.();
       if (keep) log(`logs and configs kept in ${this.dir}`);
       else rmSync(this.dir, { recursive: true, force: true });
     })();
@@ -522,7 +542,8 @@ async function main() {
     const versions = toolVersions(tools);
     const out = report({ opts, runs, facts: machineFacts(), versions, rss, complaints, started, load });
     console.log(out.console);
-    if (opts.rows.length === ROWS.length && !opts.cpuProf) {
+    if (bench.otlpPosts) log(`OTLP posts received: ${bench.otlpPosts.traces} of traces, ${bench.otlpPosts.metrics} of metrics`);
+    if (opts.rows.length === ROWS.length && !opts.cpuProf && !opts.telemetry) {
       mkdirSync(path.dirname(DOC), { recursive: true });
       // The proxy figures replace the file up to the sections other benches keep in it.
       const previous = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '';
@@ -530,7 +551,7 @@ async function main() {
       writeFileSync(DOC, kept >= 0 ? `${out.md.trimEnd()}\n${previous.slice(kept)}` : out.md);
       log(`written to ${path.relative(process.cwd(), DOC) || DOC}`);
     } else {
-      log(`${path.relative(ROOT, DOC)} not written: only with all the rows and without --cpu-prof`);
+      log(`${path.relative(ROOT, DOC)} not written: only with all the rows and without --cpu-prof or --telemetry`);
     }
     if (opts.cpuProf) log(`CPU profiles of the gateways go to ${opts.cpuProf} when they exit`);
     failed = false;

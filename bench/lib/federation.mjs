@@ -48,7 +48,7 @@ export async function makeSharedRoot(dir, clusters) {
 }
 
 /** The config of a gateway of `cluster` whose CA is the shared root's intermediate in `caDir`; `clusters` are all of the bench's. */
-export function gatewayConfig({ federation = 'bench', cluster, clusters = ['a', 'b'], natsUrl, caDir, services }) {
+export function gatewayConfig({ federation = 'bench', cluster, clusters = ['a', 'b'], natsUrl, caDir, services, telemetry }) {
   return stringify({
     federation,
     cluster,
@@ -59,6 +59,7 @@ export function gatewayConfig({ federation = 'bench', cluster, clusters = ['a', 
     // Loopback, port 0 everywhere: the addresses are read from the log (the federation listener's default is 0.0.0.0:4143).
     listeners: { local: '127.0.0.1:0', federation: '127.0.0.1:0', admin: '127.0.0.1:0' },
     limits: { drainTimeout: '1s' },
+    ...(telemetry && { telemetry }),
     services,
   });
 }

@@ -37,8 +37,8 @@ const ROUTING_VIEW_TTL_MS = 100;
  */
 const INITIAL_SYNC_TIMEOUT_MS = 3_000;
 
-/** A message that could not be sent is logged at most this often per reason (all are counted). */
-const UNSENT_LOG_EVERY_MS = 10_000;
+/** Gossip refused or not sent is logged at most this often per reason. */
+const LOG_EVERY_MS = 10_000;
 
 /**
  * Membership as the gateway runs it: gossip over the config's NATS, signed
@@ -46,7 +46,7 @@ const UNSENT_LOG_EVERY_MS = 10_000;
  */
 export class MembershipRuntime {
   private routingView: { readonly at: number; readonly services: ServiceView; readonly members: readonly MemberState[] } | undefined;
-  private readonly unsentLogged = new Map<string, { at: number; suppressed: number }>();
+  private readonly logged = new Map<string, { at: number; suppressed: number }>();
   private suspicions = 0;
 
   private constructor(
@@ -232,23 +232,24 @@ export class MembershipRuntime {
   private logEvent(event: MembershipEvent): void {
     if (event.kind === 'member' && event.update.kind === 'suspect') this.suspicions++;
     if (event.kind === 'member') this.log.info({ update: event.update }, 'membership change');
-    else if (event.kind === 'dropped') this.log.debug({ reason: event.reason, detail: event.detail }, 'gossip message dropped');
-    else if (event.kind === 'unsent') this.logUnsent(event);
-    else this.log.warn({ status: event.status }, 'gossip transport');
+    else if (event.kind === 'dropped') {
+      // Every refused message is a line with its reason; a flood of one kind is summed up, not repeated.
+      this.logLimited(`dropped ${event.reason}`, { reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) }, 'gossip message refused');
+    } else if (event.kind === 'unsent') {
+      const fields = { reason: event.reason, message: event.message, bytes: event.bytes, error: { message: event.detail } };
+      this.logLimited(`unsent ${event.reason}`, fields, 'gossip message not sent');
+    } else this.log.warn({ status: event.status }, 'gossip transport');
   }
 
-  /** A warn line per reason at most every UNSENT_LOG_EVERY_MS, saying how many were not logged since the last. */
-  private logUnsent(event: Extract<MembershipEvent, { kind: 'unsent' }>): void {
+  /** A warn line per key at most every LOG_EVERY_MS, saying how many were not logged since the last. */
+  private logLimited(key: string, fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
-    const last = this.unsentLogged.get(event.reason);
-    if (last && now - last.at < UNSENT_LOG_EVERY_MS) {
+    const last = this.logged.get(key);
+    if (last && now - last.at < LOG_EVERY_MS) {
       last.suppressed++;
       return;
     }
-    this.unsentLogged.set(event.reason, { at: now, suppressed: 0 });
-    this.log.warn(
-      { reason: event.reason, message: event.message, bytes: event.bytes, error: { message: event.detail }, ...(last && { suppressed: last.suppressed }) },
-      'gossip message not sent',
-    );
+    this.logged.set(key, { at: now, suppressed: 0 });
+    this.log.warn({ ...fields, ...(last && { suppressed: last.suppressed }) }, msg);
   }
 }
