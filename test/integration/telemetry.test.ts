@@ -17,6 +17,20 @@ const SERVER = 2;
 const CLIENT = 3;
 const ERROR = 2;
 
+/** The trace as an indented tree, for the test's output: who called whom, with what came of it. */
+function traceTree(spans: readonly ReceivedSpan[]): string {
+  const line = (s: ReceivedSpan, depth: number): string => {
+    const a = s.attributes;
+    const what = [a['meshgate.service'], a['meshgate.destination_cluster'] !== undefined && `to ${String(a['meshgate.destination_cluster'])}`, a['meshgate.endpoint'], a['http.response.status_code'], a['meshgate.outcome']]
+      .filter((x) => x !== undefined && x !== false && x !== '')
+      .join(' ');
+    const children = spans.filter((c) => c.parentSpanId === s.spanId).map((c) => line(c, depth + 1));
+    const self = `${'  '.repeat(depth)}${s.cluster} ${s.kind === SERVER ? 'server' : 'client'} ${s.name} ${s.spanId}: ${what}${s.statusCode === ERROR ? ' [error]' : ''}`;
+    return [self, ...children].join('\n');
+  };
+  return spans.filter((s) => !spans.some((p) => p.spanId === s.parentSpanId)).map((s) => line(s, 0)).join('\n');
+}
+
 function only(spans: readonly ReceivedSpan[], what: string, match: (s: ReceivedSpan) => boolean): ReceivedSpan {
   const found = spans.filter(match);
   if (found.length !== 1) throw new Error(`expected one ${what}, found ${found.length}: ${JSON.stringify(spans, null, 1)}`);
@@ -56,6 +70,7 @@ describe('telemetry', () => {
     expect(res.status).toBe(200);
     await waitUntil(() => receiver.spans().filter((s) => s.traceId === traceId).length >= 5, { timeoutMs: 20_000, what: 'five spans of the trace' });
     const spans = receiver.spans().filter((s) => s.traceId === traceId);
+    console.log(`trace ${traceId}, as the OTLP receiver got it (parent: the app's span ${appSpan}):\n${traceTree(spans)}`);
     expect(spans).toHaveLength(5);
 
     const aServer = only(spans, "a's server span", (s) => s.cluster === 'a' && s.kind === SERVER);
