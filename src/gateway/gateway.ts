@@ -95,7 +95,7 @@ export class Gateway {
       admission: this.admission,
       retry: failover,
       counters: this.counters,
-      metrics: new GatewayRequestMetrics(this.counters, telemetry.meter),
+      metrics: new GatewayRequestMetrics(this.counters, telemetry),
       tracing: telemetry.tracing ? new OtelRequestTracing(telemetry.tracer) : undefined,
       log,
       now: Date.now,

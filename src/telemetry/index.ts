@@ -1,2 +1,3 @@
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';
 export { otlpTargets, Telemetry, type TelemetrySettings } from './telemetry.js';
+export { KeyedHistogram, type KeyedHistogramOptions } from './keyed-histogram.js';

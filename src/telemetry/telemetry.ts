@@ -7,6 +7,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { KeyedHistogram, KeyedHistogramProducer, type KeyedHistogramOptions } from './keyed-histogram.js';
 
 export interface TelemetrySettings {
   /** The process, as every span, metric and `target_info` series names it. */
@@ -47,6 +48,7 @@ export class Telemetry {
     private readonly sdk: NodeSDK,
     prometheus: PrometheusExporter,
     tracing: boolean,
+    private readonly histograms: KeyedHistogramProducer,
   ) {
     this.prometheus = prometheus;
     this.tracing = tracing;
@@ -56,15 +58,17 @@ export class Telemetry {
 
   static start(settings: TelemetrySettings): Telemetry {
     const otlp = otlpTargets(settings.otlpEndpoint, settings.env ?? process.env);
+    const histograms = new KeyedHistogramProducer();
+    const metricProducers = [histograms];
     // Served by our admin listener, not a port of its own.
-    const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, metricProducers });
     const readers: MetricReader[] = [prometheus];
     // The standard variables for how often each is pushed (OpenTelemetry's defaults: 60 s and 5 s).
     const metricIntervalMs = getNumberFromEnv('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000;
     const spanDelayMs = getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5_000;
     if (otlp.metrics) {
       const exporter = new OTLPMetricExporter({ url: otlp.metrics });
-      readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: metricIntervalMs, exportTimeoutMillis: Math.min(30_000, metricIntervalMs) }));
+      readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: metricIntervalMs, exportTimeoutMillis: Math.min(30_000, metricIntervalMs), metricProducers }));
     }
     const { federation, cluster, replica, version } = settings.resource;
     const sdk = new NodeSDK({
@@ -87,7 +91,14 @@ export class Telemetry {
       instrumentations: [],
     });
     sdk.start();
-    return new Telemetry(sdk, prometheus, otlp.traces !== undefined);
+    return new Telemetry(sdk, prometheus, otlp.traces !== undefined, histograms);
+  }
+
+  /** A histogram for the request path (see KeyedHistogram), collected with every other metric. */
+  histogram(name: string, options: KeyedHistogramOptions): KeyedHistogram {
+    const histogram = new KeyedHistogram(name, options);
+    this.histograms.add(histogram);
+    return histogram;
   }
 
   /** Every metric, in the Prometheus text exposition format (version 0.0.4). */

@@ -3,6 +3,9 @@ import type { Meter } from '@opentelemetry/api';
 /** Joins the values of a series with several labels into one key; no label value holds it. */
 const SEPARATOR = '\u0000';
 
+/** The key `add` files a series of several labels under: made once, it can key other per-series state too. */
+export const seriesKey = (labelValues: readonly string[]): string => labelValues.join(SEPARATOR);
+
 /**
  * Monotonic counters keyed by name and one or more labels. Counting is a map
  * increment, cheap on the request path; OpenTelemetry reads the counts as
@@ -14,9 +17,9 @@ export class Counters {
 
   constructor(private readonly help: Readonly<Record<string, { help: string; label: string | readonly string[] }>>) {}
 
-  /** `labelValue`: one value per label the counter has, in their order. */
+  /** `labelValue`: one value per label the counter has, in their order (or their seriesKey). */
   add(name: string, labelValue: string | readonly string[], by = 1): void {
-    const key = typeof labelValue === 'string' ? labelValue : labelValue.join(SEPARATOR);
+    const key = typeof labelValue === 'string' ? labelValue : seriesKey(labelValue);
     let series = this.values.get(name);
     if (!series) this.values.set(name, (series = new Map()));
     series.set(key, (series.get(key) ?? 0) + by);

@@ -1,37 +1,42 @@
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { KeyedHistogram, Telemetry } from '../../telemetry/index.js';
 import type { Target } from '../../failover/index.js';
 import type { InboundRequest } from '../protocol/exchange.js';
 import type { HeaderMap } from '../protocol/headers.js';
 import type { Listener, RequestMetrics, RequestRecord, RequestSpan, RequestTracing, TrySpan } from '../proxy/request-telemetry.js';
-import type { Counters } from './counters.js';
+import { seriesKey, type Counters } from './counters.js';
+
+const SERVER = { kind: SpanKind.SERVER };
 
 /** Seconds, from a millisecond up to the longest request timeout that is common (Prometheus's own defaults stop at 10 s). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Requests counted and timed by listener, service, source and destination cluster, and outcome. */
 export class GatewayRequestMetrics implements RequestMetrics {
-  private readonly duration: Histogram;
+  private readonly duration: KeyedHistogram;
 
   constructor(
     private readonly counters: Counters,
-    meter: Meter,
+    telemetry: Pick<Telemetry, 'histogram'>,
   ) {
-    this.duration = meter.createHistogram('meshgate_request_duration_seconds', {
+    this.duration = telemetry.histogram('meshgate_request_duration_seconds', {
       description: 'Time from a request\'s arrival to the end of its answer, by the labels of meshgate_requests_total.',
       unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      boundaries: DURATION_BUCKETS,
     });
   }
 
   finished(r: RequestRecord): void {
-    this.counters.add('meshgate_requests_total', [r.listener, r.service, r.sourceCluster, r.destinationCluster, r.outcome]);
-    this.duration.record(r.durationMs / 1000, {
+    // One key for both: the count and the histogram series of a request are found by one join.
+    const key = seriesKey([r.listener, r.service, r.sourceCluster, r.destinationCluster, r.outcome]);
+    this.counters.add('meshgate_requests_total', key);
+    this.duration.record(key, r.durationMs / 1000, () => ({
       listener: r.listener,
       service: r.service,
       source_cluster: r.sourceCluster,
       destination_cluster: r.destinationCluster,
       outcome: r.outcome,
-    });
+    }));
   }
 
   retried(service: string, condition: string): void {
@@ -50,20 +55,17 @@ export class OtelRequestTracing implements RequestTracing {
 
   start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan {
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
-    const query = request.path.indexOf('?');
-    const span = this.tracer.startSpan(
-      request.method,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'http.request.method': request.method,
-          'url.path': query === -1 ? request.path : request.path.slice(0, query),
-          'meshgate.listener': listener,
-          'meshgate.source_cluster': sourceCluster,
-        },
-      },
-      parent,
-    );
+    // Attributes only once sampled: the SDK checks every attribute it is given, even for a span it will not record.
+    const span = this.tracer.startSpan(request.method, SERVER, parent);
+    if (span.isRecording()) {
+      const query = request.path.indexOf('?');
+      span.setAttributes({
+        'http.request.method': request.method,
+        'url.path': query === -1 ? request.path : request.path.slice(0, query),
+        'meshgate.listener': listener,
+        'meshgate.source_cluster': sourceCluster,
+      });
+    }
     return new OtelRequestSpan(this.tracer, span, trace.setSpan(parent, span), request.method);
   }
 }
@@ -82,7 +84,12 @@ class OtelRequestSpan implements RequestSpan {
     return { traceId, spanId };
   }
 
-  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan {
+  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan | undefined {
+    if (!this.span.isRecording()) {
+      // Most traces are not sampled: their tries need no span of their own, only the decision carried on.
+      propagation.inject(this.context, headers);
+      return undefined;
+    }
     const endpoint = target.kind === 'local' ? target.endpoint : target.replica;
     const span = this.tracer.startSpan(
       this.method,

@@ -80,8 +80,8 @@ class Call implements TrySender {
     const destination = pick.target.kind === 'local' ? this.cluster : pick.target.cluster;
     state.destination = destination;
     const resend = state.tries++;
-    if (!state.span) return route.forwarderFor(pick.target).forward(request, context);
-    const span = state.span.startTry(pick.target, destination, request.headers, resend);
+    const span = state.span?.startTry(pick.target, destination, request.headers, resend);
+    if (!span) return route.forwarderFor(pick.target).forward(request, context);
     return route.forwarderFor(pick.target).forward(request, context).then(
       (response) => {
         span.end(response.status, 'response');

@@ -29,8 +29,12 @@ export interface TrySpan {
 
 /** One inbound request, as a server span; its tries are client spans under it. */
 export interface RequestSpan {
-  /** Starts a try's span and writes the try's `traceparent` into `headers`, so the next hop continues the trace. */
-  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan;
+  /**
+   * Writes the try's `traceparent` into `headers`, so that the next hop
+   * continues the trace, and starts the try's span: undefined when the trace
+   * is not recorded (then only the context travels on).
+   */
+  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan | undefined;
   end(status: number, outcome: string, service: string, destinationCluster: string): void;
   /** For log lines, while the span is recorded. */
   readonly ids: { readonly traceId: string; readonly spanId: string } | undefined;
