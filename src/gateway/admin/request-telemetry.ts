@@ -1,4 +1,5 @@
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { KeyedHistogram, Telemetry } from '../../telemetry/index.js';
 import type { Target } from '../../failover/index.js';
 import type { InboundRequest } from '../protocol/exchange.js';
@@ -7,6 +8,8 @@ import type { Listener, RequestMetrics, RequestRecord, RequestSpan, RequestTraci
 import { seriesKey, type Counters } from './counters.js';
 
 const SERVER = { kind: SpanKind.SERVER };
+/** W3C trace context, used directly: the request path asks for nothing else, and skips the global API's lookups. */
+const W3C = new W3CTraceContextPropagator();
 
 /** Seconds, from a millisecond up to the longest request timeout that is common (Prometheus's own defaults stop at 10 s). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -54,7 +57,7 @@ export class OtelRequestTracing implements RequestTracing {
   constructor(private readonly tracer: Tracer) {}
 
   start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan {
-    const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+    const parent = W3C.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter);
     // Attributes only once sampled: the SDK checks every attribute it is given, even for a span it will not record.
     const span = this.tracer.startSpan(request.method, SERVER, parent);
     if (span.isRecording()) {
@@ -87,7 +90,7 @@ class OtelRequestSpan implements RequestSpan {
   startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan | undefined {
     if (!this.span.isRecording()) {
       // Most traces are not sampled: their tries need no span of their own, only the decision carried on.
-      propagation.inject(this.context, headers);
+      W3C.inject(this.context, headers, defaultTextMapSetter);
       return undefined;
     }
     const endpoint = target.kind === 'local' ? target.endpoint : target.replica;
@@ -105,7 +108,7 @@ class OtelRequestSpan implements RequestSpan {
       this.context,
     );
     // Replaces the caller's traceparent: the next hop's parent is this try.
-    propagation.inject(trace.setSpan(this.context, span), headers);
+    W3C.inject(trace.setSpan(this.context, span), headers, defaultTextMapSetter);
     return new OtelTrySpan(span);
   }
 
