@@ -34,7 +34,7 @@ async function withDeadline(check: PlannedCheck, timeoutMs: number): Promise<Che
   const deadline = new Promise<CheckResult>((resolve) => {
     timer = setTimeout(() => {
       abort.abort();
-      resolve(failed(check.name, `no answer in ${timeoutMs} ms`, 'find out why it hangs: the line above this check in the gateway\'s log, or the network path to what it checks'));
+      resolve(failed(check.name, `no answer in ${timeoutMs} ms`, 'find what it waits on: an address that drops packets (a firewall) rather than refusing them, or a peer that accepts and never answers'));
     }, timeoutMs);
   });
   try {
