@@ -51,9 +51,16 @@ module.exports = {
     },
     {
       name: 'nothing-imports-gateway-or-cli',
+      comment: 'The preflight is part of the command: it runs the gateway\'s own probes and sessions once.',
       severity: 'error',
-      from: { pathNot: ['^src/gateway/', '^src/[^/]+\\.ts$'] },
+      from: { pathNot: ['^src/gateway/', '^src/preflight/', '^src/[^/]+\\.ts$'] },
       to: { path: ['^src/gateway/', '^src/[^/]+\\.ts$'] },
+    },
+    {
+      name: 'only-the-command-imports-preflight',
+      severity: 'error',
+      from: { pathNot: ['^src/preflight/', '^src/[^/]+\\.ts$'] },
+      to: { path: '^src/preflight/' },
     },
     {
       name: 'gateway-inbound-and-outbound-apart',

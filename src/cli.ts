@@ -6,6 +6,7 @@ import { describeListenerFailure, isConfigError, loadConfig, summarizeConfig, ty
 import { DEMO_HELP, DEMO_USAGE, DemoUsageError, parseDemoArgs, runDemo } from './demo/index.js';
 import { boundHeapGrowth, checkAllowPatterns, Gateway } from './gateway/index.js';
 import { isIdentityError } from './identity/index.js';
+import { runPreflight } from './preflight/index.js';
 import { fetchStatusReport, isStatusError, renderStatusReport } from './status/index.js';
 import { createLogger, Telemetry } from './telemetry/index.js';
 
@@ -18,7 +19,11 @@ const USAGE = `meshgate: multi-cluster federation gateway
 Usage:
 ${DEMO_USAGE}
   meshgate run --config FILE     run a gateway replica with this config
-  meshgate check --config FILE   validate a config and print what it sets up
+  meshgate check --config FILE [--offline]
+                                 preflight: the config, then NATS, the CA and SVID, bundles,
+                                 local endpoints and other clusters' gateways; exit 1 when
+                                 traffic would fail. --offline: validate the config and print
+                                 what it sets up, nothing more
   meshgate reload --admin URL    make a running gateway re-read its config (as SIGHUP does)
   meshgate status --admin URL [--json]
                                  what a running gateway sees: members, services, routes, last events
@@ -48,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return run(configFlag(rest));
     case 'check':
-      return check(configFlag(rest));
+      return check(rest);
     case 'reload':
       return reload(adminFlag(rest));
     case 'status':
@@ -140,10 +145,20 @@ async function loadCheckedConfig(file: string): Promise<GatewayConfig> {
   return config;
 }
 
-async function check(file: string): Promise<number> {
+/** Config errors exit 2 before anything is dialled; after that, 1 when a check says traffic would fail. */
+async function check(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, offline: { type: 'boolean' } }, strict: true });
+  if (!values.config) throw new UsageError('--config FILE is required');
+  const file = values.config;
   const config = await loadCheckedConfig(file);
-  await write(process.stdout, `config ok: ${file}\n${summarizeConfig(config)}\n`);
-  return EXIT_OK;
+  if (values.offline) {
+    await write(process.stdout, `config ok: ${file}\n${summarizeConfig(config)}\n`);
+    return EXIT_OK;
+  }
+  let printed = Promise.resolve();
+  const { exitCode } = await runPreflight(config, { file, print: (line) => void (printed = printed.then(() => write(process.stdout, `${line}\n`))) });
+  await printed;
+  return exitCode;
 }
 
 async function run(file: string): Promise<number> {

@@ -26,5 +26,5 @@ export { formatHostPort, type HostPortOptions, isWildcardHost, parseHostPort } f
 export { CONFIG_ERROR_CODE, ConfigError, type ConfigIssue, isConfigError } from './errors.js';
 export { loadConfig, parseConfig, type ParseOptions } from './load.js';
 export { describeListenerFailure } from './listener-failure.js';
-export { summarizeConfig } from './summary.js';
+export { redactUrl, summarizeConfig } from './summary.js';
 export { GATEWAY_NODE_OPTIONS } from './node-options.js';

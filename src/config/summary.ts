@@ -58,7 +58,7 @@ function serviceLine(s: ServiceConfig): string {
 }
 
 /** NATS URLs may carry a password or token; a summary is pasted into tickets. */
-function redactUrl(raw: string): string {
+export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
     if (!u.username && !u.password) return raw;

@@ -13,7 +13,7 @@ export {
 } from './membership.js';
 export type { MemberView } from './member-table.js';
 export type { ClusterServiceHealth, ServiceView } from './health-state.js';
-export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
+export { natsConnectionOptions, NatsTransport, type NatsTransportOptions } from './nats-transport.js';
 export { formatMemberId, parseMemberId, type MemberIdParts } from './subjects.js';
 export type { GossipTransport, TransportStatus } from './transport.js';
 export type { Clock, HealthRecord, MemberInfo, MemberState, MemberStatus, MembershipUpdate, ServiceHealth } from './types.js';

@@ -344,6 +344,8 @@ describe('MemberTable: local view (reachable, heard, rtt) and debug rows', () =>
     expect(rows[0]).toEqual({
       id: 'eu.a',
       cluster: 'eu',
+      trustDomain: 'eu.acme.example',
+      federationAddr: 'eu.a:4143',
       status: 'suspect',
       incarnation: 1,
       lastHeardMs: null,

@@ -65,6 +65,9 @@ export interface ApplyResult {
 export interface MemberView {
   readonly id: string;
   readonly cluster: string;
+  readonly trustDomain: string;
+  /** host:port of its federation listener, as it announced it. */
+  readonly federationAddr: string;
   readonly status: MemberStatus;
   readonly incarnation: number;
   /** ms since a valid message from it reached us; null if never. */
@@ -532,6 +535,8 @@ export class MemberTable {
       .map((rec): MemberView => ({
         id: rec.info.id,
         cluster: rec.info.cluster,
+        trustDomain: rec.info.trustDomain,
+        federationAddr: rec.info.federationAddr,
         status: rec.status,
         incarnation: rec.incarnation,
         lastHeardMs: rec.lastHeard === undefined ? null : Math.max(0, now - rec.lastHeard),

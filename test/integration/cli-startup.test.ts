@@ -70,7 +70,7 @@ describe('meshgate check: output to a pipe', () => {
     for (let i = 0; i < services; i++) lines.push(`  svc-${i}:`, `    endpoints: ["127.0.0.1:${1_000 + i}", "127.0.0.2:${1_000 + i}"]`);
     const file = await writeConfig(await h.tempDir(), `${lines.join('\n')}\n`);
 
-    const result = await cli(['check', '--config', file]);
+    const result = await cli(['check', '--offline', '--config', file]);
     expect(result.code, result.stderr).toBe(0);
     const out = result.stdout.split('\n');
     expect(out).toContain(`services (${services}):`);

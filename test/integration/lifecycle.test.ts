@@ -48,8 +48,8 @@ describe('cli - config errors', () => {
     expect(flag.output).toContain('--confg');
   });
 
-  it('check prints a summary of a valid config and exits 0', async () => {
-    const result = await runCli(['check', '--config', 'examples/quickstart.yaml']);
+  it('check --offline prints a summary of a valid config and exits 0', async () => {
+    const result = await runCli(['check', '--offline', '--config', 'examples/quickstart.yaml']);
     expect(result.code, result.output).toBe(0);
     expect(result.output).toContain('hello: http, 2 endpoints');
   });

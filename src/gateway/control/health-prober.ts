@@ -1,10 +1,6 @@
-import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { Agent, request } from 'undici';
-import { formatHostPort, parseHostPort, type HostPort, type ServiceConfig } from '../../config/index.js';
+import { Agent } from 'undici';
+import { formatHostPort, type HostPort, type ServiceConfig } from '../../config/index.js';
 import {
   EndpointHealth,
   MAX_PROBE_STRETCH,
@@ -17,18 +13,11 @@ import {
   type PlannedProbe,
 } from '../../failover/index.js';
 import type { Logger } from '../../telemetry/index.js';
+import { createHealthClient, probeGrpc, probeHttp, probeTcp, type HealthClient } from './endpoint-probe.js';
 import { LoopStallMeter } from './loop-stall-meter.js';
-
-
-const HEALTH_PROTO = fileURLToPath(new URL('./health.proto', import.meta.url));
 
 /** Probes running at once; more due at the same moment wait their turn. */
 const MAX_PROBES_IN_FLIGHT = 32;
-
-type HealthClient = grpc.Client & {
-  Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): grpc.ClientUnaryCall;
-};
-let healthClientConstructor: grpc.ServiceClientConstructor | undefined;
 
 interface Probe {
   readonly plan: PlannedProbe;
@@ -40,8 +29,6 @@ interface Probe {
 }
 
 type Outcome = { readonly kind: 'pass' | 'fail' | 'inconclusive'; readonly reason: string };
-
-class ProbeFailure extends Error {}
 
 /**
  * Active health checks of this cluster's endpoints: HTTP GET of the
@@ -225,8 +212,15 @@ export class HealthProber {
         );
       };
       timer = setTimeout(onTimer, check.timeoutMs);
+      // The deadline is ours (above); the protocol's own only bounds a probe we forgot.
+      const cap = MAX_PROBE_STRETCH * check.timeoutMs;
+      const { endpoint } = probe.plan;
       const attempt =
-        check.protocol === 'grpc' ? this.checkGrpc(probe.plan, abort.signal) : check.protocol === 'tcp' ? checkTcp(probe.plan, abort.signal) : this.checkHttp(probe.plan, abort.signal);
+        check.protocol === 'grpc'
+          ? probeGrpc(this.grpcClient(endpoint), cap, abort.signal)
+          : check.protocol === 'tcp'
+            ? probeTcp(endpoint, abort.signal)
+            : probeHttp(endpoint, check.path, this.agent, cap, abort.signal);
       attempt.then(
         (reason) => settle({ kind: 'pass', reason: `${reason} in ${Math.round(performance.now() - started)} ms` }),
         (err: Error) => settle({ kind: 'fail', reason: err.message }),
@@ -234,57 +228,11 @@ export class HealthProber {
     });
   }
 
-  private async checkHttp(plan: PlannedProbe, signal: AbortSignal): Promise<string> {
-    const cap = MAX_PROBE_STRETCH * plan.check.timeoutMs;
-    const once = () =>
-      request(`http://${plan.endpoint}${plan.check.path}`, {
-        dispatcher: this.agent,
-        method: 'GET',
-        headersTimeout: cap,
-        bodyTimeout: cap,
-        signal,
-        headers: { 'user-agent': 'meshgate-health' },
-      });
-    let res;
-    try {
-      res = await once().catch((err: Error & { code?: string }) => {
-        // An endpoint may close a kept-alive connection just as a probe goes out on it: try once on a new one.
-        if (!signal.aborted && (err.code === 'UND_ERR_SOCKET' || err.code === 'ECONNRESET')) return once();
-        throw err;
-      });
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      throw new ProbeFailure(`${e.code ?? 'error'}: ${e.message}`);
-    }
-    await res.body.dump();
-    if (res.statusCode < 200 || res.statusCode > 299) throw new ProbeFailure(`status ${res.statusCode}`);
-    return `status ${res.statusCode}`;
-  }
-
-  private checkGrpc(plan: PlannedProbe, signal: AbortSignal): Promise<string> {
-    const client = this.grpcClient(plan.endpoint);
-    return new Promise((resolve, reject) => {
-      // The deadline is ours (see probeOnce); grpc-js's only bounds a call we forgot.
-      const deadline = Date.now() + MAX_PROBE_STRETCH * plan.check.timeoutMs;
-      const call = client.Check({ service: '' }, { deadline }, (err, res) => {
-        if (err) return reject(new ProbeFailure(`grpc ${grpc.status[err.code]}: ${err.details}`));
-        if (res?.status !== 'SERVING') return reject(new ProbeFailure(`grpc health ${res?.status ?? 'UNKNOWN'}`));
-        resolve('SERVING');
-      });
-      signal.addEventListener('abort', () => call.cancel(), { once: true });
-    });
-  }
-
   /** One channel per gRPC endpoint, whatever the number of services and checks on it. */
   private grpcClient(endpoint: string): HealthClient {
     let client = this.grpcClients.get(endpoint);
     if (client) return client;
-    healthClientConstructor ??= (
-      grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO, { keepCase: true, enums: String })) as unknown as {
-        grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-      }
-    ).grpc.health.v1.Health;
-    client = new healthClientConstructor(endpoint, grpc.credentials.createInsecure()) as unknown as HealthClient;
+    client = createHealthClient(endpoint);
     this.grpcClients.set(endpoint, client);
     return client;
   }
@@ -303,22 +251,6 @@ export class HealthProber {
     if (next) next();
     else this.inFlight--;
   }
-}
-
-/** Opens a connection and closes it at once: what a TCP service's check can say without speaking its protocol. */
-function checkTcp(plan: PlannedProbe, signal: AbortSignal): Promise<string> {
-  const { host, port } = parseHostPort(plan.endpoint);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const abort = () => socket.destroy();
-    signal.addEventListener('abort', abort, { once: true });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => reject(new ProbeFailure(`${err.code ?? 'error'}: ${err.message}`)));
-    socket.once('close', () => signal.removeEventListener('abort', abort));
-  });
 }
 
 function checkRequests(services: readonly ServiceConfig[]): CheckRequest[] {

@@ -199,69 +199,83 @@ export class RemoteGatewayPool {
     }
   }
 
-  private open(target: RemoteGateway, connectMs: number): Promise<ClientHttp2Session> {
-    const fail = (why: string, cause?: unknown) =>
-      new GatewayError('upstream-connect', `cannot connect to gateway ${target.memberId} at ${target.address} (${why})`, { gateway: target.memberId }, { cause });
-    let hostPort: HostPort;
-    try {
-      // Gossiped by another cluster: well-formed only if its gateway is.
-      hostPort = parseHostPort(target.address);
-    } catch (err) {
-      return Promise.reject(fail((err as Error).message, err));
-    }
-    const { host, port } = hostPort;
-    return new Promise((resolve, reject) => {
-      let session: ClientHttp2Session | undefined;
-      const socket: TLSSocket = tls.connect({
-        host,
-        port,
-        ...tlsMaterial(this.opts.svid()),
-        minVersion: 'TLSv1.3',
-        ALPNProtocols: ['h2'],
-        // Checked below by SPIFFE rules against the ID membership announced.
-        rejectUnauthorized: false,
-        ...(!/^[\d.:]+$/.test(host) && { servername: host }),
-      });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        session?.destroy();
-        reject(fail('timeout'));
-      }, connectMs);
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(fail(err.code ?? err.message, err));
-      });
-      // Many small HTTP/2 frames per session: Nagle would hold each behind the last ACK.
-      socket.setNoDelay(true);
-      socket.once('secureConnect', () => {
-        verifyGatewayPeer(socket, this.opts.bundleFor, new Date())
-          .then((peer) => {
-            if (peer.spiffeId !== target.spiffeId) throw new Error(`it is ${peer.spiffeId}, expected ${target.spiffeId}`);
-            if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN ${String(socket.alpnProtocol)}`);
-            session = http2.connect(`https://${target.address}`, { createConnection: () => socket });
-            session.on('error', () => {});
-            watchGoaway(session);
-            this.resets.set(session, new ResetAllowance(RESET_BURST, RESETS_PER_SECOND, Date.now()));
-            // Streams go out only once the peer's limits are known: before
-            // that, Node would send more than it allows and see them refused.
-            session.once('remoteSettings', () => {
-              clearTimeout(timer);
-              // Pooled sessions must not keep a draining process alive.
-              session?.unref();
-              resolve(session as ClientHttp2Session);
-            });
-            session.once('close', () => {
-              clearTimeout(timer);
-              reject(fail('closed during setup'));
-            });
-          })
-          .catch((err: Error) => {
-            clearTimeout(timer);
-            socket.destroy();
-            reject(fail(err.message, err));
-          });
-      });
-    });
+  private async open(target: RemoteGateway, connectMs: number): Promise<ClientHttp2Session> {
+    const session = await openGatewaySession(target, this.opts, connectMs);
+    this.resets.set(session, new ResetAllowance(RESET_BURST, RESETS_PER_SECOND, Date.now()));
+    // Pooled sessions must not keep a draining process alive.
+    session.unref();
+    return session;
   }
 }
 
+/**
+ * An mTLS HTTP/2 session to a remote gateway replica, resolved once the peer
+ * has proved `target.spiffeId` by SPIFFE rules and sent its HTTP/2 settings;
+ * rejects with `upstream-connect` naming the replica, its address and why.
+ * The pool keeps these; `meshgate check` opens one and closes it.
+ */
+export function openGatewaySession(
+  target: RemoteGateway,
+  credentials: { readonly svid: () => X509Svid; readonly bundleFor: BundleLookup },
+  connectMs: number,
+): Promise<ClientHttp2Session> {
+  const fail = (why: string, cause?: unknown) =>
+    new GatewayError('upstream-connect', `cannot connect to gateway ${target.memberId} at ${target.address} (${why})`, { gateway: target.memberId }, { cause });
+  let hostPort: HostPort;
+  try {
+    // Gossiped by another cluster: well-formed only if its gateway is.
+    hostPort = parseHostPort(target.address);
+  } catch (err) {
+    return Promise.reject(fail((err as Error).message, err));
+  }
+  const { host, port } = hostPort;
+  return new Promise((resolve, reject) => {
+    let session: ClientHttp2Session | undefined;
+    const socket: TLSSocket = tls.connect({
+      host,
+      port,
+      ...tlsMaterial(credentials.svid()),
+      minVersion: 'TLSv1.3',
+      ALPNProtocols: ['h2'],
+      // Checked below by SPIFFE rules against the ID membership announced.
+      rejectUnauthorized: false,
+      ...(!/^[\d.:]+$/.test(host) && { servername: host }),
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      session?.destroy();
+      reject(fail('timeout'));
+    }, connectMs);
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(fail(err.code ?? err.message, err));
+    });
+    // Many small HTTP/2 frames per session: Nagle would hold each behind the last ACK.
+    socket.setNoDelay(true);
+    socket.once('secureConnect', () => {
+      verifyGatewayPeer(socket, credentials.bundleFor, new Date())
+        .then((peer) => {
+          if (peer.spiffeId !== target.spiffeId) throw new Error(`it is ${peer.spiffeId}, expected ${target.spiffeId}`);
+          if (socket.alpnProtocol !== 'h2') throw new Error(`ALPN ${String(socket.alpnProtocol)}`);
+          session = http2.connect(`https://${target.address}`, { createConnection: () => socket });
+          session.on('error', () => {});
+          watchGoaway(session);
+          // Streams go out only once the peer's limits are known: before
+          // that, Node would send more than it allows and see them refused.
+          session.once('remoteSettings', () => {
+            clearTimeout(timer);
+            resolve(session as ClientHttp2Session);
+          });
+          session.once('close', () => {
+            clearTimeout(timer);
+            reject(fail('closed during setup'));
+          });
+        })
+        .catch((err: Error) => {
+          clearTimeout(timer);
+          socket.destroy();
+          reject(fail(err.message, err));
+        });
+    });
+  });
+}

@@ -14,6 +14,8 @@ export function member(id: string, fields: Partial<MemberView> = {}): MemberView
   return {
     id,
     cluster: id.split('.')[0] ?? id,
+    trustDomain: `${id.split('.')[0] ?? id}.test.example`,
+    federationAddr: '127.0.0.1:4143',
     status: 'alive',
     incarnation: 1,
     lastHeardMs: 140,
