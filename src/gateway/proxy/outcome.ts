@@ -27,16 +27,20 @@ export function excusingCallerDeadline(verdict: TryVerdict): TryVerdict {
 /**
  * An answer from the target: a gateway's own 502/504 (it says so with
  * `meshgate-error`) or any 503 counts toward ejection; 429 and 503 make
- * the target look loaded; only a 503 may be retried.
+ * the target look loaded. A 503 may be retried, and so may another
+ * gateway's 502 `upstream-connect`: it could connect to none of its
+ * endpoints, so no endpoint saw the request, as with our own connect
+ * failures.
  */
 export function judgeResponse(response: UpstreamResponse, rttMs: number): TryVerdict {
   const { status } = response;
   const gatewayError = response.headers['meshgate-error'];
   const failed = status === 503 || ((status === 502 || status === 504) && gatewayError !== undefined);
+  const unreached = status === 502 && gatewayError === 'upstream-connect';
   return {
     outcome: { rttMs, failed, overloaded: status === 429 || status === 503 },
     failure: failed ? `status ${status}` : undefined,
-    retryOn: status === 503 ? '503' : undefined,
+    retryOn: status === 503 ? '503' : unreached ? 'connect-failure' : undefined,
     timedOut: status === 504 && gatewayError !== undefined,
   };
 }

@@ -255,6 +255,18 @@ describe('RequestPipeline', () => {
     expect((await g.local()).result).toMatchObject({ status: 503 });
   });
 
+  it("tries another target, even for a POST, when a gateway answers 502 upstream-connect: none of its endpoints saw the request", async () => {
+    const g = setup();
+    const [first, second] = [...g.upstreams.values()] as [FakeUpstream, FakeUpstream];
+    first.answer = () => ({ status: 502, headers: { 'meshgate-error': 'upstream-connect' } });
+    second.answer = () => ({ status: 201 });
+    for (let i = 0; i < 3; i++) expect((await g.local({ method: 'POST' })).result.status).toBe(201);
+    // A 502 without the gateway's word may come from an endpoint that did see the request: it is the answer.
+    first.answer = () => ({ status: 502 });
+    second.answer = () => ({ status: 502 });
+    expect((await g.local({ method: 'POST' })).result.status).toBe(502);
+  });
+
   it('ejects an endpoint after five failures in a row and sends its traffic elsewhere', async () => {
     const g = setup();
     const [first, second] = [...g.upstreams.values()] as [FakeUpstream, FakeUpstream];
