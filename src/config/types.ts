@@ -84,7 +84,7 @@ export interface ListenersConfig {
 export interface TelemetryConfig {
   /** OTLP/HTTP collector base URL for traces and metrics; absent: the OTEL_EXPORTER_OTLP_* variables decide. */
   readonly otlpEndpoint?: string;
-  /** Share of traces started here that are sampled (parent-based: a caller's decision is kept). */
+  /** Share of requests entering at the local listener without a trace context that start a sampled trace (see HeadSampler). */
   readonly traceSampling: number;
   /** MESHGATE_LOG_LEVEL, when set, wins. */
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';

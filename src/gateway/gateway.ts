@@ -96,7 +96,7 @@ export class Gateway {
       retry: failover,
       counters: this.counters,
       metrics: new GatewayRequestMetrics(this.counters, telemetry),
-      tracing: telemetry.tracing ? new OtelRequestTracing(telemetry.tracer) : undefined,
+      tracing: telemetry.tracing ? new OtelRequestTracing(telemetry.tracer, telemetry.headSampler) : undefined,
       log,
       now: Date.now,
     });

@@ -6,7 +6,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { HeadSampler } from './head-sampler.js';
 import { KeyedHistogram, KeyedHistogramProducer, type KeyedHistogramOptions } from './keyed-histogram.js';
 
 export interface TelemetrySettings {
@@ -18,7 +19,7 @@ export interface TelemetrySettings {
    * without them nothing is pushed and no span is recorded.
    */
   readonly otlpEndpoint: string | undefined;
-  /** The share of traces that start here which are sampled; a caller's decision is followed (parent-based). */
+  /** The share of requests entering without a trace context that start a sampled trace (see HeadSampler). */
   readonly traceSampleRatio: number;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -41,6 +42,8 @@ export class Telemetry {
   readonly tracer: Tracer;
   /** Whether spans are recorded and exported at all; when not, the request path skips tracing entirely. */
   readonly tracing: boolean;
+  /** Which requests get spans: decided before the SDK is asked (see HeadSampler). */
+  readonly headSampler: HeadSampler;
   private readonly prometheus: PrometheusExporter;
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
 
@@ -49,7 +52,9 @@ export class Telemetry {
     prometheus: PrometheusExporter,
     tracing: boolean,
     private readonly histograms: KeyedHistogramProducer,
+    traceSampleRatio: number,
   ) {
+    this.headSampler = new HeadSampler(traceSampleRatio);
     this.prometheus = prometheus;
     this.tracing = tracing;
     this.meter = metrics.getMeter('meshgate');
@@ -85,13 +90,14 @@ export class Telemetry {
       textMapPropagator: new W3CTraceContextPropagator(),
       metricReaders: readers,
       spanProcessors: otlp.traces ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: otlp.traces }), { scheduledDelayMillis: spanDelayMs })] : [],
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.traceSampleRatio) }),
+      // The ratio is applied by the HeadSampler before a span is started: what reaches the SDK is sampled.
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
       // Logs are pino's JSON lines on stdout; none go over OTLP.
       logRecordProcessors: [],
       instrumentations: [],
     });
     sdk.start();
-    return new Telemetry(sdk, prometheus, otlp.traces !== undefined, histograms);
+    return new Telemetry(sdk, prometheus, otlp.traces !== undefined, histograms, settings.traceSampleRatio);
   }
 
   /** A histogram for the request path (see KeyedHistogram), collected with every other metric. */

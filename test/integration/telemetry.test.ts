@@ -42,7 +42,7 @@ function only(spans: readonly ReceivedSpan[], what: string, match: (s: ReceivedS
  * `hello`'s only endpoint refuses connections (nothing listens on its port),
  * so a request is tried there, then retried at b; `down` has nothing else.
  */
-async function federation(receiver: OtlpReceiver) {
+async function federation(receiver: OtlpReceiver, sampling: (cluster: string) => number = () => 1) {
   const b1 = await h.httpBackend({ name: 'b1' });
   const dead = `127.0.0.1:${await h.freePort()}`;
   const { gw } = await startFederation(h, {
@@ -51,7 +51,7 @@ async function federation(receiver: OtlpReceiver) {
       c === 'a'
         ? { hello: { endpoints: [dead] }, down: { endpoints: [dead] } }
         : { hello: { endpoints: [b1.address], export: true, allow: [ALL_GATEWAYS] } },
-    config: () => ({ telemetry: { otlpEndpoint: receiver.url, traceSampling: 1 } }),
+    config: (c) => ({ telemetry: { otlpEndpoint: receiver.url, traceSampling: sampling(c) } }),
     // Pushed often, so the test need not wait OpenTelemetry's default 5 s and 60 s.
     env: () => ({ OTEL_BSP_SCHEDULE_DELAY: '200', OTEL_METRIC_EXPORT_INTERVAL: '1000' }),
   });
@@ -134,5 +134,38 @@ describe('telemetry', () => {
       timeoutMs: 20_000,
       what: "a's metrics pushed over OTLP",
     });
+  });
+
+  it('samples at the head: a caller\'s decision is followed, a trace starts only where a request enters, and an unsampled request passes untouched', async () => {
+    const receiver = await h.otlpReceiver();
+    // a samples no trace of its own; b samples every one.
+    const { gw, b1 } = await federation(receiver, (c) => (c === 'a' ? 0 : 1));
+
+    // Not sampled by a: b, which samples all it starts, follows a and makes no span.
+    expect((await gw('a').request('hello', '/echo')).status).toBe(200);
+    expect(b1.requests.last?.headers['traceparent']).toBeUndefined();
+    // The caller's "not sampled" reaches the endpoint as it was sent.
+    const unsampled = '00-11111111111111111111111111111111-2222222222222222-00';
+    expect((await gw('a').request('hello', '/echo', { headers: { traceparent: unsampled } })).status).toBe(200);
+    expect(b1.requests.last?.headers['traceparent']).toBe(unsampled);
+    // The caller's "sampled" is followed by both, although a's ratio is 0: five spans, as in the first test.
+    const followed = '33333333333333333333333333333333';
+    expect((await gw('a').request('hello', '/echo', { headers: { traceparent: `00-${followed}-4444444444444444-01` } })).status).toBe(200);
+    // At b's own listener, a request with no context starts a trace.
+    expect((await gw('b').request('hello', '/echo')).status).toBe(200);
+    const started = b1.requests.last?.headers['traceparent'];
+    expect(started).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const startedId = String(started).slice(3, 35);
+
+    // Each gateway exports its spans in the order they ended: once the last trace is in, every earlier span is too.
+    await waitUntil(() => receiver.spans().some((s) => s.traceId === startedId) && receiver.spans().filter((s) => s.traceId === followed).length === 5, {
+      timeoutMs: 20_000,
+      what: 'the followed and the started trace',
+    });
+    const traces = new Set(receiver.spans().map((s) => s.traceId));
+    expect([...traces].sort()).toEqual([followed, startedId].sort());
+    const root = only(receiver.spans(), "b's root span", (s) => s.traceId === startedId && s.kind === SERVER);
+    expect(root.parentSpanId).toBeUndefined();
+    expect(root.attributes).toMatchObject({ 'meshgate.listener': 'local', 'meshgate.source_cluster': 'b' });
   });
 });

@@ -1,6 +1,6 @@
 import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { KeyedHistogram, Telemetry } from '../../telemetry/index.js';
+import type { HeadSampler, KeyedHistogram, Telemetry } from '../../telemetry/index.js';
 import type { Target } from '../../failover/index.js';
 import type { InboundRequest } from '../protocol/exchange.js';
 import type { HeaderMap } from '../protocol/headers.js';
@@ -50,15 +50,21 @@ export class GatewayRequestMetrics implements RequestMetrics {
 /**
  * Spans by OpenTelemetry's HTTP conventions: a server span per inbound
  * request, child of the caller's `traceparent`, and a client span per try
- * under it, whose context the try carries on. Contexts are passed by hand
- * (no context manager): the request path knows where each belongs.
+ * under it, whose context the try carries on. Only sampled requests get
+ * spans (see HeadSampler); the others pass through untouched. Contexts are
+ * passed by hand (no context manager): the request path knows where each
+ * belongs.
  */
 export class OtelRequestTracing implements RequestTracing {
-  constructor(private readonly tracer: Tracer) {}
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly sampler: HeadSampler,
+  ) {}
 
-  start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan {
-    const parent = W3C.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter);
-    // Attributes only once sampled: the SDK checks every attribute it is given, even for a span it will not record.
+  start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan | undefined {
+    const decision = this.sampler.decide(request.headers['traceparent'], listener === 'local');
+    if (decision === 'pass') return undefined;
+    const parent = decision === 'follow' ? W3C.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter) : ROOT_CONTEXT;
     const span = this.tracer.startSpan(request.method, SERVER, parent);
     if (span.isRecording()) {
       const query = request.path.indexOf('?');
@@ -89,7 +95,7 @@ class OtelRequestSpan implements RequestSpan {
 
   startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan | undefined {
     if (!this.span.isRecording()) {
-      // Most traces are not sampled: their tries need no span of their own, only the decision carried on.
+      // The SDK may still decline to record: then only the context is carried on.
       W3C.inject(this.context, headers, defaultTextMapSetter);
       return undefined;
     }

@@ -42,5 +42,6 @@ export interface RequestSpan {
 
 /** Makes the spans of requests: undefined in the pipeline when traces are not exported. */
 export interface RequestTracing {
-  start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan;
+  /** Undefined for a request that is not traced: its trace headers then pass on as they came. */
+  start(listener: Listener, request: InboundRequest, sourceCluster: string): RequestSpan | undefined;
 }
