@@ -7,7 +7,7 @@ import { MembershipRuntime } from './control/membership-runtime.js';
 import { FederationJoin } from './control/federation-join.js';
 import { Counters, GATEWAY_COUNTERS } from './admin/counters.js';
 import { observeGateway } from './admin/gateway-gauges.js';
-import { GatewayRequestMetrics, OtelRequestTracing } from './admin/request-telemetry.js';
+import { GatewayRequestMetrics, LATENCY_STEP_MS, OtelRequestTracing } from './admin/request-telemetry.js';
 import { LocalListener } from './inbound/local-listener.js';
 import { DEFAULT_FAILOVER_SETTINGS, type BalancerEvent } from '../failover/index.js';
 import { EventLog } from './admin/event-log.js';
@@ -50,9 +50,11 @@ export class Gateway {
   private readonly routes: RouteTable;
   private readonly admission: Admission;
   private readonly pipeline: RequestPipeline;
+  private readonly requestMetrics: GatewayRequestMetrics;
   /** One pool per distinct endpoint, protocol and connect timeout: services that share an endpoint share its connections. */
   private readonly endpoints = new Map<string, Http1Endpoint | H2cEndpoint>();
   private routeTimer: NodeJS.Timeout | undefined;
+  private latencyTimer: NodeJS.Timeout | undefined;
   private readonly local: LocalListener;
   private readonly tcp: TcpProxy;
   private readonly tcpListeners: TcpListeners;
@@ -90,12 +92,13 @@ export class Gateway {
       onEvent: (event) => this.failoverEvent(event),
       random: Math.random,
     });
+    this.requestMetrics = new GatewayRequestMetrics(this.counters, telemetry, Date.now());
     this.pipeline = new RequestPipeline({
       routes: this.routes,
       admission: this.admission,
       retry: failover,
       counters: this.counters,
-      metrics: new GatewayRequestMetrics(this.counters, telemetry),
+      metrics: this.requestMetrics,
       tracing: telemetry.tracing ? new OtelRequestTracing(telemetry.tracer, telemetry.headSampler) : undefined,
       log,
       now: Date.now,
@@ -137,6 +140,7 @@ export class Gateway {
         remotes: () => this.pool?.status() ?? { configured: false },
         routes: (query) => this.pipeline.routes(query.get('service')),
         events: (query) => ({ events: this.events.list(query.get('service')) }),
+        latency: () => this.requestMetrics.latency(Date.now()),
       },
       reload: () => this.reload(),
     });
@@ -158,6 +162,8 @@ export class Gateway {
     await this.health.start();
     this.routeTimer = setInterval(() => this.routes.refresh(Date.now(), this.membership !== undefined), ROUTE_REFRESH_MS);
     this.routeTimer.unref();
+    this.latencyTimer = setInterval(() => this.requestMetrics.look(Date.now()), LATENCY_STEP_MS);
+    this.latencyTimer.unref();
     this.bound = true;
     const identity = this.identity;
     if (this.config.nats && identity && federation) {
@@ -353,6 +359,7 @@ export class Gateway {
     this.health.stop();
     clearInterval(this.publishTimer);
     clearInterval(this.routeTimer);
+    clearInterval(this.latencyTimer);
     this.pool?.close();
     await Promise.all([...[...this.endpoints.values()].map((e) => e.close()), this.admin.close(), this.identity?.close()]);
     this.log.info({ clean: finished }, 'stopped');

@@ -49,6 +49,16 @@ export interface EventsDocument {
   readonly events: readonly AdminEvent[];
 }
 
+/**
+ * GET /debug/latency: what this gateway's apps saw of each service in each
+ * cluster over the last minute (the gateway's LatencyDocument, which this
+ * folder may not import: the command depends on the gateway, not back).
+ */
+export interface LatencyDocument {
+  readonly windowSeconds: number;
+  readonly services: Readonly<Record<string, Readonly<Record<string, { readonly requests: number; readonly p50Ms: number; readonly p99Ms: number }>>>>;
+}
+
 /** One look at a gateway, every page read at about the same moment. */
 export interface AdminDocuments {
   readonly ready: ReadyDocument;
@@ -56,6 +66,7 @@ export interface AdminDocuments {
   readonly services: ServicesDocument | NotConfigured;
   readonly routes: RoutesDocument;
   readonly events: EventsDocument;
+  readonly latency: LatencyDocument;
 }
 
 export const isConfigured = <T extends object>(page: T | NotConfigured): page is T => (page as Partial<NotConfigured>).configured !== false;

@@ -34,15 +34,16 @@ export async function fetchStatusReport(admin: string, timeoutMs = DEFAULT_ADMIN
 async function fetchAdminDocuments(admin: string, timeoutMs = DEFAULT_ADMIN_TIMEOUT_MS): Promise<AdminDocuments> {
   const base = adminBaseUrl(admin);
   const page = <T>(path: string, accept: readonly number[] = [200]) => fetchJson<T>(new URL(path, base), accept, timeoutMs);
-  const [ready, members, services, routes, events] = await Promise.all([
+  const [ready, members, services, routes, events, latency] = await Promise.all([
     // 503 is /ready's answer while not ready, with the reasons: a fact to show, not a failure.
     page<AdminDocuments['ready']>('/ready', [200, 503]),
     page<AdminDocuments['members']>('/debug/members'),
     page<AdminDocuments['services']>('/debug/services'),
     page<AdminDocuments['routes']>('/debug/routes'),
     page<AdminDocuments['events']>('/debug/events'),
+    page<AdminDocuments['latency']>('/debug/latency'),
   ]);
-  return { ready, members, services, routes, events };
+  return { ready, members, services, routes, events, latency };
 }
 
 async function fetchJson<T>(url: URL, accept: readonly number[], timeoutMs: number): Promise<T> {

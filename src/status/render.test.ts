@@ -17,11 +17,12 @@ MEMBER  CLUSTER  STATE     FOR  HEARD            RTT  REACHABLE  WHY
 a.r1    a        alive  55.1 s  this gateway       —  yes        this process
 b.r1    b        alive  54.2 s  140 ms ago    0.8 ms  yes        joined
 
-SERVICES per cluster: healthy/total endpoints; EWMA = peak-EWMA latency estimate, not a p99
-CLUSTER  SERVICE  HEALTHY    EWMA  LIVE     AGE  MARKS
-a        hello        0/1  222 ms   1/1  400 ms
-b        echo         1/1       —   1/1  400 ms  not exported
-         hello        1/1  3.1 ms   1/1  400 ms
+SERVICES per cluster: healthy/total endpoints; EWMA = peak-EWMA latency estimate
+REQS, P99: this gateway's requests it answered in the last 60 s (P99 from histogram buckets)
+CLUSTER  SERVICE  HEALTHY  REQS     P99    EWMA  LIVE     AGE  MARKS
+a        hello        0/1     3  2.5 ms  222 ms   1/1  400 ms
+b        echo         1/1     0       —       —   1/1  400 ms  not exported
+         hello        1/1  1204   49 ms  3.1 ms   1/1  400 ms
 
 ROUTES from a.r1: SHARE = of a service's requests now, by tier
 SERVICE  TIER     SHARE  TARGET                HEALTHY    EWMA  USABLE  WHY
@@ -83,7 +84,7 @@ LAST EVENTS: none since the gateway started
     });
     expect(text).toContain('MEMBERS as a.r1 sees them: 1 alive, 1 suspect');
     expect(text).toMatch(/^b\.r1\s+b\s+suspect\s+54\.2 s\s+140 ms ago\s+0\.8 ms\s+NO\s+suspected by a\.r1$/m);
-    expect(text).toMatch(/^b\s+hello\s+1\/1\s+3\.1 ms\s+1\/1\s+400 ms\s+STALE \(member-suspect\), drained$/m);
+    expect(text).toMatch(/^b\s+hello\s+1\/1\s+1204\s+49 ms\s+3\.1 ms\s+1\/1\s+400 ms\s+STALE \(member-suspect\), drained$/m);
   });
 
   it('notes panic and the weights of a weighted tier under the routes', () => {

@@ -47,18 +47,41 @@ function heard(m: MemberStatus): string {
 
 function services(report: StatusReport, width: number): string[] {
   if (!report.services) return ['SERVICES: only this gateway\'s own (no membership); see ROUTES'];
-  const title = 'SERVICES per cluster: healthy/total endpoints; EWMA = peak-EWMA latency estimate, not a p99';
-  if (report.services.length === 0) return [title, '(none reported)'];
+  const title = [
+    'SERVICES per cluster: healthy/total endpoints; EWMA = peak-EWMA latency estimate',
+    `REQS, P99: this gateway's requests it answered in the last ${report.recentSeconds} s (P99 from histogram buckets)`,
+  ];
+  if (report.services.length === 0) return [...title, '(none reported)'];
   let previous = '';
   const rows = report.services.map((s) => {
     const cluster = s.cluster === previous ? '' : s.cluster;
     previous = s.cluster;
-    return [cluster, s.service, `${s.healthy}/${s.total}`, s.latencyEwmaMs === null ? '—' : latency(s.latencyEwmaMs), `${s.liveReplicas}/${s.replicas}`, duration(s.ageMs), marks(s)];
+    return [
+      cluster,
+      s.service,
+      `${s.healthy}/${s.total}`,
+      String(s.recent?.requests ?? 0),
+      s.recent ? latency(s.recent.p99Ms) : '—',
+      s.latencyEwmaMs === null ? '—' : latency(s.latencyEwmaMs),
+      `${s.liveReplicas}/${s.replicas}`,
+      duration(s.ageMs),
+      marks(s),
+    ];
   });
   return [
-    title,
+    ...title,
     ...formatTable(
-      [{ header: 'CLUSTER' }, { header: 'SERVICE' }, { header: 'HEALTHY', align: 'right' }, { header: 'EWMA', align: 'right' }, { header: 'LIVE', align: 'right' }, { header: 'AGE', align: 'right' }, { header: 'MARKS' }],
+      [
+        { header: 'CLUSTER' },
+        { header: 'SERVICE' },
+        { header: 'HEALTHY', align: 'right' },
+        { header: 'REQS', align: 'right' },
+        { header: 'P99', align: 'right' },
+        { header: 'EWMA', align: 'right' },
+        { header: 'LIVE', align: 'right' },
+        { header: 'AGE', align: 'right' },
+        { header: 'MARKS' },
+      ],
       rows,
       width,
     ),

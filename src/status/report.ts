@@ -3,7 +3,7 @@
  * without any I/O. This object is also the `--json` output: its field names
  * are a contract, change them only additively.
  */
-import { isConfigured, type AdminDocuments, type MembersDocument, type ServicesDocument } from './admin-documents.js';
+import { isConfigured, type AdminDocuments, type LatencyDocument, type MembersDocument, type ServicesDocument } from './admin-documents.js';
 
 /** How many of the latest events the report keeps by default: an incident's recent story, not the whole log. */
 const DEFAULT_EVENT_LIMIT = 10;
@@ -18,6 +18,8 @@ export interface StatusReport {
   readonly members: readonly MemberStatus[] | null;
   /** Null on a gateway without membership: it knows no other cluster's services. */
   readonly services: readonly ServiceStatus[] | null;
+  /** How far back each service's `recent` looks (a minute, less while the gateway is younger). */
+  readonly recentSeconds: number;
   /** Services this gateway has routed requests for, by name. */
   readonly routes: readonly RouteStatus[];
   readonly events: EventsStatus;
@@ -54,6 +56,12 @@ export interface ServiceStatus {
   readonly inFlight: number;
   /** The cluster's peak-EWMA estimate of its endpoints' latency; null before any request. Not a percentile. */
   readonly latencyEwmaMs: number | null;
+  /**
+   * This gateway's apps' requests answered by it in the last `recentSeconds`,
+   * with percentiles estimated from the duration histogram's buckets; null
+   * when there were none.
+   */
+  readonly recent: { readonly requests: number; readonly p50Ms: number; readonly p99Ms: number } | null;
   readonly liveReplicas: number;
   readonly replicas: number;
   /** Age of the health record behind the numbers. */
@@ -135,7 +143,8 @@ export function buildStatusReport(docs: AdminDocuments, { admin, now, eventLimit
       notReadyReasons: [...docs.ready.reasons],
     },
     members: members ? memberRows(members.members, members.self) : null,
-    services: isConfigured(docs.services) ? serviceRows(docs.services) : null,
+    services: isConfigured(docs.services) ? serviceRows(docs.services, docs.latency) : null,
+    recentSeconds: docs.latency.windowSeconds,
     routes: routeRows(docs.routes),
     events: eventRows(docs.events, now, eventLimit),
   };
@@ -157,7 +166,7 @@ function memberRows(members: MembersDocument['members'], self: string): MemberSt
     }));
 }
 
-function serviceRows(doc: ServicesDocument): ServiceStatus[] {
+function serviceRows(doc: ServicesDocument, latency: LatencyDocument): ServiceStatus[] {
   const rows: ServiceStatus[] = [];
   for (const [service, clusters] of Object.entries(doc.services)) {
     for (const [cluster, h] of Object.entries(clusters)) {
@@ -168,6 +177,7 @@ function serviceRows(doc: ServicesDocument): ServiceStatus[] {
         total: h.total,
         inFlight: h.inFlight,
         latencyEwmaMs: h.latencyMs ?? null,
+        recent: latency.services[service]?.[cluster] ?? null,
         liveReplicas: h.liveReplicas,
         replicas: h.replicas,
         ageMs: h.ageMs,

@@ -27,8 +27,8 @@ export interface KeyedHistogramOptions {
  * one map lookup, and attributes are built once per series.
  */
 export class KeyedHistogram {
-  private readonly series = new Map<string, Series>();
-  private readonly boundaries: readonly number[];
+  private readonly byKey = new Map<string, Series>();
+  readonly boundaries: readonly number[];
 
   constructor(
     readonly name: string,
@@ -40,10 +40,10 @@ export class KeyedHistogram {
 
   /** `attributes` is called the first time `key` is seen; the same key must always mean the same attributes. */
   record(key: string, value: number, attributes: () => Attributes): void {
-    let s = this.series.get(key);
+    let s = this.byKey.get(key);
     if (!s) {
       s = { attributes: attributes(), counts: new Array<number>(this.boundaries.length + 1).fill(0), sum: 0, count: 0, min: Infinity, max: -Infinity };
-      this.series.set(key, s);
+      this.byKey.set(key, s);
     }
     let i = 0;
     while (i < this.boundaries.length && value > (this.boundaries[i] as number)) i++;
@@ -60,13 +60,23 @@ export class KeyedHistogram {
       descriptor: { name: this.name, description: this.options.description, unit: this.options.unit, valueType: ValueType.DOUBLE },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.HISTOGRAM,
-      dataPoints: [...this.series.values()].map((s) => ({
+      dataPoints: [...this.byKey.values()].map((s) => ({
         startTime: this.startTime,
         endTime: now,
         attributes: s.attributes,
         value: { buckets: { boundaries: [...this.boundaries], counts: [...s.counts] }, sum: s.sum, count: s.count, min: s.min, max: s.max },
       })),
     };
+  }
+
+  /** Each series' bucket counts now, by key (copies). */
+  counts(): Map<string, readonly number[]> {
+    return new Map([...this.byKey].map(([key, s]) => [key, [...s.counts]]));
+  }
+
+  /** Each series as it is now (its counts not copied: read them at once). */
+  *series(): Iterable<{ readonly key: string; readonly attributes: Attributes; readonly counts: readonly number[] }> {
+    for (const [key, s] of this.byKey) yield { key, attributes: s.attributes, counts: s.counts };
   }
 }
 

@@ -26,7 +26,15 @@ describe('meshgate status', () => {
     expect((await a.request('hello', '/echo')).headers['x-backend']).toBe('a1');
 
     await a1.stop();
-    await waitUntil(async () => (await a.request('hello', '/echo')).headers['x-backend'] === 'b1', { timeoutMs: 30_000, intervalMs: 100, what: 'hello served by b1' });
+    // Requests b answered, for the REQS column: every one should be in the last minute's count.
+    let answeredByB = 0;
+    const toB = async () => {
+      const res = await a.request('hello', '/echo');
+      if (res.headers['x-backend'] === 'b1') answeredByB++;
+      return res.headers['x-backend'] === 'b1';
+    };
+    await waitUntil(toB, { timeoutMs: 30_000, intervalMs: 100, what: 'hello served by b1' });
+    for (let i = 0; i < 20; i++) expect(await toB()).toBe(true);
     const failover = await waitUntil(
       async () => (await getJson<{ events: AdminEvent[] }>(`${a.adminUrl}/debug/events?service=hello`)).events.find((e) => e.kind === 'failover'),
       { timeoutMs: 30_000, intervalMs: 200, what: 'a failover event for hello at a' },
@@ -37,10 +45,11 @@ describe('meshgate status', () => {
     const text = await runCli(['status', '--admin', a.adminUrl]);
     expect(text.code, text.output).toBe(0);
     const out = text.output;
+    console.log(`meshgate status --admin ${a.adminUrl}, after a's only endpoint stopped:\n${out}`);
     expect(out).toMatch(new RegExp(`^GATEWAY a\\.r1 \\(cluster a\\) at ${a.adminUrl}: ready$`, 'm'));
     expect(rows(out, /^a\.r1\s+a\s+alive\s.*this gateway/), out).toHaveLength(1);
     expect(rows(out, /^b\.r1\s+b\s+alive\s.*ago\s+\S+ ms\s+yes\s/), out).toHaveLength(1);
-    expect(rows(out, /^b\s+hello\s+1\/1\s/), out).toHaveLength(1);
+    expect(rows(out, new RegExp(`^b\\s+hello\\s+1/1\\s+${answeredByB}\\s+\\S+ ms\\s`)), out).toHaveLength(1);
     expect(rows(out, /^\s*a\s+hello\s+0\/1\s/), out).toHaveLength(1);
     const eventLine = rows(out, /\s\d\d:\d\d:\d\d\s+hello\s+failover\s/);
     expect(eventLine, out).toHaveLength(1);
@@ -56,7 +65,10 @@ describe('meshgate status', () => {
       ['a.r1', 'a', 'alive', true],
       ['b.r1', 'b', 'alive', false],
     ]);
-    expect(report.services?.find((s) => s.cluster === 'b' && s.service === 'hello')).toMatchObject({ healthy: 1, total: 1, stale: false });
+    const atB = report.services?.find((s) => s.cluster === 'b' && s.service === 'hello');
+    expect(atB).toMatchObject({ healthy: 1, total: 1, stale: false, recent: { requests: answeredByB } });
+    expect(atB?.recent?.p99Ms).toBeGreaterThan(0);
+    expect(atB?.recent?.p99Ms).toBeGreaterThanOrEqual(atB?.recent?.p50Ms ?? Infinity);
     expect(report.services?.find((s) => s.cluster === 'a' && s.service === 'hello')).toMatchObject({ healthy: 0, total: 1 });
     expect(report.events.latest.find((e) => e.kind === 'failover')).toMatchObject({ service: 'hello', target: failover.target, reason: failover.reason });
     const route = report.routes.find((r) => r.service === 'hello');

@@ -1,6 +1,6 @@
 import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { HeadSampler, KeyedHistogram, Telemetry } from '../../telemetry/index.js';
+import { HistogramWindow, histogramQuantile, type HeadSampler, type KeyedHistogram, type Telemetry } from '../../telemetry/index.js';
 import type { Target } from '../../failover/index.js';
 import type { InboundRequest } from '../protocol/exchange.js';
 import type { HeaderMap } from '../protocol/headers.js';
@@ -14,19 +14,72 @@ const W3C = new W3CTraceContextPropagator();
 /** Seconds, from a millisecond up to the longest request timeout that is common (Prometheus's own defaults stop at 10 s). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** How far back `/debug/latency` looks, and how often it looks: Prometheus's usual rate() range and scrape interval. */
+export const LATENCY_WINDOW_MS = 60_000;
+export const LATENCY_STEP_MS = 10_000;
+
+/** GET /debug/latency: what this gateway's apps saw of each service in each cluster, recently. */
+export interface LatencyDocument {
+  /** The window's real length: shorter while the gateway is younger than a minute. */
+  readonly windowSeconds: number;
+  readonly services: Record<string, Record<string, ClusterLatency>>;
+}
+
+export interface ClusterLatency {
+  readonly requests: number;
+  /** Estimated from the duration histogram's buckets, as Prometheus's histogram_quantile() would. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** Seconds to milliseconds, to the microsecond. */
+const toMs = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
+
 /** Requests counted and timed by listener, service, source and destination cluster, and outcome. */
 export class GatewayRequestMetrics implements RequestMetrics {
   private readonly duration: KeyedHistogram;
+  private readonly recent: HistogramWindow;
 
   constructor(
     private readonly counters: Counters,
     telemetry: Pick<Telemetry, 'histogram'>,
+    now: number,
   ) {
     this.duration = telemetry.histogram('meshgate_request_duration_seconds', {
       description: 'Time from a request\'s arrival to the end of its answer, by the labels of meshgate_requests_total.',
       unit: 's',
       boundaries: DURATION_BUCKETS,
     });
+    this.recent = new HistogramWindow(this.duration, LATENCY_WINDOW_MS, now);
+  }
+
+  /** Every LATENCY_STEP_MS, from the gateway's timer. */
+  look(now: number): void {
+    this.recent.look(now);
+  }
+
+  /** Requests from the local listener in the last window, by service and the cluster that answered, all outcomes. */
+  latency(now: number): LatencyDocument {
+    const { spanMs, boundaries, series } = this.recent.counts(now);
+    const merged = new Map<string, { service: string; cluster: string; counts: number[] }>();
+    for (const { attributes: a, counts } of series) {
+      if (a['listener'] !== 'local' || a['destination_cluster'] === '' || a['service'] === 'unknown') continue;
+      const service = String(a['service']);
+      const cluster = String(a['destination_cluster']);
+      const key = `${service}\n${cluster}`;
+      const into = merged.get(key) ?? { service, cluster, counts: new Array<number>(counts.length).fill(0) };
+      counts.forEach((c, i) => (into.counts[i] = (into.counts[i] as number) + c));
+      merged.set(key, into);
+    }
+    const services: LatencyDocument['services'] = {};
+    for (const { service, cluster, counts } of merged.values()) {
+      (services[service] ??= {})[cluster] = {
+        requests: counts.reduce((a, b) => a + b, 0),
+        p50Ms: toMs(histogramQuantile(0.5, boundaries, counts) as number),
+        p99Ms: toMs(histogramQuantile(0.99, boundaries, counts) as number),
+      };
+    }
+    return { windowSeconds: Math.round(spanMs / 1000), services };
   }
 
   finished(r: RequestRecord): void {

@@ -114,6 +114,10 @@ export function documents(fields: Partial<AdminDocuments> = {}): AdminDocuments 
     events: {
       events: [event(3, { kind: 'failover', target: 'local', reason: 'traffic now local 0%, any 100%' }), event(2)],
     },
+    latency: {
+      windowSeconds: 60,
+      services: { hello: { a: { requests: 3, p50Ms: 0.8, p99Ms: 2.45 }, b: { requests: 1204, p50Ms: 21.3, p99Ms: 48.7 } } },
+    },
     ...fields,
   };
 }
