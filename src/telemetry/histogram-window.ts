@@ -39,7 +39,9 @@ export class HistogramWindow {
 
   /** Keeps the counts as they are now, and forgets looks older than the window needs. */
   look(now: number): void {
-    this.looks.push({ at: now, counts: this.histogram.counts() });
+    const counts = new Map<string, readonly number[]>();
+    for (const s of this.histogram.series()) counts.set(s.key, [...s.counts]);
+    this.looks.push({ at: now, counts });
     // The newest look at least a window old is the window's start; older ones are no longer needed.
     while (this.looks.length > 1 && (this.looks[1] as Look).at <= now - this.windowMs) this.looks.shift();
   }

@@ -69,12 +69,7 @@ export class KeyedHistogram {
     };
   }
 
-  /** Each series' bucket counts now, by key (copies). */
-  counts(): Map<string, readonly number[]> {
-    return new Map([...this.byKey].map(([key, s]) => [key, [...s.counts]]));
-  }
-
-  /** Each series as it is now (its counts not copied: read them at once). */
+  /** Each series as it is now (its counts not copied: read or copy them at once). */
   *series(): Iterable<{ readonly key: string; readonly attributes: Attributes; readonly counts: readonly number[] }> {
     for (const [key, s] of this.byKey) yield { key, attributes: s.attributes, counts: s.counts };
   }

@@ -7,7 +7,6 @@ import type { HeaderMap } from '../protocol/headers.js';
 import type { Listener, RequestMetrics, RequestRecord, RequestSpan, RequestTracing, TrySpan } from '../proxy/request-telemetry.js';
 import { seriesKey, type Counters } from './counters.js';
 
-const SERVER = { kind: SpanKind.SERVER };
 /** W3C trace context, used directly: the request path asks for nothing else, and skips the global API's lookups. */
 const W3C = new W3CTraceContextPropagator();
 
@@ -118,16 +117,20 @@ export class OtelRequestTracing implements RequestTracing {
     const decision = this.sampler.decide(request.headers['traceparent'], listener === 'local');
     if (decision === 'pass') return undefined;
     const parent = decision === 'follow' ? W3C.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter) : ROOT_CONTEXT;
-    const span = this.tracer.startSpan(request.method, SERVER, parent);
-    if (span.isRecording()) {
-      const query = request.path.indexOf('?');
-      span.setAttributes({
-        'http.request.method': request.method,
-        'url.path': query === -1 ? request.path : request.path.slice(0, query),
-        'meshgate.listener': listener,
-        'meshgate.source_cluster': sourceCluster,
-      });
-    }
+    const query = request.path.indexOf('?');
+    const span = this.tracer.startSpan(
+      request.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'url.path': query === -1 ? request.path : request.path.slice(0, query),
+          'meshgate.listener': listener,
+          'meshgate.source_cluster': sourceCluster,
+        },
+      },
+      parent,
+    );
     return new OtelRequestSpan(this.tracer, span, trace.setSpan(parent, span), request.method);
   }
 }
@@ -141,17 +144,11 @@ class OtelRequestSpan implements RequestSpan {
   ) {}
 
   get ids() {
-    if (!this.span.isRecording()) return undefined;
     const { traceId, spanId } = this.span.spanContext();
     return { traceId, spanId };
   }
 
-  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan | undefined {
-    if (!this.span.isRecording()) {
-      // The SDK may still decline to record: then only the context is carried on.
-      W3C.inject(this.context, headers, defaultTextMapSetter);
-      return undefined;
-    }
+  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan {
     const endpoint = target.kind === 'local' ? target.endpoint : target.replica;
     const span = this.tracer.startSpan(
       this.method,
@@ -173,16 +170,14 @@ class OtelRequestSpan implements RequestSpan {
 
   end(status: number, outcome: string, service: string, destinationCluster: string): void {
     const { span } = this;
-    if (span.isRecording()) {
-      span.setAttributes({
-        'http.response.status_code': status,
-        'meshgate.service': service,
-        'meshgate.destination_cluster': destinationCluster,
-        'meshgate.outcome': outcome,
-      });
-      // HTTP server spans: only a 5xx is the server's error (OpenTelemetry HTTP semantic conventions).
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
-    }
+    span.setAttributes({
+      'http.response.status_code': status,
+      'meshgate.service': service,
+      'meshgate.destination_cluster': destinationCluster,
+      'meshgate.outcome': outcome,
+    });
+    // HTTP server spans: only a 5xx is the server's error (OpenTelemetry HTTP semantic conventions).
+    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
     span.end();
   }
 }
@@ -192,12 +187,10 @@ class OtelTrySpan implements TrySpan {
 
   end(status: number | undefined, outcome: string): void {
     const { span } = this;
-    if (span.isRecording()) {
-      span.setAttribute('meshgate.outcome', outcome);
-      if (status !== undefined) span.setAttribute('http.response.status_code', status);
-      // HTTP client spans: a 4xx or 5xx, or no answer at all, is an error.
-      if (status === undefined || status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
-    }
+    span.setAttribute('meshgate.outcome', outcome);
+    if (status !== undefined) span.setAttribute('http.response.status_code', status);
+    // HTTP client spans: a 4xx or 5xx, or no answer at all, is an error.
+    if (status === undefined || status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
     span.end();
   }
 }

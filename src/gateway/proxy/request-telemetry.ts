@@ -27,17 +27,13 @@ export interface TrySpan {
   end(status: number | undefined, outcome: string): void;
 }
 
-/** One inbound request, as a server span; its tries are client spans under it. */
+/** One sampled inbound request, as a server span; its tries are client spans under it. */
 export interface RequestSpan {
-  /**
-   * Writes the try's `traceparent` into `headers`, so that the next hop
-   * continues the trace, and starts the try's span: undefined when the trace
-   * is not recorded (then only the context travels on).
-   */
-  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan | undefined;
+  /** Starts the try's span and writes its `traceparent` into `headers`, so that the next hop continues the trace. */
+  startTry(target: Target, destinationCluster: string, headers: HeaderMap, resend: number): TrySpan;
   end(status: number, outcome: string, service: string, destinationCluster: string): void;
-  /** For log lines, while the span is recorded. */
-  readonly ids: { readonly traceId: string; readonly spanId: string } | undefined;
+  /** For log lines. */
+  readonly ids: { readonly traceId: string; readonly spanId: string };
 }
 
 /** Makes the spans of requests: undefined in the pipeline when traces are not exported. */
